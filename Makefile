@@ -1,0 +1,48 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+# Both create the virtual environment when it is missing and install the package into it.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.alnm-installed
+PYTEST_ARGS ?=
+
+# torch and torchvision are pinned (the same pins as in setup.cfg).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test install lint format clean bench
+
+demo: install
+	$(VENV)/bin/alnm demo
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# pyradiomics publishes no wheels for recent Pythons: its source build needs numpy and versioneer
+# installed first and must see them, hence --no-build-isolation.
+$(STAMP): $(PY) setup.cfg pyproject.toml
+	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install numpy versioneer $(TORCH_PINS)
+	$(PIP) install --no-build-isolation pyradiomics
+	$(PIP) install -e '.[dev]'
+	touch $(STAMP)
+
+lint: install
+	$(PY) -m ruff check sklearn_alnm tests benchmarks
+	$(PY) -m ruff format --check sklearn_alnm tests benchmarks
+
+format: install
+	$(PY) -m ruff format sklearn_alnm tests benchmarks
+	$(PY) -m ruff check --fix sklearn_alnm tests benchmarks
+
+bench: install
+	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,5 @@
+"""Clinical models: the clinical signature of the studies and the columns it uses."""
+
+from ._pipeline import ClinicalColumns, make_clinical_pipeline
+
+__all__ = ["ClinicalColumns", "make_clinical_pipeline"]
