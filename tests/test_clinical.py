@@ -68,7 +68,9 @@ def test_unknown_category_at_prediction(cohort):
 
 def test_grid_search_reaches_model_and_swaps_estimator(cohort):
     X, y = cohort
-    search = GridSearchCV(make_clinical_pipeline(), {"model__C": [0.01, 1.0]}, cv=3, scoring="roc_auc")
+    search = GridSearchCV(
+        make_clinical_pipeline(), {"model__C": [0.01, 1.0]}, cv=3, scoring="roc_auc"
+    )
     search.fit(X, y)
     assert search.best_params_["model__C"] in (0.01, 1.0)
     forest = make_clinical_pipeline(RandomForestClassifier(n_estimators=20, random_state=0))
@@ -84,5 +86,7 @@ def test_explicit_columns_and_pickle(cohort, tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
     auto = make_clinical_pipeline().fit(X, y)
     joblib.dump(auto, tmp_path / "auto.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "auto.joblib").predict_proba(X), auto.predict_proba(X))
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "auto.joblib").predict_proba(X), auto.predict_proba(X)
+    )
     assert roc_auc_score(y, auto.predict_proba(X)[:, 1]) > 0.7

@@ -1,5 +1,6 @@
 import logging
 import pickle
+import random
 
 import numpy as np
 import pytest
@@ -49,9 +50,9 @@ def test_bad_device_names(bad):
 
 def test_seed_everything_reproduces_all_generators():
     seed_everything(123)
-    first = (np.random.rand(3), torch.rand(3), __import__("random").random())
+    first = (np.random.rand(3), torch.rand(3), random.random())  # noqa: NPY002
     seed_everything(123)
-    second = (np.random.rand(3), torch.rand(3), __import__("random").random())
+    second = (np.random.rand(3), torch.rand(3), random.random())  # noqa: NPY002
     np.testing.assert_array_equal(first[0], second[0])
     assert torch.equal(first[1], second[1])
     assert first[2] == second[2]
@@ -72,7 +73,12 @@ def test_cohort_error_names_row_column_file():
     err = CohortInputError("expected a PNG image", row="P007", column="image", path="x/y.txt")
     assert isinstance(err, ValueError)
     assert str(err) == "row 'P007', column 'image', file 'x/y.txt': expected a PNG image"
-    assert (err.row, err.column, err.path, err.reason) == ("P007", "image", "x/y.txt", "expected a PNG image")
+    assert (err.row, err.column, err.path, err.reason) == (
+        "P007",
+        "image",
+        "x/y.txt",
+        "expected a PNG image",
+    )
     assert str(CohortInputError("bad")) == "bad"
     assert describe_location(column="mask") == "column 'mask'"
 

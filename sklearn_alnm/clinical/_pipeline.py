@@ -15,7 +15,7 @@ _ID_COLUMNS = frozenset({"id", "patient_id", "case_id", "patient", "case"})
 
 
 def _is_scalar_cell(value):
-    """True for clinical scalars (numbers, short strings, missing); False for arrays, lists, paths."""
+    """True for clinical scalars (numbers, labels, missing); False for arrays, lists, paths."""
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return True
     if isinstance(value, (bool, np.bool_, Number, np.number)):

@@ -9,7 +9,7 @@ import os
 
 
 def describe_location(row=None, column=None, path=None):
-    """Format ``row``/``column``/``path`` as a prefix such as ``"row 'P012', column 'mask', file '…'"``.
+    """Format ``row``/``column``/``path`` as a prefix such as ``"row 'P012', column 'mask'"``.
 
     Parameters
     ----------
@@ -70,13 +70,16 @@ class CohortInputError(ValueError):
         return (_rebuild_error, (self.reason, self.row, self.column, self.path))
 
     def located(self, *, row=None, column=None):
-        """Return a copy that also names ``row``/``column`` (for errors raised below the cohort level)."""
+        """Return a copy that also names ``row``/``column`` (for errors raised below the cohort)."""
         return CohortInputError(
             self.reason,
             row=self.row if row is None else row,
             column=self.column if column is None else column,
             path=self.path,
         )
+
+
+CohortInputError.__module__ = "sklearn_alnm.utils"  # the public home, for tracebacks and pickles
 
 
 def _rebuild_error(reason, row, column, path):

@@ -38,7 +38,7 @@ def seed_everything(random_state=None, *, deterministic=False):
     else:
         seed = int(check_random_state(random_state).randint(0, 2**32 - 1))
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - seeding the legacy global generator is the point
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency

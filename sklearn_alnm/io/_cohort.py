@@ -1,0 +1,369 @@
+"""Read cohort cells with errors that name the patient, the column and the file.
+
+Estimators never loop over a cohort themselves: they call :func:`read_column` /
+:func:`read_image_mask` for an eager pass, or :func:`read_cell` from a lazy torch ``Dataset``.
+Whatever goes wrong while reading a cell comes back as one
+:class:`~sklearn_alnm.utils.CohortInputError` saying where.
+"""
+
+import inspect
+import numbers
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from ..utils import CohortInputError
+from ._formats import is_path_like
+from ._image import read_image, read_mask
+from ._video import read_video
+
+ID_COLUMNS = ("patient_id", "case_id", "id")
+
+
+def _read_bag(ref, **kwargs):
+    """Read a bag cell (a list of image references) as a list of images."""
+    if ref is None or _is_missing(ref):
+        return []
+    items = [ref] if is_path_like(ref) or isinstance(ref, np.ndarray) else list(ref)
+    images = []
+    for k, item in enumerate(items):
+        try:
+            images.append(read_image(item, **kwargs))
+        except CohortInputError as exc:
+            raise CohortInputError(f"bag item {k}: {exc.reason}", path=exc.path) from None
+    return images
+
+
+_READERS = {"image": read_image, "mask": read_mask, "video": read_video, "bag": _read_bag}
+
+
+def resolve_id_column(X, id_col="auto"):
+    """Name of the column holding patient ids, or ``None`` to use the index labels.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The cohort.
+    id_col : str, "auto" or None, default="auto"
+        ``"auto"`` picks the first of ``patient_id``, ``case_id``, ``id`` present in ``X``;
+        ``None`` uses the index.
+
+    Returns
+    -------
+    str or None
+
+    Raises
+    ------
+    ValueError
+        If an explicit ``id_col`` is not a column of ``X``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_alnm.io import resolve_id_column
+    >>> resolve_id_column(pd.DataFrame({"case_id": ["A"], "image": ["a.png"]}))
+    'case_id'
+    >>> resolve_id_column(pd.DataFrame({"image": ["a.png"]})) is None
+    True
+    """
+    if id_col is None:
+        return None
+    if isinstance(id_col, str) and id_col == "auto":
+        return next((c for c in ID_COLUMNS if c in X.columns), None)
+    if id_col not in X.columns:
+        raise ValueError(
+            f"id_col={id_col!r} is not a column of the cohort; expected one of "
+            f"{list(X.columns)}, 'auto' or None"
+        )
+    return id_col
+
+
+def _row_id(X, i, id_col):
+    if id_col is not None:
+        value = X[id_col].iloc[i]
+        if not _is_missing(value):
+            return value.item() if isinstance(value, np.generic) else value
+    label = X.index[i]
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def _is_missing(value):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isnan(value)
+
+
+def _check_cohort(X, columns):
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"expected the cohort as a pandas DataFrame (one row per patient), got "
+            f"{type(X).__name__}"
+        )
+    for column in columns:
+        if column not in X.columns:
+            raise CohortInputError(
+                f"column not found in the cohort; available columns: {list(X.columns)}",
+                column=column,
+            )
+
+
+def _check_kind(kind, reader_kwargs):
+    if kind not in _READERS:
+        raise ValueError(f"kind must be one of {sorted(_READERS)}, got {kind!r}")
+    reader = read_image if kind == "bag" else _READERS[kind]
+    try:
+        inspect.signature(reader).bind(None, **reader_kwargs)
+    except TypeError as exc:
+        raise TypeError(f"invalid keyword for kind={kind!r} ({reader.__name__}): {exc}") from None
+    return _READERS[kind]
+
+
+def _cell_path(value):
+    if is_path_like(value):
+        return value
+    if isinstance(value, list | tuple):
+        paths = [str(v) for v in value if is_path_like(v)]
+        return "; ".join(paths) if paths else None
+    return None
+
+
+def _read_located(reader, value, row, column, kind, reader_kwargs):
+    """Call ``reader(value, **reader_kwargs)`` and locate any error at ``row``/``column``."""
+    try:
+        return reader(value, **reader_kwargs)
+    except CohortInputError as exc:
+        raise exc.located(row=row, column=column) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # decoder bugs, permission errors, ...: always say where
+        raise CohortInputError(
+            f"could not read the {kind}: {type(exc).__name__}: {exc}",
+            row=row,
+            column=column,
+            path=_cell_path(value),
+        ) from exc
+
+
+def read_cell(X, i, column, *, kind="image", id_col="auto", allow_missing=False, **reader_kwargs):
+    """Read the cell of row position ``i`` in ``column`` (a path or an array) into an array.
+
+    This is the building block of lazy datasets: ``__getitem__(i)`` reads one cell and any
+    problem is reported with the patient id, the column and the file.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The cohort, one row per patient.
+    i : int
+        Row position (as for ``X.iloc``).
+    column : str
+        Column to read.
+    kind : {"image", "mask", "video", "bag"}, default="image"
+        Reader used: :func:`read_image`, :func:`read_mask`, :func:`read_video`, or
+        :func:`read_image` on every item of a bag (a list of references; a missing bag cell
+        is an empty bag).
+    id_col : str, "auto" or None, default="auto"
+        Column naming the patient in errors (see :func:`resolve_id_column`).
+    allow_missing : bool, default=False
+        Return ``None`` for an empty cell (``None``, NaN, ``""``) instead of raising.
+    **reader_kwargs
+        Passed to the reader, e.g. ``n_frames=16`` for videos, ``shape=image.shape`` and
+        ``required=True`` for masks, ``return_spacing=True``.
+
+    Returns
+    -------
+    ndarray, tuple, list of ndarray or None
+        What the reader returns (a list of images for bags).
+
+    Raises
+    ------
+    CohortInputError
+        If the cell is empty (unless ``allow_missing``) or its reader fails; the message names
+        the row (patient id when known), the column and the file.
+    TypeError
+        If ``X`` is not a DataFrame or ``reader_kwargs`` do not fit the reader.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn_alnm.io import read_cell
+    >>> X = pd.DataFrame({"patient_id": ["P1", "P2"],
+    ...                   "image": [np.zeros((4, 4)), np.zeros((4, 4, 4, 4))]})
+    >>> read_cell(X, 0, "image").shape
+    (4, 4)
+    >>> try:
+    ...     read_cell(X, 1, "image")
+    ... except ValueError as exc:
+    ...     print(exc)  # doctest: +ELLIPSIS
+    row 'P2', column 'image': expected an image array of shape (H, W) or (H, W, C) ...
+    """
+    _check_cohort(X, [column])
+    reader = _check_kind(kind, reader_kwargs)
+    id_name = resolve_id_column(X, id_col)
+    return _read_position(X, i, column, kind, reader, id_name, allow_missing, reader_kwargs)
+
+
+def _read_position(X, i, column, kind, reader, id_name, allow_missing, reader_kwargs):
+    value = X[column].iloc[i]
+    if kind != "bag" and not isinstance(value, np.ndarray | list | tuple) and _is_missing(value):
+        if allow_missing:
+            return None
+        raise CohortInputError(
+            f"empty cell; expected a file path or an array holding the {kind}",
+            row=_row_id(X, i, id_name),
+            column=column,
+        )
+    return _read_located(reader, value, _row_id(X, i, id_name), column, kind, reader_kwargs)
+
+
+def read_column(
+    X,
+    column,
+    *,
+    kind="image",
+    id_col="auto",
+    allow_missing=False,
+    n_jobs=None,
+    **reader_kwargs,
+):
+    """Read every cell of a cohort column into a list of arrays (in row order).
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The cohort, one row per patient.
+    column : str
+        Column holding paths and/or arrays.
+    kind : {"image", "mask", "video", "bag"}, default="image"
+        Reader used for each cell, as in :func:`read_cell`.
+    id_col : str, "auto" or None, default="auto"
+        Column naming the patient in errors (see :func:`resolve_id_column`).
+    allow_missing : bool, default=False
+        Put ``None`` for empty cells instead of raising.
+    n_jobs : int, default=None
+        Number of threads reading files concurrently (joblib semantics: ``None`` is 1, ``-1``
+        all cores). Decoding in SimpleITK and FFmpeg releases the GIL, so threads help.
+    **reader_kwargs
+        Passed to the reader (e.g. ``n_frames=16``, ``binary=False``, ``required=True``).
+
+    Returns
+    -------
+    list
+        One entry per row: what the reader returns for that cell.
+
+    Raises
+    ------
+    CohortInputError
+        For the first cell that cannot be read, naming its row, the column and the file; also
+        when ``column`` is not in ``X``.
+
+    See Also
+    --------
+    read_image_mask : Read an image column and its mask column with the grid check.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn_alnm.io import read_column
+    >>> X = pd.DataFrame({"video": [np.zeros((10, 8, 8)), np.ones((3, 8, 8))]})
+    >>> [v.shape for v in read_column(X, "video", kind="video", n_frames=4)]
+    [(4, 8, 8), (4, 8, 8)]
+    """
+    _check_cohort(X, [column])
+    reader = _check_kind(kind, reader_kwargs)
+    id_name = resolve_id_column(X, id_col)
+
+    def read(i):
+        return _read_position(X, i, column, kind, reader, id_name, allow_missing, reader_kwargs)
+
+    if n_jobs is None or n_jobs == 1 or len(X) < 2:
+        return [read(i) for i in range(len(X))]
+    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(read)(i) for i in range(len(X)))
+
+
+def read_image_mask(
+    X,
+    image_col="image",
+    mask_col="mask",
+    *,
+    id_col="auto",
+    binary=True,
+    required=False,
+    return_spacing=False,
+    n_jobs=None,
+):
+    """Read an image column and its mask column, checking that each mask is on its image's grid.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The cohort, one row per patient.
+    image_col, mask_col : str, default="image", "mask"
+        Columns of the images and of their masks (a mask cell may be a list of masks, merged
+        as in :func:`read_mask`).
+    id_col : str, "auto" or None, default="auto"
+        Column naming the patient in errors (see :func:`resolve_id_column`).
+    binary : bool, default=True
+        Read masks as 0/1 (else keep label values), see :func:`read_mask`.
+    required : bool, default=False
+        Raise for a mask without any non-zero pixel.
+    return_spacing : bool, default=False
+        Also return each image's ``(row_spacing, col_spacing)``.
+    n_jobs : int, default=None
+        Number of threads, as in :func:`read_column`.
+
+    Returns
+    -------
+    images : list of ndarray
+        float32 arrays (H, W) or (H, W, 3).
+    masks : list of ndarray
+        uint8 arrays (H, W), each on the grid of its image.
+    spacings : list of tuple
+        Only when ``return_spacing=True``.
+
+    Raises
+    ------
+    CohortInputError
+        For the first unreadable image or mask, a mask whose grid differs from its image's
+        (both shapes given), or an empty mask when ``required=True``; the message names the
+        row, the column and the file.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import pandas as pd
+    >>> from sklearn_alnm.io import read_image_mask
+    >>> mask = np.zeros((4, 4), dtype=np.uint8)
+    >>> X = pd.DataFrame({"image": [np.ones((4, 4))], "mask": [mask]}, index=["P7"])
+    >>> images, masks = read_image_mask(X)
+    >>> try:
+    ...     read_image_mask(X, required=True)
+    ... except ValueError as exc:
+    ...     print(exc)
+    row 'P7', column 'mask': mask is empty; expected at least one lesion pixel
+    """
+    _check_cohort(X, [image_col, mask_col])
+    id_name = resolve_id_column(X, id_col)
+
+    def read(i):
+        image, spacing = _read_position(
+            X, i, image_col, "image", read_image, id_name, False, {"return_spacing": True}
+        )
+        mask_kwargs = {"binary": binary, "shape": image.shape[:2], "required": required}
+        mask = _read_position(X, i, mask_col, "mask", read_mask, id_name, False, mask_kwargs)
+        return image, mask, spacing
+
+    if n_jobs is None or n_jobs == 1 or len(X) < 2:
+        rows = [read(i) for i in range(len(X))]
+    else:
+        rows = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(read)(i) for i in range(len(X)))
+    images = [r[0] for r in rows]
+    masks = [r[1] for r in rows]
+    if return_spacing:
+        return images, masks, [r[2] for r in rows]
+    return images, masks

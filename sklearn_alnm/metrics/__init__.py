@@ -1,0 +1,62 @@
+"""Clinical statistics for prediction models: discrimination, thresholds, calibration, utility.
+
+Discrimination
+    :func:`roc_auc_ci` (AUC with DeLong or stratified-bootstrap CI, as R pROC),
+    :func:`delong_roc_variance`, :func:`delong_test` (paired DeLong test of two AUCs).
+Classification at a threshold
+    :func:`youden_threshold`, :func:`binary_metrics` (accuracy, sensitivity, specificity, PPV,
+    NPV, F1), the label-based scores :func:`sensitivity_score`, :func:`specificity_score`,
+    :func:`ppv_score`, :func:`npv_score` and their scikit-learn scorers.
+Calibration
+    :func:`hosmer_lemeshow` (as R ResourceSelection::hoslem.test), :func:`calibration_table`.
+Clinical utility
+    :func:`decision_curve` (net benefit, as R dcurves::dca).
+Reporting
+    :func:`performance_table` and :func:`format_performance_table`.
+
+Conventions shared by every function: ``y_true`` may use any two labels (the positive class is
+``pos_label``, by default the greater of the two sorted labels); higher scores mean "more
+likely positive" and curves are never flipped; invalid input raises ``ValueError`` (or
+``TypeError`` for a wrong type) saying what was expected.
+"""
+
+from ._calibration import HosmerLemeshowResult, calibration_table, hosmer_lemeshow
+from ._decision_curve import decision_curve
+from ._roc import DeLongTestResult, RocAucCI, delong_roc_variance, delong_test, roc_auc_ci
+from ._table import format_performance_table, performance_table
+from ._threshold import (
+    binary_metrics,
+    npv_score,
+    npv_scorer,
+    ppv_score,
+    ppv_scorer,
+    sensitivity_score,
+    sensitivity_scorer,
+    specificity_score,
+    specificity_scorer,
+    youden_threshold,
+)
+
+__all__ = [
+    "DeLongTestResult",
+    "HosmerLemeshowResult",
+    "RocAucCI",
+    "binary_metrics",
+    "calibration_table",
+    "decision_curve",
+    "delong_roc_variance",
+    "delong_test",
+    "format_performance_table",
+    "hosmer_lemeshow",
+    "npv_score",
+    "npv_scorer",
+    "performance_table",
+    "ppv_score",
+    "ppv_scorer",
+    "roc_auc_ci",
+    "sensitivity_score",
+    "sensitivity_scorer",
+    "specificity_score",
+    "specificity_scorer",
+    "youden_threshold",
+]
