@@ -1,0 +1,51 @@
+import io
+import subprocess
+import sys
+
+import pytest
+
+from sklearn_alnm import __version__
+from sklearn_alnm.cli import build_parser, main, run_demo
+
+
+def test_demo_prints_train_and_test_table():
+    out = io.StringIO()
+    table = run_demo(n_patients=160, test_size=0.3, random_state=1, stream=out)
+    text = out.getvalue()
+    assert list(table.index) == ["Training", "Test"]
+    for header in ("AUC", "Accuracy", "Sensitivity", "Specificity", "PPV", "NPV", "F1"):
+        assert header in text
+    assert "Hosmer" in text and "Youden" in text
+    assert table.loc["Test", "n"] == 48
+    # the same threshold (chosen on training) is applied to the test cohort
+    assert table.loc["Training", "threshold"] == table.loc["Test", "threshold"]
+    # the synthetic clinical factors carry real signal
+    assert table.loc["Test", "auc"] > 0.65
+    assert table.loc["Test", "auc_low"] < table.loc["Test", "auc"] < table.loc["Test", "auc_high"]
+
+
+def test_demo_is_deterministic():
+    first, second = io.StringIO(), io.StringIO()
+    run_demo(n_patients=120, random_state=3, stream=first)
+    run_demo(n_patients=120, random_state=3, stream=second)
+    assert first.getvalue() == second.getvalue()
+
+
+def test_console_script_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_alnm.cli", "demo", "--n-patients", "100"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "Test" in result.stdout and "AUC" in result.stdout
+
+
+def test_version_and_argument_errors(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and __version__ in capsys.readouterr().out
+    for bad in (["demo", "--test-size", "1.5"], ["demo", "--n-patients", "0"], []):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(bad)
+        assert exc.value.code == 2
