@@ -102,3 +102,51 @@ def test_package_logger_hierarchy():
     for handler in [h for h in logger.handlers if getattr(h, "_alnm_console", False)]:
         logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
+
+
+def test_feature_cache_keys_by_content_and_round_trips(tmp_path):
+    from sklearn_alnm.utils import FeatureCache
+
+    cache = FeatureCache(tmp_path / "c")
+    image = np.arange(16.0).reshape(4, 4)
+    key = cache.key("ns", image, {"a": 1})
+    assert key == cache.key("ns", image.copy(), {"a": 1})  # same content, other object
+    assert key != cache.key("ns", image + 1, {"a": 1})
+    assert key != cache.key("ns", image, {"a": 2})
+    assert key != cache.key("other", image, {"a": 1})
+    assert cache.load("ns", key) is None and len(cache) == 0
+    cache.save("ns", key, values=np.array([1.5, np.nan]), names=np.array(["x", "y"]))
+    got = cache.load("ns", key)
+    np.testing.assert_array_equal(got["values"], [1.5, np.nan])
+    assert got["names"].tolist() == ["x", "y"]
+    assert len(cache) == 1 and not list((tmp_path / "c").rglob(".tmp-*"))
+    cache.clear("ns")
+    assert len(cache) == 0
+
+
+def test_feature_cache_treats_damaged_entries_as_misses(tmp_path, caplog):
+    from sklearn_alnm.utils import FeatureCache
+
+    cache = FeatureCache(tmp_path)
+    key = cache.key("ns", 1)
+    cache.save("ns", key, v=np.ones(2))
+    next(tmp_path.rglob("*.npz")).write_bytes(b"not a zip file")
+    with caplog.at_level(logging.WARNING, logger="sklearn_alnm"):
+        assert cache.load("ns", key) is None
+    assert "unreadable cache entry" in caplog.text
+
+
+def test_resolve_cache_accepts_folder_memory_and_instance(tmp_path):
+    import joblib
+
+    from sklearn_alnm.utils import FeatureCache, resolve_cache
+
+    assert resolve_cache(None) is None
+    assert resolve_cache(str(tmp_path)) == FeatureCache(tmp_path)
+    assert resolve_cache(tmp_path) == FeatureCache(tmp_path)
+    assert resolve_cache(joblib.Memory(tmp_path, verbose=0)) == FeatureCache(tmp_path)
+    assert resolve_cache(joblib.Memory(None)) is None
+    instance = FeatureCache(tmp_path)
+    assert resolve_cache(instance) is instance
+    with pytest.raises(TypeError, match="cache must be"):
+        resolve_cache(3)

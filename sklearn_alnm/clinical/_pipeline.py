@@ -140,9 +140,42 @@ def make_clinical_pipeline(estimator=None, *, numeric=None, categorical=None, ex
     >>> model.predict_proba(X).shape
     (40, 2)
     """
+    model = LogisticRegression(max_iter=1000) if estimator is None else estimator
+    preprocess = make_clinical_preprocessor(
+        numeric=numeric, categorical=categorical, exclude=exclude
+    )
+    return Pipeline([("preprocess", preprocess), ("model", model)])
+
+
+def make_clinical_preprocessor(*, numeric=None, categorical=None, exclude=()):
+    """The clinical feature table of a cohort: imputed, standardised and one-hot encoded.
+
+    This is the first step of :func:`make_clinical_pipeline`, available on its own so that
+    clinical factors can be concatenated with imaging features (pre-fusion).
+
+    Parameters
+    ----------
+    numeric, categorical : list of str or None, default=None
+        Clinical columns of each kind; ``None`` selects them with :class:`ClinicalColumns`.
+    exclude : sequence of str, default=()
+        Columns never used when selecting automatically.
+
+    Returns
+    -------
+    sklearn.compose.ColumnTransformer
+        Unfitted; output names are ``numeric__<column>`` and ``categorical__<column>_<level>``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_alnm.clinical import make_clinical_preprocessor
+    >>> X = pd.DataFrame({"age": [40, 50, None], "ER": ["pos", "neg", "pos"]})
+    >>> make_clinical_preprocessor().fit(X).get_feature_names_out().tolist()
+    ['numeric__age', 'categorical__ER_neg', 'categorical__ER_pos']
+    """
     num = numeric if numeric is not None else ClinicalColumns("numeric", exclude)
     cat = categorical if categorical is not None else ClinicalColumns("categorical", exclude)
-    preprocess = ColumnTransformer(
+    return ColumnTransformer(
         [
             ("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), num),
             (
@@ -157,5 +190,3 @@ def make_clinical_pipeline(estimator=None, *, numeric=None, categorical=None, ex
         remainder="drop",
         verbose_feature_names_out=True,
     )
-    model = LogisticRegression(max_iter=1000) if estimator is None else estimator
-    return Pipeline([("preprocess", preprocess), ("model", model)])

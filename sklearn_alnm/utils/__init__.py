@@ -1,7 +1,15 @@
-"""Helpers shared by every estimator: device resolution, seeding, input errors."""
+"""Helpers shared by every estimator: device, seeding, input errors, content cache."""
 
+from ._cache import FeatureCache, resolve_cache
 from ._device import resolve_device
 from ._errors import CohortInputError, describe_location
 from ._seed import seed_everything
 
-__all__ = ["CohortInputError", "describe_location", "resolve_device", "seed_everything"]
+__all__ = [
+    "CohortInputError",
+    "FeatureCache",
+    "describe_location",
+    "resolve_cache",
+    "resolve_device",
+    "seed_everything",
+]
