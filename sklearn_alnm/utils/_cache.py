@@ -67,7 +67,7 @@ class FeatureCache:
         return self.location / namespace / key[:2] / f"{key}.npz"
 
     def load(self, namespace, key):
-        """Return the stored arrays as a dict, or ``None`` when the entry is absent or unreadable."""
+        """Return the stored arrays as a dict; ``None`` when the entry is absent or unreadable."""
         path = self._path(namespace, key)
         if not path.is_file():
             return None
