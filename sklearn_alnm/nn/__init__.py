@@ -1,0 +1,58 @@
+"""Plain torch building blocks: the backbone registry and the modules built on it.
+
+This subpackage knows nothing of scikit-learn. Every named architecture (ResNet, DenseNet, VGG,
+Inception, GoogLeNet, SqueezeNet, ViT, EfficientNet, MobileNet) is one :class:`BackboneSpec`
+entry of a registry; :func:`build_backbone` (or :class:`Backbone`, usable directly as a skorch
+``module``) turns a name into a network that returns its penultimate-layer embedding or the
+logits of a new head, with any number of input channels and weights loaded strictly offline
+(:func:`resolve_weights`).
+
+=========================  ============  ===========  =============================
+name                       embedding     min. input   default Grad-CAM layer
+=========================  ============  ===========  =============================
+resnet18 / resnet34        512           32           ``layer4``
+resnet50 / resnet101       2048          32           ``layer4``
+densenet121                1024          32           ``features.norm5``
+vgg16 / vgg19 (``_bn``)    4096          32           last ReLU of ``features``
+inception_v3               2048          75           ``Mixed_7c``
+googlenet                  1024          32           ``inception5b``
+squeezenet1_1              512           32           ``features.12``
+vit_b_16                   768           fixed (224)  ``encoder.layers.encoder_layer_11.ln_1``
+efficientnet_b0            1280          32           ``features.8``
+mobilenet_v3_large         1280          32           ``features.16``
+=========================  ============  ===========  =============================
+"""
+
+from ._backbones import (
+    Backbone,
+    BackboneSpec,
+    available_backbones,
+    build_backbone,
+    get_backbone_spec,
+    register_backbone,
+    resolve_weights,
+    unregister_backbone,
+)
+from ._weights import (
+    WeightsNotAvailableError,
+    adapt_conv_weight,
+    hub_checkpoint_path,
+    read_state_dict,
+    state_dict_fingerprint,
+)
+
+__all__ = [
+    "Backbone",
+    "BackboneSpec",
+    "WeightsNotAvailableError",
+    "adapt_conv_weight",
+    "available_backbones",
+    "build_backbone",
+    "get_backbone_spec",
+    "hub_checkpoint_path",
+    "read_state_dict",
+    "register_backbone",
+    "resolve_weights",
+    "state_dict_fingerprint",
+    "unregister_backbone",
+]

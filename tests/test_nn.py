@@ -1,0 +1,561 @@
+import pickle
+import re
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+from torchvision.models import GoogLeNet_Weights, ResNet18_Weights, Weights, WeightsEnum
+from torchvision.models.vision_transformer import VisionTransformer
+
+from sklearn_alnm.nn import (
+    Backbone,
+    BackboneSpec,
+    WeightsNotAvailableError,
+    _backbones,
+    adapt_conv_weight,
+    available_backbones,
+    build_backbone,
+    get_backbone_spec,
+    hub_checkpoint_path,
+    read_state_dict,
+    register_backbone,
+    resolve_weights,
+    state_dict_fingerprint,
+    unregister_backbone,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Tiny inputs: one intra-op thread is faster and immune to CPU oversubscription."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# The backbones named by the published studies, and the other ones the library promises.
+STUDY_BACKBONES = {
+    "resnet18",
+    "resnet50",
+    "resnet101",
+    "densenet121",
+    "vgg19",
+    "inception_v3",
+    "googlenet",
+    "squeezenet1_1",
+    "vit_b_16",
+}
+PROMISED = STUDY_BACKBONES | {
+    "resnet34",
+    "vgg16",
+    "vgg16_bn",
+    "vgg19_bn",
+    "efficientnet_b0",
+    "mobilenet_v3_large",
+}
+
+
+def _inputs(*shape, seed=0):
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _embed(model, x):
+    with torch.inference_mode():
+        return model.eval().forward_features(x)
+
+
+@pytest.fixture
+def hub_dir(tmp_path, monkeypatch):
+    """An empty torch hub cache; returns its checkpoints folder (not created)."""
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def vit32():
+    return build_backbone("vit_b_16", input_size=32, seed=0).eval()
+
+
+# ------------------------------------------------------------------------------- registry
+
+
+def test_registry_lists_every_promised_backbone():
+    names = available_backbones()
+    assert PROMISED <= set(names)
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("name", available_backbones())
+def test_every_backbone_builds_and_gives_its_declared_dimensions(name):
+    spec = get_backbone_spec(name)
+    size = spec.min_input_size
+    model = build_backbone(
+        name, num_classes=3, seed=0, input_size=size if spec.fixed_input_size else None
+    ).eval()
+    x = _inputs(1, 3, size, size)
+    maps, head_inputs = [], []
+    layer = model.get_submodule(model.gradcam_layer)
+    hooks = [
+        layer.register_forward_hook(lambda module, args, out: maps.append(out)),
+        model.head.register_forward_hook(lambda module, args, out: head_inputs.append(args[0])),
+    ]
+    with torch.inference_mode():
+        logits = model(x)
+        expected_logits = model.head(head_inputs[0])
+    for hook in hooks:
+        hook.remove()
+
+    embedding = head_inputs[0]
+    assert embedding.shape == (1, spec.embedding_dim)
+    assert model.feature_dim == spec.embedding_dim
+    assert torch.isfinite(embedding).all()
+    assert logits.shape == (1, 3)
+    torch.testing.assert_close(logits, expected_logits)
+    assert isinstance(model.head, nn.Linear) and model.head.in_features == spec.embedding_dim
+    conv = model.get_submodule(f"net.{spec.first_conv}")
+    assert isinstance(conv, nn.Conv2d) and conv.in_channels == 3
+    # the Grad-CAM layer is a spatial stage: feature maps for CNNs, patch tokens for ViT
+    if spec.family == "vit":
+        assert maps[0].shape == (1, 1 + (size // spec.patch_size) ** 2, spec.embedding_dim)
+    else:
+        assert maps[0].ndim == 4 and maps[0].shape[0] == 1
+    # auxiliary heads are gone, so training mode also returns one tensor
+    if spec.aux_heads:
+        assert all(getattr(model.net, aux) is None for aux in spec.aux_heads)
+        assert isinstance(model.train()(_inputs(2, 3, size, size)), torch.Tensor)
+
+
+def test_names_are_case_insensitive_and_unknown_names_list_the_valid_ones():
+    assert get_backbone_spec("ResNet18").name == "resnet18"
+    with pytest.raises(ValueError, match="Did you mean 'resnet18'") as info:
+        build_backbone("resnet19")
+    for name in ("resnet18", "vit_b_16", "densenet121"):
+        assert repr(name) in str(info.value)
+    with pytest.raises(TypeError, match="str"):
+        get_backbone_spec(18)
+
+
+def test_input_size_constraints():
+    assert get_backbone_spec("inception_v3").min_input_size == 75
+    with pytest.raises(ValueError, match="at least 75x75"):
+        Backbone("inception_v3", input_size=64)
+    with pytest.raises(ValueError, match="multiple of its patch size 16"):
+        Backbone("vit_b_16", input_size=40)
+    with pytest.raises(ValueError, match="square"):
+        Backbone("vit_b_16", input_size=(32, 48))
+    with pytest.raises(ValueError, match="int or a"):
+        Backbone("resnet18", input_size=(32, 32, 3))
+    model = build_backbone("resnet18", seed=0)
+    with pytest.raises(ValueError, match="at least 32x32 pixels; got 16x40"):
+        model(torch.zeros(1, 3, 16, 40))
+    with pytest.raises(ValueError, match=r"shape \(N, 3, H, W\)"):
+        model(torch.zeros(1, 1, 32, 32))
+
+
+def test_vit_accepts_only_the_size_it_was_built_for(vit32):
+    assert vit32.input_size == (32, 32)
+    assert _embed(vit32, _inputs(2, 3, 32, 32)).shape == (2, 768)
+    with pytest.raises(ValueError, match="built for 32x32 inputs"):
+        _embed(vit32, torch.zeros(1, 3, 48, 48))
+    assert get_backbone_spec("vit_b_16").default_input_size == 224
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="in_chans must be a positive int"):
+        Backbone("resnet18", in_chans=0)
+    with pytest.raises(ValueError, match="num_classes must be a positive int"):
+        Backbone("resnet18", num_classes=True)
+    with pytest.raises(ValueError, match="dropout"):
+        Backbone("resnet18", num_classes=2, dropout=1.0)
+
+
+def test_dropout_goes_in_front_of_the_new_head():
+    model = build_backbone("squeezenet1_1", num_classes=2, dropout=0.3, seed=0)
+    assert isinstance(model.head[0], nn.Dropout) and model.head[0].p == 0.3
+    assert model.head[1].out_features == 2
+    assert isinstance(build_backbone("squeezenet1_1").head, nn.Identity)
+
+
+# ---------------------------------------------------------------------- seeding, pickling
+
+
+def test_seed_makes_initialisation_reproducible_without_touching_the_global_generator():
+    before = torch.get_rng_state()
+    a = build_backbone("resnet18", num_classes=2, seed=0)
+    b = build_backbone("resnet18", num_classes=2, seed=0)
+    c = build_backbone("resnet18", num_classes=2, seed=1)
+    assert torch.equal(before, torch.get_rng_state())
+    assert state_dict_fingerprint(a) == state_dict_fingerprint(b)
+    assert state_dict_fingerprint(a) != state_dict_fingerprint(c)
+
+
+def test_fingerprint_sees_a_single_changed_value():
+    model = build_backbone("squeezenet1_1", seed=0)
+    before = state_dict_fingerprint(model)
+    assert re.fullmatch(r"[0-9a-f]{64}", before)
+    with torch.no_grad():
+        model.net.features[0].bias[0] += 1e-3
+    assert state_dict_fingerprint(model) != before
+    assert state_dict_fingerprint(model.state_dict()) == state_dict_fingerprint(model)
+
+
+def test_backbone_pickles_with_its_weights():
+    model = build_backbone("resnet18", num_classes=2, seed=0).eval()
+    copy = pickle.loads(pickle.dumps(model))
+    x = _inputs(2, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(model(x), copy(x))
+    assert copy.spec is not None and copy.gradcam_layer == "net.layer4"
+
+
+# --------------------------------------------------------------------------- input channels
+
+
+@pytest.mark.parametrize("name", ["resnet18", "squeezenet1_1"])
+def test_one_channel_equals_the_gray_image_replicated_to_rgb(name):
+    rgb = build_backbone(name, seed=0)
+    gray = build_backbone(name, in_chans=1, seed=0)
+    conv = gray.get_submodule(f"net.{gray.spec.first_conv}")
+    assert conv.in_channels == 1
+    x = _inputs(2, 1, 32, 32)
+    torch.testing.assert_close(
+        _embed(gray, x), _embed(rgb, x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-5
+    )
+
+
+def test_more_channels_repeat_the_rgb_kernels():
+    weight = _inputs(4, 3, 3, 3)
+    adapted = adapt_conv_weight(weight, 5)
+    assert adapted.shape == (4, 5, 3, 3)
+    torch.testing.assert_close(adapted[:, 3], weight[:, 0] * 3 / 5)
+    torch.testing.assert_close(adapt_conv_weight(weight, 1), weight.sum(1, keepdim=True))
+    model = build_backbone("resnet18", in_chans=5, seed=0)
+    assert _embed(model, _inputs(1, 5, 32, 32)).shape == (1, 512)
+
+
+# ------------------------------------------------------------------ weights from the hub cache
+
+
+NAMED_WEIGHTS = [
+    "DEFAULT",
+    "IMAGENET1K_V1",
+    "ResNet18_Weights.IMAGENET1K_V1",
+    "resnet18_weights.imagenet1k_v1",
+    ResNet18_Weights.IMAGENET1K_V1,
+]
+
+
+@pytest.mark.parametrize("weights", NAMED_WEIGHTS)
+def test_named_weights_missing_from_the_hub_cache_raise_a_clear_offline_error(hub_dir, weights):
+    expected = hub_checkpoint_path(ResNet18_Weights.IMAGENET1K_V1)
+    assert expected.parent == hub_dir
+    with pytest.raises(WeightsNotAvailableError) as info:
+        build_backbone("resnet18", weights=weights)
+    message = str(info.value)
+    assert "'resnet18-f37072fd.pth'" in message
+    assert repr(str(hub_dir)) in message
+    assert "never downloaded" in message and "weights=" in message
+    assert ResNet18_Weights.IMAGENET1K_V1.url in message
+    assert isinstance(info.value, FileNotFoundError)
+    assert not expected.exists()  # nothing was fetched
+
+
+def test_weights_file_in_the_hub_cache_is_loaded(hub_dir):
+    reference = torchvision.models.resnet18()
+    with torch.no_grad():  # distinct values, so loading is visible
+        for p in reference.parameters():
+            p.normal_(generator=torch.Generator().manual_seed(p.numel()))
+    hub_dir.mkdir(parents=True)
+    torch.save(reference.state_dict(), hub_dir / "resnet18-f37072fd.pth")
+
+    assert resolve_weights("resnet18", "DEFAULT") is ResNet18_Weights.IMAGENET1K_V1
+    model = build_backbone("resnet18", weights="IMAGENET1K_V1", num_classes=2).eval()
+    assert model.weights_source == "ResNet18_Weights.IMAGENET1K_V1"
+    loaded = model.net.state_dict()
+    for key, value in reference.state_dict().items():
+        if not key.startswith("fc."):
+            assert torch.equal(loaded[key], value), key
+    reference.fc = nn.Identity()
+    x = _inputs(2, 3, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(model.forward_features(x), reference.eval()(x))
+
+
+def test_hub_weights_keep_torchvision_semantics_and_adapt_the_first_conv(hub_dir):
+    # GoogLeNet's ImageNet weights come with auxiliary heads and transform_input=True
+    reference = torchvision.models.googlenet(aux_logits=True, init_weights=True)
+    hub_dir.mkdir(parents=True)
+    torch.save(reference.state_dict(), hub_checkpoint_path(GoogLeNet_Weights.DEFAULT))
+
+    rgb = build_backbone("googlenet", weights="DEFAULT", seed=0)
+    assert rgb.net.transform_input is True
+    assert rgb.net.aux1 is None and rgb.net.aux2 is None
+    torch.testing.assert_close(rgb.net.conv1.conv.weight, reference.conv1.conv.weight)
+    gray = build_backbone("googlenet", weights="DEFAULT", in_chans=1, seed=0)
+    assert gray.net.transform_input is False  # defined per RGB channel
+    torch.testing.assert_close(
+        gray.net.conv1.conv.weight, reference.conv1.conv.weight.sum(1, keepdim=True)
+    )
+
+
+def test_corrupt_hub_file_is_reported(hub_dir):
+    hub_dir.mkdir(parents=True)
+    hub_checkpoint_path(ResNet18_Weights.DEFAULT).write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="could not load the cached weights file .*replace it"):
+        build_backbone("resnet18", weights="DEFAULT")
+
+
+def test_unknown_or_foreign_weights_names_list_the_valid_ones():
+    with pytest.raises(ValueError, match=r"IMAGENET9.*'DEFAULT', 'IMAGENET1K_V1'"):
+        resolve_weights("resnet18", "IMAGENET9")
+    with pytest.raises(ValueError, match="another architecture"):
+        resolve_weights("resnet18", "ResNet50_Weights.IMAGENET1K_V2")
+    with pytest.raises(ValueError, match="do not belong"):
+        resolve_weights("resnet18", torchvision.models.ResNet50_Weights.DEFAULT)
+    with pytest.raises(TypeError, match="weights must be"):
+        resolve_weights("resnet18", 3)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_weights("resnet18", "missing/resnet18.pth")
+
+
+# -------------------------------------------------------------------------- checkpoint files
+
+
+def _checkpoint(layout, source):
+    headless = source.net.state_dict()
+    if layout == "backbone":
+        return source.state_dict()
+    if layout == "headless":
+        return headless
+    if layout == "torchvision":
+        return {**headless, "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    if layout == "lightning":
+        return {"state_dict": {f"model.{k}": v for k, v in headless.items()}, "epoch": 3}
+    if layout == "nested_model":
+        return {"model": headless, "optimizer": {"lr": 0.1}}
+    if layout == "dataparallel":
+        return {f"module.{k}": v for k, v in source.state_dict().items()}
+    raise AssertionError(layout)
+
+
+@pytest.fixture(scope="module")
+def trained_resnet18():
+    """A 'trained' network (seed 1) and its embedding of a fixed batch."""
+    source = build_backbone("resnet18", num_classes=2, seed=1).eval()
+    x = _inputs(2, 3, 32, 32)
+    return source, x, _embed(source, x)
+
+
+def test_a_differently_seeded_network_differs(trained_resnet18):
+    _, x, expected = trained_resnet18
+    assert not torch.equal(_embed(build_backbone("resnet18", seed=2), x), expected)
+
+
+@pytest.mark.parametrize(
+    "layout",
+    ["backbone", "headless", "torchvision", "lightning", "nested_model", "dataparallel"],
+)
+def test_checkpoint_round_trip(tmp_path, layout, trained_resnet18):
+    source, x, expected = trained_resnet18
+    path = tmp_path / "model.pth"
+    torch.save(_checkpoint(layout, source), path)
+
+    assert resolve_weights("resnet18", str(path)) == path
+    loaded = build_backbone("resnet18", weights=path, seed=2)
+    assert loaded.weights_source == str(path)
+    assert torch.equal(_embed(loaded, x), expected)
+
+
+def test_rgb_checkpoint_loads_into_a_one_channel_backbone(tmp_path):
+    source = build_backbone("resnet18", seed=1)
+    torch.save(source.net.state_dict(), tmp_path / "rgb.pt")
+    gray = build_backbone("resnet18", weights=tmp_path / "rgb.pt", in_chans=1)
+    x = _inputs(2, 1, 32, 32)
+    torch.testing.assert_close(
+        _embed(gray, x), _embed(source, x.expand(-1, 3, -1, -1)), rtol=1e-4, atol=1e-5
+    )
+    torch.save(gray.state_dict(), tmp_path / "gray.pt")  # and back into one channel
+    again = build_backbone("resnet18", weights=tmp_path / "gray.pt", in_chans=1)
+    assert torch.equal(_embed(again, x), _embed(gray, x))
+    with pytest.raises(ValueError, match=r"conv1.weight: checkpoint \(64, 1, 7, 7\)"):
+        build_backbone("resnet18", weights=tmp_path / "gray.pt")
+
+
+def test_legacy_densenet_keys_are_renamed(tmp_path):
+    source = build_backbone("densenet121", seed=1)
+    legacy = {
+        re.sub(r"(denselayer\d+\.(?:norm|relu|conv))([12])\.", r"\1.\2.", k): v
+        for k, v in source.net.state_dict().items()
+    }
+    assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
+    torch.save(legacy, tmp_path / "densenet.pth")
+    loaded = build_backbone("densenet121", weights=tmp_path / "densenet.pth")
+    x = _inputs(1, 3, 32, 32)
+    assert torch.equal(_embed(loaded, x), _embed(source, x))
+
+
+def test_vit_position_embeddings_are_interpolated_to_another_size(tmp_path, vit32):
+    torch.save(vit32.state_dict(), tmp_path / "vit.pth")
+    vit48 = build_backbone("vit_b_16", weights=tmp_path / "vit.pth", input_size=48)
+    assert vit48.net.encoder.pos_embedding.shape == (1, 1 + 3 * 3, 768)
+    assert torch.equal(vit48.net.class_token, vit32.net.class_token)
+    assert torch.equal(  # the class token's position embedding is kept as is
+        vit48.net.encoder.pos_embedding[:, 0], vit32.net.encoder.pos_embedding[:, 0]
+    )
+    assert _embed(vit48, _inputs(1, 3, 48, 48)).shape == (1, 768)
+
+
+def test_checkpoints_of_other_architectures_are_rejected_with_the_keys(tmp_path):
+    other = torchvision.models.resnet34()
+    torch.save(other.state_dict(), tmp_path / "resnet34.pth")
+    with pytest.raises(ValueError, match="does not fit backbone 'resnet18'") as info:
+        build_backbone("resnet18", weights=tmp_path / "resnet34.pth")
+    assert "unexpected key(s): layer1.2." in str(info.value)
+    assert "resnet34.pth" in str(info.value)
+
+    state = build_backbone("resnet18", seed=0).net.state_dict()
+    del state["layer4.1.bn2.weight"]
+    state["conv1.weight"] = torch.zeros(64, 3, 5, 5)
+    torch.save(state, tmp_path / "broken.pth")
+    with pytest.raises(ValueError) as info:
+        build_backbone("resnet18", weights=tmp_path / "broken.pth")
+    message = str(info.value)
+    assert "1 missing key(s): layer4.1.bn2.weight" in message
+    assert "1 shape mismatch(es): conv1.weight: checkpoint (64, 3, 5, 5), model (64, 3, 7, 7)" in (
+        message
+    )
+
+
+def test_checkpoints_without_batchnorm_counters_load(tmp_path):
+    source = build_backbone("resnet18", seed=1)
+    state = {k: v for k, v in source.net.state_dict().items() if "num_batches_tracked" not in k}
+    torch.save(state, tmp_path / "old.pth")
+    loaded = build_backbone("resnet18", weights=tmp_path / "old.pth")
+    x = _inputs(1, 3, 32, 32)
+    assert torch.equal(_embed(loaded, x), _embed(source, x))
+
+
+def test_files_that_hold_no_state_dict_are_reported(tmp_path):
+    torch.save([1, 2, 3], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match="does not hold a state dict"):
+        build_backbone("resnet18", weights=tmp_path / "list.pt")
+    torch.save({"epoch": 3, "config": {"lr": 0.1}}, tmp_path / "meta.pt")
+    with pytest.raises(ValueError, match=r"does not hold a state dict.*keys \['config', 'epoch'\]"):
+        read_state_dict(tmp_path / "meta.pt")
+    (tmp_path / "garbage.pth").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="could not read checkpoint .*garbage.pth"):
+        build_backbone("resnet18", weights=tmp_path / "garbage.pth")
+
+
+# ------------------------------------------------------------------------ custom registrations
+
+
+def _tiny_cnn(weights=None, progress=True):
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    monkeypatch.setattr(_backbones, "_REGISTRY", dict(_backbones._REGISTRY))
+
+
+def test_a_new_backbone_is_one_registry_entry(scratch_registry, tmp_path):
+    spec = BackboneSpec(
+        "tiny_cnn", _tiny_cnn, 8, head="4", first_conv="0", gradcam_layer="1", min_input_size=4
+    )
+    assert register_backbone(spec) is spec
+    assert "tiny_cnn" in available_backbones()
+    model = build_backbone("tiny_cnn", num_classes=2, in_chans=1, seed=0).eval()
+    assert model(torch.zeros(3, 1, 8, 8)).shape == (3, 2)
+    copy = pickle.loads(pickle.dumps(model))
+    assert torch.equal(copy(torch.ones(1, 1, 8, 8)), model(torch.ones(1, 1, 8, 8)))
+    torch.save(model.state_dict(), tmp_path / "tiny.pt")
+    reloaded = build_backbone("tiny_cnn", weights=tmp_path / "tiny.pt", in_chans=1)
+    torch.testing.assert_close(reloaded.net[0].weight, model.net[0].weight)
+    with pytest.raises(ValueError, match="no torchvision pretrained weights"):
+        build_backbone("tiny_cnn", weights="DEFAULT")
+
+    with pytest.raises(ValueError, match="already registered"):
+        register_backbone(spec)
+    register_backbone(spec, overwrite=True)
+    unregister_backbone("TINY_CNN")
+    assert "tiny_cnn" not in available_backbones()
+    with pytest.raises(ValueError, match="unknown backbone 'tiny_cnn'"):
+        unregister_backbone("tiny_cnn")
+    with pytest.raises(ValueError, match="lower-case"):
+        register_backbone(BackboneSpec("Tiny CNN", _tiny_cnn, 8, "4", "0", "1"))
+    with pytest.raises(TypeError, match="BackboneSpec"):
+        register_backbone("tiny_cnn")
+
+
+def _tiny_vit(weights=None, progress=True, image_size=32):
+    if weights is not None:
+        image_size = weights.meta["min_size"][0]
+    net = VisionTransformer(
+        image_size, 16, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=16, num_classes=10
+    )
+    if weights is not None:
+        net.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+    return net
+
+
+class _TinyViTWeights(WeightsEnum):
+    V1 = Weights(
+        url="https://example.invalid/tiny_vit-0a1b2c3d.pth",
+        transforms=None,
+        meta={"min_size": (32, 32)},
+    )
+    DEFAULT = V1
+
+
+def test_custom_weights_enum_and_resizing_a_pretrained_fixed_size_network(
+    scratch_registry, hub_dir
+):
+    register_backbone(
+        BackboneSpec(
+            "tiny_vit",
+            _tiny_vit,
+            8,
+            head="heads.head",
+            first_conv="conv_proj",
+            gradcam_layer="encoder.layers.encoder_layer_0.ln_1",
+            weights_enum=_TinyViTWeights,
+            family="vit",
+            min_input_size=16,
+            default_input_size=32,
+            fixed_input_size=True,
+            size_kwarg="image_size",
+            patch_size=16,
+            adapt_state_dict=_backbones._vit_position_embeddings,
+        )
+    )
+    with pytest.raises(WeightsNotAvailableError, match="'tiny_vit-0a1b2c3d.pth'"):
+        build_backbone("tiny_vit", weights="V1")
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        reference = _tiny_vit(image_size=32)
+    hub_dir.mkdir(parents=True)
+    torch.save(reference.state_dict(), hub_checkpoint_path(_TinyViTWeights.V1))
+
+    native = build_backbone("tiny_vit", weights="DEFAULT")
+    assert native.input_size == (32, 32)
+    assert native.weights_source == "_TinyViTWeights.V1"
+    assert torch.equal(native.net.encoder.pos_embedding, reference.encoder.pos_embedding)
+
+    larger = build_backbone("tiny_vit", weights="DEFAULT", input_size=48, in_chans=1)
+    assert larger.input_size == (48, 48)
+    assert larger.net.encoder.pos_embedding.shape == (1, 1 + 3 * 3, 8)
+    torch.testing.assert_close(
+        larger.net.conv_proj.weight, reference.conv_proj.weight.sum(1, keepdim=True)
+    )
+    assert _embed(larger, _inputs(2, 1, 48, 48)).shape == (2, 8)
