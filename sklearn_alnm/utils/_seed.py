@@ -3,7 +3,6 @@
 import random
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 
 def seed_everything(random_state=None, *, deterministic=False):
@@ -36,6 +35,8 @@ def seed_everything(random_state=None, *, deterministic=False):
     elif isinstance(random_state, np.random.Generator):
         seed = int(random_state.integers(0, 2**32 - 1))
     else:
+        from sklearn.utils import check_random_state  # lazy: keeps worker start-up light
+
         seed = int(check_random_state(random_state).randint(0, 2**32 - 1))
     random.seed(seed)
     np.random.seed(seed)  # noqa: NPY002 - seeding the legacy global generator is the point

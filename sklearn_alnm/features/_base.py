@@ -1,0 +1,102 @@
+"""Shared base of the transformers that turn cohort image columns into a feature table."""
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ..io import resolve_id_column
+from ..utils import CohortInputError
+
+
+class BaseCohortFeatures(TransformerMixin, BaseEstimator):
+    """Base class: a cohort DataFrame in, one row of numeric features per patient out.
+
+    Subclasses declare the columns they read in :meth:`_input_columns`, learn what they need in
+    ``_fit(X)`` (at least ``feature_names_out_``) and compute the table in ``_transform(X)``.
+    This base validates parameters and columns, keeps ``feature_names_in_``-style bookkeeping
+    out of the way (the input is not a numeric matrix), exposes
+    :meth:`get_feature_names_out` so ``set_output(transform="pandas")`` works, and returns
+    ``float64`` arrays with one row per input row.
+    """
+
+    def _input_columns(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_cohort(self, X):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"{type(self).__name__} reads image references from a cohort DataFrame (one row "
+                f"per patient); got {type(X).__name__}."
+            )
+        for column in self._input_columns():
+            if column is not None and column not in X.columns:
+                raise CohortInputError(
+                    f"column not found in the cohort; available columns: {list(X.columns)}",
+                    column=column,
+                )
+        if len(X) == 0:
+            raise ValueError(f"{type(self).__name__} got an empty cohort (0 rows).")
+        return X
+
+    def _row_ids(self, X):
+        """Patient ids (or index labels) of the rows, for messages."""
+        id_col = resolve_id_column(X, "auto")
+        return list(X[id_col]) if id_col is not None else list(X.index)
+
+    def fit(self, X, y=None):
+        """Validate parameters and input, and learn the output feature names.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        self._check_cohort(X)
+        self._fit(X)
+        return self
+
+    def transform(self, X):
+        """Compute the features of every row of ``X``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+
+        Returns
+        -------
+        ndarray of shape (n_patients, n_features)
+        """
+        check_is_fitted(self, "feature_names_out_")
+        self._check_cohort(X)
+        features = np.asarray(self._transform(X), dtype=np.float64)
+        if features.shape != (len(X), len(self.feature_names_out_)):
+            raise RuntimeError(  # pragma: no cover - guards subclass bugs
+                f"{type(self).__name__} produced {features.shape}, expected "
+                f"{(len(X), len(self.feature_names_out_))}."
+            )
+        return features
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output features (``input_features`` is ignored: inputs are images).
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self, "feature_names_out_")
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags

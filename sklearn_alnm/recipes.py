@@ -1,0 +1,187 @@
+"""The published ALNM studies, each as one unfitted scikit-learn estimator.
+
+A recipe wires the library's estimators the way a study did, with the study's settings as
+defaults and every part reachable by ``get_params`` / ``set_params`` (so ``GridSearchCV`` can
+tune any step), and returns an ordinary estimator: it cross-validates, pickles and deploys like
+any other.
+"""
+
+from sklearn.linear_model import LogisticRegression
+
+from .clinical import make_clinical_preprocessor
+from .fusion import make_post_fusion, make_signature
+
+MAMMOGRAPHY_MODALITIES = ("clinical", "radiomics", "deep")
+
+#: Image types of the mammography study's radiomics (original, wavelet and Laplacian of
+#: Gaussian filtered images).
+STUDY_RADIOMICS_IMAGE_TYPES = {"Original": {}, "Wavelet": {}, "LoG": {"sigma": [1.0, 2.0, 3.0]}}
+
+
+def _with_shared(params, default, *, cache, n_jobs):
+    """Merge user parameters of a feature transformer over defaults and the shared settings."""
+    user = dict(params or {})
+    merged = dict(default)
+    if cache is not None and "cache" not in user:
+        merged["cache"] = cache
+    if n_jobs is not None and "n_jobs" in default and "n_jobs" not in user:
+        merged["n_jobs"] = n_jobs
+    merged.update(user)
+    return merged
+
+
+def mammography_fusion(
+    kind="post",
+    modalities=MAMMOGRAPHY_MODALITIES,
+    *,
+    views=("cc", "mlo"),
+    radiomics=None,
+    deep=None,
+    clinical_estimator=None,
+    signature_estimator=None,
+    final_estimator=None,
+    alpha=0.05,
+    correlation_threshold=0.75,
+    lasso_cv=5,
+    sampler=None,
+    cache=None,
+    n_jobs=None,
+    group_col="patient_id",
+    cv=5,
+    random_state=None,
+):
+    """Clinical + radiomics + deep-learning fusion on two mammography views.
+
+    The study extracts, per view (CC and MLO), pyradiomics features and the penultimate
+    ResNet18 features of the lesion region; each signature is z-scored, filtered
+    univariately (p < 0.05), de-correlated (|r| > 0.75) and reduced by a 5-fold
+    cross-validated LASSO before an SGD classifier. Clinical factors form a logistic model.
+    Modalities are fused either by concatenating their features before selection
+    (``kind="pre"``) or by stacking the modality models' probabilities with an SVM
+    meta-learner trained on patient-grouped out-of-fold predictions (``kind="post"``).
+
+    Parameters
+    ----------
+    kind : {"post", "pre"}, default="post"
+        Decision-level (probability stacking) or feature-level (concatenation) fusion. With a
+        single modality, ``"pre"`` gives that modality's own model.
+    modalities : sequence of {"clinical", "radiomics", "deep"}, default=all three
+        Modalities to fuse (post-fusion needs at least two).
+    views : sequence of str, default=("cc", "mlo")
+        Image views; view ``v`` reads columns ``v_image`` and ``v_mask``.
+    radiomics, deep : dict or None, default=None
+        Parameters of :class:`~sklearn_alnm.features.RadiomicsFeatures` /
+        :class:`~sklearn_alnm.features.DeepFeatures` per view. Defaults: radiomics on the
+        original, wavelet and LoG (sigma 1, 2, 3 mm) images with 2-D shape features; ResNet18
+        features of the mask's bounding box. ``deep`` defaults to ``weights=None`` because
+        weights cannot be assumed present; pass ``{"weights": "DEFAULT"}`` for the study's
+        ImageNet initialisation.
+    clinical_estimator : classifier, default=None
+        Clinical model; ``None`` means ``LogisticRegression(max_iter=1000)``.
+    signature_estimator : classifier, default=None
+        Classifier of the radiomics, deep and pre-fusion signatures; ``None`` means a
+        logistic-loss ``SGDClassifier`` (see :func:`~sklearn_alnm.fusion.make_signature`).
+    final_estimator : classifier, default=None
+        Post-fusion meta-learner; ``None`` means a linear SVM with Platt-scaled probabilities
+        (:func:`~sklearn_alnm.fusion.make_meta_learner`).
+    alpha, correlation_threshold, lasso_cv :
+        Selection settings, see :func:`~sklearn_alnm.fusion.make_signature`.
+    sampler : imbalanced-learn sampler, default=None
+        Resampling (e.g. ``SMOTE()``) of training data before each classifier.
+    cache : str, os.PathLike, joblib.Memory or None, default=None
+        Feature cache shared by all feature transformers (strongly recommended: post-fusion
+        refits every modality model once per inner fold, and a cache makes feature extraction
+        happen once per patient).
+    n_jobs : int or None, default=None
+        Parallel radiomics extraction and parallel fitting of the modality models.
+    group_col : str or None, default="patient_id"
+        Patient id column for the post-fusion inner CV.
+    cv : int or CV splitter, default=5
+        Post-fusion inner CV.
+    random_state : int or None, default=None
+        Seed of the inner CVs, of the classifiers and of randomly initialised networks.
+
+    Returns
+    -------
+    estimator
+        ``StackingClassifier`` (post) or ``Pipeline`` (pre), unfitted. Post-fusion members are
+        named after the modalities, so e.g. ``radiomics__univariate__alpha`` tunes the
+        radiomics signature's filter.
+
+    References
+    ----------
+    Study 002 of the design notes: mammography-based clinical, radiomics and deep-learning
+    fusion for axillary lymph node metastasis, with CC and MLO views and pre-/post-fusion.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import mammography_fusion
+    >>> model = mammography_fusion(kind="post", random_state=0)
+    >>> [name for name, _ in model.estimators]
+    ['clinical', 'radiomics', 'deep']
+    """
+    if kind not in ("post", "pre"):
+        raise ValueError(f"kind must be 'post' or 'pre'; got {kind!r}.")
+    modalities = (modalities,) if isinstance(modalities, str) else tuple(modalities)
+    unknown = sorted(set(modalities) - set(MAMMOGRAPHY_MODALITIES))
+    if unknown or not modalities or len(set(modalities)) != len(modalities):
+        raise ValueError(
+            f"modalities must be distinct names among {MAMMOGRAPHY_MODALITIES}; got {modalities}."
+        )
+    if kind == "post" and len(modalities) < 2:
+        raise ValueError("Post-fusion needs at least two modalities; use kind='pre' for one.")
+
+    from .features import make_multiview_features
+
+    radiomics_params = _with_shared(
+        radiomics,
+        {"image_types": STUDY_RADIOMICS_IMAGE_TYPES, "n_jobs": None},
+        cache=cache,
+        n_jobs=n_jobs,
+    )
+    deep_params = _with_shared(
+        deep,
+        {"backbone": "resnet18", "weights": None, "random_state": random_state},
+        cache=cache,
+        n_jobs=n_jobs,
+    )
+    features = {
+        "clinical": make_clinical_preprocessor(),
+        "radiomics": make_multiview_features(views, radiomics=radiomics_params, deep=False),
+        "deep": make_multiview_features(views, radiomics=False, deep=deep_params),
+    }
+    selection = {
+        "alpha": alpha,
+        "correlation_threshold": correlation_threshold,
+        "lasso_cv": lasso_cv,
+        "sampler": sampler,
+        "random_state": random_state,
+    }
+    if kind == "pre":
+        if modalities == ("clinical",):
+            return _clinical_model(clinical_estimator, sampler)
+        return make_signature(
+            [(m, features[m]) for m in modalities], signature_estimator, **selection
+        )
+    models = [
+        (
+            m,
+            _clinical_model(clinical_estimator, sampler)
+            if m == "clinical"
+            else make_signature(features[m], signature_estimator, **selection),
+        )
+        for m in modalities
+    ]
+    return make_post_fusion(
+        models,
+        final_estimator,
+        group_col=group_col,
+        cv=cv,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
+
+
+def _clinical_model(estimator, sampler):
+    model = LogisticRegression(max_iter=1000) if estimator is None else estimator
+    return make_signature(make_clinical_preprocessor(), model, select=False, sampler=sampler)

@@ -1,0 +1,102 @@
+import joblib
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE
+from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.ensemble import StackingClassifier
+from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.pipeline import Pipeline
+
+from sklearn_alnm.datasets import make_alnm_cohort
+from sklearn_alnm.fusion import GroupColumnKFold
+from sklearn_alnm.recipes import mammography_fusion
+from sklearn_alnm.utils import FeatureCache
+
+# Small, fast settings: first-order + 2-D shape radiomics on the original image, a ResNet18 on
+# 32 px crops, 3-fold inner CVs.
+LIGHT = {
+    "radiomics": {"image_types": {"Original": {}}, "feature_classes": ["firstorder", "shape2D"]},
+    "deep": {"input_size": 32, "batch_size": 64},
+    "lasso_cv": 3,
+    "cv": 3,
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    return make_alnm_cohort(
+        90, modalities=("clinical", "mammography"), image_size=40, random_state=2
+    )
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("feature-cache"))
+
+
+def test_recipe_structure_and_errors():
+    post = mammography_fusion("post")
+    assert isinstance(post, StackingClassifier)
+    assert [n for n, _ in post.estimators] == ["clinical", "radiomics", "deep"]
+    assert isinstance(post.cv, GroupColumnKFold) and post.cv.group_col == "patient_id"
+    radiomics_views = post.estimators[1][1]["features"].transformer_list
+    assert [n for n, _ in radiomics_views] == ["cc_radiomics", "mlo_radiomics"]
+    assert radiomics_views[0][1].image_types["Wavelet"] == {}
+    pre = mammography_fusion("pre", ("radiomics", "deep"), views=("cc",))
+    assert isinstance(pre, Pipeline)
+    assert [n for n, _ in pre["features"].transformer_list] == ["radiomics", "deep"]
+    shared = mammography_fusion("pre", cache="c", n_jobs=3, radiomics={"n_jobs": 1})
+    cc_radiomics = shared["features"].transformer_list[1][1].transformer_list[0][1]
+    assert (cc_radiomics.cache, cc_radiomics.n_jobs) == ("c", 1)  # the user's setting wins
+    with pytest.raises(ValueError, match="kind"):
+        mammography_fusion("late")
+    with pytest.raises(ValueError, match="distinct names"):
+        mammography_fusion("pre", ("clinical", "video"))
+    with pytest.raises(ValueError, match="at least two"):
+        mammography_fusion("post", ("radiomics",))
+
+
+def test_post_fusion_fits_predicts_and_pickles(cohort, cache, tmp_path):
+    X, y = cohort
+    model = mammography_fusion("post", cache=cache, **LIGHT).fit(X, y)
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(y), 2) and np.allclose(proba.sum(axis=1), 1)
+    names = model.named_estimators_["radiomics"][:-1].get_feature_names_out()
+    assert all(n.startswith(("cc_", "mlo_")) for n in names) and len(names) >= 1
+    assert len(FeatureCache(cache)) > 0
+    joblib.dump(model, tmp_path / "model.joblib")
+    again = joblib.load(tmp_path / "model.joblib")
+    np.testing.assert_array_equal(again.predict_proba(X), proba)
+
+
+def test_pre_fusion_and_smote_in_cross_validation(cohort, cache):
+    X, y = cohort
+    cv = GroupColumnKFold(n_splits=3, random_state=0)
+    pre = mammography_fusion("pre", cache=cache, **LIGHT)
+    assert cross_val_score(pre, X, y, cv=cv, scoring="roc_auc").mean() > 0.6
+    keep = np.r_[np.where(y == 0)[0], np.where(y == 1)[0][:20]]
+    smote = mammography_fusion(
+        "pre", ("clinical", "radiomics"), cache=cache, sampler=SMOTE(k_neighbors=3), **LIGHT
+    )
+    assert isinstance(smote, ImbPipeline)
+    scores = cross_val_score(smote, X.iloc[keep], y[keep], cv=cv, scoring="roc_auc")
+    assert np.isfinite(scores).all()
+
+
+def test_grid_search_with_two_jobs_shares_the_feature_cache(cohort, cache):
+    X, y = cohort
+    model = mammography_fusion("post", ("clinical", "radiomics"), cache=cache, **LIGHT)
+    search = GridSearchCV(
+        model,
+        {"radiomics__univariate__alpha": [0.05, 0.2]},
+        cv=GroupColumnKFold(n_splits=3, random_state=0),
+        scoring="roc_auc",
+        n_jobs=2,
+    )
+    search.fit(X, y)
+    assert search.best_params_["radiomics__univariate__alpha"] in (0.05, 0.2)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # every candidate and fold reused one radiomics entry per patient and view
+    entries = sum(1 for _ in (FeatureCache(cache).location / "radiomics").rglob("*.npz"))
+    assert entries == 2 * len(X)
