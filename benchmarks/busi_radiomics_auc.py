@@ -13,6 +13,7 @@ Usage::
 """
 
 import argparse
+import logging
 import os
 import tempfile
 import time
@@ -52,6 +53,9 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="use only the first N cases")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=UserWarning)
+    import radiomics
+
+    radiomics.setVerbosity(logging.ERROR)  # pyradiomics' informational warnings go to stderr
 
     X = load_busi(args.busi_dir, include_normal=False)
     if args.limit:

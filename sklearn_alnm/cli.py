@@ -201,6 +201,26 @@ def build_parser():
         help=f"comma-separated studies to run (default: all of {','.join(DEMO_STUDIES)})",
     )
     demo.add_argument("--n-jobs", type=_positive_int, default=2)
+
+    run = sub.add_parser(
+        "run",
+        help="run a study from a YAML configuration: fit, evaluate, write the report and model",
+        description="Fit and evaluate the models of a study configuration; write the HTML "
+        "report, the tables and model.joblib into the output folder.",
+    )
+    run.add_argument("config", help="study configuration (YAML)")
+    run.add_argument("--out", default=None, help="output folder (overrides the configuration)")
+
+    predict = sub.add_parser(
+        "predict",
+        help="score a cohort with a fitted model",
+        description="Write the probability and predicted label of every patient of a cohort.",
+    )
+    predict.add_argument("model", help="fitted model (model.joblib written by 'alnm run')")
+    predict.add_argument("cohort", help="cohort manifest (CSV or Excel)")
+    predict.add_argument("-o", "--output", default="predictions.csv", help="CSV to write")
+    predict.add_argument("--threshold", type=float, default=None, help="decision threshold")
+    predict.add_argument("--id-col", default="auto", help="patient id column of the manifest")
     return parser
 
 
@@ -221,6 +241,25 @@ def main(argv=None):
             )
         except ValueError as exc:
             build_parser().error(str(exc))
+    elif args.command in ("run", "predict"):
+        from ._study import StudyConfigError, predict_cohort, run_study
+
+        try:
+            if args.command == "run":
+                out = run_study(args.config, args.out)
+                print(f"report: {out / 'report' / 'index.html'}\nmodel: {out / 'model.joblib'}")
+            else:
+                result = predict_cohort(
+                    args.model,
+                    args.cohort,
+                    args.output,
+                    threshold=args.threshold,
+                    id_col=args.id_col,
+                )
+                print(f"wrote {len(result)} predictions to {args.output}")
+        except StudyConfigError as exc:
+            print(f"alnm: error: {exc}", file=sys.stderr)
+            return 2
     return 0
 
 

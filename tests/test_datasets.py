@@ -463,9 +463,10 @@ def test_data_home_writes_the_stated_formats(written):
 
 
 def test_manifest_loads_back_to_the_same_table(written):
-    home, X, _, _, _ = written
+    home, X, y, _, _ = written
     loaded = load_manifest(home / "manifest.csv")
-    assert list(loaded.columns) == list(X.columns)
+    assert list(loaded.columns) == [*X.columns, "label"]  # the file is a complete study table
+    np.testing.assert_array_equal(loaded.pop("label").to_numpy(), y)
     for column in X.columns:
         if column in ARRAY_COLUMNS or column in ("bag", "bag_kind", "patient_id"):
             assert loaded[column].tolist() == X[column].tolist(), column

@@ -16,6 +16,7 @@ def test_readme_has_an_example():
 
 
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_example_runs(code, capsys):
+def test_readme_example_runs(code, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # examples may write (e.g. a feature cache) into the working folder
     exec(compile(code, str(README), "exec"), {"__name__": "__readme__"})
     assert "AUC" in capsys.readouterr().out

@@ -511,7 +511,8 @@ def make_alnm_cohort(
         If given, the images are written under this folder (created if needed) and the table
         holds file paths instead of arrays: PNG for ultrasound images, masks, pathology tiles
         and bag images; NIfTI (``.nii.gz``) for the mammogram views and their masks; MP4 for
-        the clips. The table is also saved as ``manifest.csv`` in that folder, readable with
+        the clips. The table is also saved as ``manifest.csv`` in that folder, with the label
+        as a last column ``label`` (so the file is a complete study table), readable with
         :func:`sklearn_alnm.io.load_manifest`. The layout is given in the Notes. Files of
         an earlier call with the same names are overwritten; if writing fails, the files this
         call wrote are removed again.
@@ -712,5 +713,5 @@ def make_alnm_cohort(
     if data_home is not None:
         from ._write import write_cohort
 
-        X = write_cohort(X, data_home)
+        X = write_cohort(X, data_home, y=y)
     return X, y

@@ -24,8 +24,10 @@ _LAYOUT = {
 }
 
 
-def write_cohort(X, data_home):
+def write_cohort(X, data_home, y=None):
     """Write the array cells of ``X`` under ``data_home``; return the table of paths.
+
+    With ``y``, the manifest gets a last column ``label`` (the returned table does not).
 
     Layout (``<id>`` is the patient id)::
 
@@ -91,7 +93,7 @@ def write_cohort(X, data_home):
                 column.iat[i] = paths
             out["bag"] = column
         manifest = os.path.join(root, MANIFEST_NAME)
-        save_manifest(out, manifest)
+        save_manifest(out if y is None else out.assign(label=y), manifest)
     except BaseException:
         for path in written:
             if os.path.exists(path):

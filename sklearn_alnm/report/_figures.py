@@ -1,0 +1,312 @@
+"""Figures of a :class:`~sklearn_alnm.report.StudyReport`.
+
+Drawn with matplotlib's object-oriented API on :class:`matplotlib.figure.Figure` objects (Agg
+canvas), never through pyplot, so building a report changes no global state and leaks no
+figure; a returned Figure still displays in a notebook and saves with ``fig.savefig``. Every
+statistic comes from :mod:`sklearn_alnm.metrics`; only curve coordinates are computed here.
+"""
+
+import inspect
+import math
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.colors import LinearSegmentedColormap, to_rgba
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from sklearn.metrics import roc_curve
+
+from ..metrics import binary_metrics, calibration_table, decision_curve
+from ..metrics._table import _fmt, _fmt_p
+
+# Readers: dark markers of distinct shapes, distinguishable from the coloured model curves.
+_READER_MARKERS = ("s", "^", "D", "v", "P", "X", "*", "p", "h", "<", ">", "8")
+_READER_COLOR = "0.15"
+_CHANCE_COLOR = "0.55"
+_MAX_COLUMNS = 3
+
+
+def model_colors(names):
+    """A colour per model (tab10, or tab20 beyond ten models), in the models' order."""
+    cmap = colormaps["tab10"] if len(names) <= 10 else colormaps["tab20"]
+    return {name: to_rgba(cmap(i % cmap.N)) for i, name in enumerate(names)}
+
+
+def release(fig):
+    """Drop ``fig`` from pyplot's registry if something put it there (e.g. a nomogram)."""
+    if getattr(fig.canvas, "manager", None) is not None:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+
+
+def _panels(n, width, height):
+    """A figure with ``n`` panels, at most three per row; unused grid cells are removed."""
+    ncols = min(n, _MAX_COLUMNS)
+    nrows = math.ceil(n / ncols)
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    for ax in axes[n:]:
+        fig.delaxes(ax)
+    return fig, list(axes[:n])
+
+
+def _cohort_subtitle(report, cohort):
+    is_pos = report._is_positive[cohort]
+    # counts on a second line, so long cohort names stay inside the panel
+    return f"{cohort}\n(n={is_pos.shape[0]}, {int(is_pos.sum())} positive)"
+
+
+def _reader_marker(report, reader):
+    return _READER_MARKERS[list(report.readers).index(reader) % len(_READER_MARKERS)]
+
+
+def roc_figure(report, cohorts):
+    """ROC curves of every model per cohort, readers' operating points, chance line."""
+    table = report.metrics_table()
+    level = f"{report.confidence * 100:g}% CI"
+    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    for ax, cohort in zip(axes, cohorts):
+        is_pos = report._is_positive[cohort]
+        for name in report.models:
+            prob = report.probabilities_[name][cohort]
+            fpr, tpr, _ = roc_curve(is_pos, prob, pos_label=True)
+            row = table.loc[(name, cohort)]
+            color = report.colors_[name]
+            ax.plot(
+                fpr,
+                tpr,
+                color=color,
+                lw=2,
+                label=f"{name} AUC {_fmt(row['auc'], 2)} "
+                f"({_fmt(row['auc_low'], 2)}-{_fmt(row['auc_high'], 2)})",
+            )
+            # The model's operating point at its fixed threshold.
+            ax.plot(
+                1.0 - row["specificity"],
+                row["sensitivity"],
+                "o",
+                color=color,
+                mec="white",
+                mew=1.2,
+                ms=8,
+                zorder=4,
+                label="_nolegend_",
+            )
+        for reader, calls_by_cohort in report.readers.items():
+            if cohort not in calls_by_cohort:
+                continue
+            read = binary_metrics(is_pos, calls_by_cohort[cohort], 0.5, pos_label=True)
+            ax.plot(
+                1.0 - read["specificity"],
+                read["sensitivity"],
+                linestyle="none",
+                marker=_reader_marker(report, reader),
+                color=_READER_COLOR,
+                mec="white",
+                mew=0.8,
+                ms=10,
+                zorder=5,
+                label=f"{reader} (Se {_fmt(read['sensitivity'], 2)}, "
+                f"Sp {_fmt(read['specificity'], 2)})",
+            )
+        ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR, label="Chance")
+        handles, labels = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], ls="none", marker="o", color="0.5", mec="white", ms=8))
+        labels.append("Model at its threshold")
+        ax.legend(
+            handles,
+            labels,
+            loc="lower right",
+            fontsize="small",
+            title=f"AUC ({level})",
+            title_fontsize="small",
+        )
+        ax.set(
+            xlim=(-0.01, 1.01),
+            ylim=(-0.01, 1.01),
+            xlabel="1 - Specificity (false positive rate)",
+            ylabel="Sensitivity (true positive rate)",
+            title=f"ROC - {_cohort_subtitle(report, cohort)}",
+        )
+        ax.set_aspect("equal")
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def calibration_figure(report, cohorts, n_bins, strategy):
+    """Binned observed rate vs mean predicted probability per model, HL p in the legend."""
+    table = report.metrics_table()
+    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    for ax, cohort in zip(axes, cohorts):
+        y = report._labels(cohort)
+        handles = []
+        for name in report.models:
+            bins = calibration_table(
+                y,
+                report.probabilities_[name][cohort],
+                n_bins,
+                strategy=strategy,
+                confidence=report.confidence,
+                pos_label=report.pos_label_,
+            )
+            bins = bins[bins["n"] > 0]
+            hl_p = table.loc[(name, cohort), "hl_pvalue"]
+            hl_text = _fmt_p(hl_p, 3)
+            hl_text = hl_text if hl_text.startswith("<") else f"= {hl_text}"
+            container = ax.errorbar(
+                bins["mean_predicted"],
+                bins["observed"],
+                # Clipped: rounding can put a Wilson bound a hair beyond an observed 0 or 1.
+                yerr=np.clip(
+                    [
+                        bins["observed"] - bins["observed_low"],
+                        bins["observed_high"] - bins["observed"],
+                    ],
+                    0.0,
+                    None,
+                ),
+                fmt="o-",
+                color=report.colors_[name],
+                lw=1.8,
+                ms=5,
+                elinewidth=0.8,
+                capsize=2,
+                label=f"{name} (HL p {hl_text})",
+            )
+            for bars in container.lines[2]:
+                bars.set_alpha(0.45)
+            handles.append(container)
+        (ideal,) = ax.plot(
+            [0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR, label="Perfect calibration"
+        )
+        handles.append(ideal)
+        ax.legend(handles=handles, loc="upper left", fontsize="small")
+        ax.set(
+            xlim=(-0.02, 1.02),
+            ylim=(-0.02, 1.02),
+            xlabel="Mean predicted probability",
+            ylabel="Observed fraction positive",
+            title=f"Calibration - {_cohort_subtitle(report, cohort)}",
+        )
+        ax.set_aspect("equal")
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def decision_curve_figure(report, cohorts, thresholds):
+    """Net benefit of each model, of treating all and of treating none, per cohort."""
+    fig, axes = _panels(len(cohorts), 6.0, 4.6)
+    names = list(report.models)
+    for ax, cohort in zip(axes, cohorts):
+        y = report._labels(cohort)
+        # Neutral column keys: model names could clash with the reserved column names.
+        keys = {f"model_{i}": name for i, name in enumerate(names)}
+        curves = decision_curve(
+            y,
+            {key: report.probabilities_[name][cohort] for key, name in keys.items()},
+            thresholds,
+            pos_label=report.pos_label_,
+        )
+        x = curves["threshold"]
+        for key, name in keys.items():
+            ax.plot(x, curves[key], color=report.colors_[name], lw=2, label=name)
+        ax.plot(x, curves["treat_all"], color="0.45", lw=1.3, label="Treat all")
+        ax.plot(x, curves["treat_none"], color="black", lw=1.3, ls="--", label="Treat none")
+        prevalence = float(report._is_positive[cohort].mean())
+        best = max(prevalence, float(np.nanmax(curves[list(keys)].to_numpy())))
+        top = 1.1 * best + 0.02
+        ax.set(
+            xlim=(0.0, 1.0),
+            ylim=(-0.1 * top - 0.01, top),
+            xlabel="Threshold probability",
+            ylabel="Net benefit",
+            title=f"Decision curve - {_cohort_subtitle(report, cohort)}",
+        )
+        ax.legend(loc="upper right", fontsize="small")
+        ax.grid(True, alpha=0.3)
+    return fig
+
+
+def _is_dark(rgba):
+    """Whether black text would be hard to read on ``rgba`` (WCAG relative luminance)."""
+    channels = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgba[:3]]
+    luminance = 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
+    return luminance < 0.18
+
+
+def _class_names(report):
+    neg = report.classes_[1] if report.classes_[0] == report.pos_label_ else report.classes_[0]
+    neg = neg.item() if hasattr(neg, "item") else neg
+    return f"Negative\n({neg})", f"Positive\n({report.pos_label_})"
+
+
+def confusion_figure(report, cohorts):
+    """Confusion matrices at the fixed thresholds: rows of panels = models, columns = cohorts."""
+    names = list(report.models)
+    nrows, ncols = len(names), len(cohorts)
+    fig = Figure(figsize=(3.4 * ncols, 3.3 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    tick_labels = _class_names(report)
+    for i, name in enumerate(names):
+        cmap = LinearSegmentedColormap.from_list(f"cm_{i}", ["white", report.colors_[name]])
+        threshold = report.thresholds_[name]
+        for j, cohort in enumerate(cohorts):
+            ax = axes[i, j]
+            res = binary_metrics(
+                report._labels(cohort),
+                report.probabilities_[name][cohort],
+                threshold,
+                pos_label=report.pos_label_,
+            )
+            counts = np.array([[res["tn"], res["fp"]], [res["fn"], res["tp"]]])
+            totals = counts.sum(axis=1, keepdims=True)
+            share = np.divide(counts, totals, out=np.zeros((2, 2)), where=totals > 0)
+            ax.imshow(share, cmap=cmap, vmin=0.0, vmax=1.0)
+            for r in range(2):
+                for c in range(2):
+                    ax.text(
+                        c,
+                        r,
+                        f"{counts[r, c]}\n({share[r, c]:.0%})",
+                        ha="center",
+                        va="center",
+                        fontsize=11,
+                        color="white" if _is_dark(cmap(share[r, c])) else "black",
+                    )
+            ax.set_xticks([0, 1], tick_labels)
+            ax.set_yticks([0, 1], tick_labels)
+            ax.set_xlabel("Predicted")
+            ax.set_ylabel("Actual")
+            ax.set_title(f"{name} - {cohort}\nthreshold {_fmt(threshold, 3)}", fontsize="medium")
+    return fig
+
+
+def nomogram_figure(nomogram, name):
+    """Let ``nomogram`` draw itself: ``plot()`` when ``ax`` is optional, else ``plot(ax=...)``.
+
+    Calling ``plot()`` without arguments lets the nomogram size its own figure to its number
+    of axes; it must then return a Figure or an Axes.
+    """
+    plot = nomogram.plot
+    try:
+        ax_param = inspect.signature(plot).parameters.get("ax")
+    except (TypeError, ValueError):
+        ax_param = None
+    if ax_param is not None and ax_param.default is inspect.Parameter.empty:
+        fig = Figure(figsize=(10, 6), layout="constrained")
+        ax = fig.add_subplot()
+        plot(ax=ax)
+        if not ax.get_title():
+            ax.set_title(f"Nomogram - {name}")
+        return fig
+    out = plot()
+    if isinstance(out, Figure):
+        return out
+    if isinstance(out, Axes):
+        return out.figure
+    raise TypeError(
+        f"model {name!r}: plot() returned {type(out).__name__}; a nomogram's plot() must "
+        "return a matplotlib Figure or Axes (or require an ax= argument to draw into)."
+    )

@@ -1,0 +1,219 @@
+"""The HTML page of a :class:`~sklearn_alnm.report.StudyReport` (one file, inline CSS, no JS).
+
+Figures are referenced by relative paths to PNG files in the same folder; nothing is loaded
+from the web. Every piece of user text (title, model, cohort and reader names) is escaped.
+"""
+
+import html
+
+import pandas as pd
+
+from .. import __version__
+from ..metrics._table import _fmt, _fmt_p
+
+# File name -> (alt text, caption) of the standard figures.
+FIGURES = {
+    "roc.png": (
+        "ROC curves",
+        "ROC curves of every model in each cohort. Legend: AUC with its DeLong confidence "
+        "interval. Dots: each model's operating point at its threshold; dark markers: readers.",
+    ),
+    "calibration.png": (
+        "Calibration curves",
+        "Calibration curves: observed fraction of positive patients against mean predicted "
+        "probability in groups of predicted risk, with Wilson intervals. Legend: "
+        "Hosmer-Lemeshow p-value (a small p-value signals miscalibration).",
+    ),
+    "decision_curve.png": (
+        "Decision curves",
+        "Decision curves: net benefit of treating the patients whose predicted probability "
+        "reaches the threshold probability, against treating all or none.",
+    ),
+    "confusion_matrices.png": (
+        "Confusion matrices",
+        "Confusion matrices at each model's threshold: counts and percentage of the actual "
+        "class (row).",
+    ),
+}
+
+_CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.45; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
+table.report { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
+table.report th, table.report td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
+table.report th { background: #f0f0f0; }
+table.report td:first-child, table.report th:first-child { text-align: left; }
+figure { margin: 1.2em 0; }
+figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figcaption { font-size: .9em; color: #444; margin-top: .3em; }
+.meta { color: #666; font-size: .9em; }
+""".strip()
+
+
+def _e(text):
+    return html.escape(str(text), quote=True)
+
+
+def _table(frame):
+    return frame.to_html(index=False, escape=True, border=0, classes="report", na_rep="NA")
+
+
+def _cohort_summary(report, metrics):
+    first_model = next(iter(report.models))
+    rows = []
+    for cohort in report.cohorts:
+        row = metrics.loc[(first_model, cohort)]
+        n, n_pos = int(row["n"]), int(row["n_positive"])
+        readers = [r for r, calls in report.readers.items() if cohort in calls]
+        rows.append(
+            {
+                "Cohort": cohort,
+                "Role": "threshold selection" if cohort == report.first_cohort else "evaluation",
+                "N": n,
+                "Positive": n_pos,
+                "Negative": n - n_pos,
+                "Prevalence": _fmt(n_pos / n, 3),
+                "Readers": ", ".join(readers) if readers else "-",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _delong_display(delong, decimals=3):
+    level = delong.attrs.get("confidence", 0.95) * 100
+    rows = []
+    for (cohort, m1, m2), row in delong.iterrows():
+        rows.append(
+            {
+                "Cohort": cohort,
+                "Model 1": m1,
+                "Model 2": m2,
+                "AUC 1": _fmt(row["auc_1"], decimals),
+                "AUC 2": _fmt(row["auc_2"], decimals),
+                f"Difference ({level:g}% CI)": f"{_fmt(row['difference'], decimals)} "
+                f"({_fmt(row['ci_low'], decimals)} to {_fmt(row['ci_high'], decimals)})",
+                "z": _fmt(row["statistic"], 2),
+                "p-value": _fmt_p(row["pvalue"], decimals),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _readers_display(readers, decimals=3):
+    rows = []
+    for (cohort, reader, model), row in readers.iterrows():
+        rows.append(
+            {
+                "Cohort": cohort,
+                "Reader": reader,
+                "Model": model,
+                "Reader Se": _fmt(row["reader_sensitivity"], decimals),
+                "Reader Sp": _fmt(row["reader_specificity"], decimals),
+                "Reader Acc": _fmt(row["reader_accuracy"], decimals),
+                "Model Se": _fmt(row["model_sensitivity"], decimals),
+                "Model Sp": _fmt(row["model_specificity"], decimals),
+                "Model Acc": _fmt(row["model_accuracy"], decimals),
+                "Only reader correct": int(row["reader_only_correct"]),
+                "Only model correct": int(row["model_only_correct"]),
+                "McNemar p": _fmt_p(row["mcnemar_pvalue"], decimals)
+                + (" (exact)" if row["mcnemar_exact"] else " (chi-square)"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _figure(src, alt, caption):
+    return (
+        f'<figure><img src="{_e(src)}" alt="{_e(alt)}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def render_page(
+    report, *, metrics, formatted, delong, readers, figures, nomograms, files, generated
+):
+    """The HTML text of the report page."""
+    title = report.title or "Study report"
+    level = f"{report.confidence * 100:g}%"
+    youden = [name for name in report.models if report._youden[name]]
+    given = [name for name in report.models if not report._youden[name]]
+    threshold_items = []
+    if youden:
+        threshold_items.append(
+            "chosen by Youden's index on the first cohort, "
+            f"<em>{_e(report.first_cohort)}</em>, for "
+            + ", ".join(f"{_e(n)} ({_fmt(report.thresholds_[n], 3)})" for n in youden)
+        )
+    if given:
+        threshold_items.append(
+            "given for " + ", ".join(f"{_e(n)} ({_fmt(report.thresholds_[n], 3)})" for n in given)
+        )
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f"<title>{_e(title)}</title>",
+        f"<style>\n{_CSS}\n</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_e(title)}</h1>",
+        f'<p class="meta">Generated by sklearn_alnm {_e(__version__)} on {_e(generated)}.</p>',
+        "<h2>Cohorts</h2>",
+        f"<p>Positive class: <strong>{_e(report.pos_label_)}</strong>. Models: "
+        f"{_e(', '.join(report.models))}.</p>",
+        _table(_cohort_summary(report, metrics)),
+        "<h2>Methods</h2>",
+        "<ul>",
+        f"<li>AUC with {_e(level)} confidence interval by DeLong's method; models compared "
+        "with the paired DeLong test (two-sided).</li>",
+        "<li>A patient is classified positive when the predicted probability reaches the "
+        "model's threshold, the same in every cohort. Thresholds: "
+        + "; ".join(threshold_items)
+        + ".</li>",
+        f"<li>Calibration: Hosmer-Lemeshow test with {report.n_groups} groups of predicted "
+        "risk.</li>",
+        "<li>Readers against models: McNemar's test on the paired correct / incorrect "
+        "classifications (exact binomial when fewer than 25 discordant pairs, chi-square with "
+        "continuity correction otherwise).</li>",
+        "</ul>",
+        "<h2>Performance</h2>",
+        _table(formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"})),
+        "<h2>Model comparison (DeLong test)</h2>",
+    ]
+    if len(delong):
+        parts.append(_table(_delong_display(delong)))
+    else:
+        parts.append("<p>A single model: nothing to compare.</p>")
+    if readers is not None:
+        parts.append("<h2>Readers against models</h2>")
+        parts.append(_table(_readers_display(readers)))
+    parts.append("<h2>Figures</h2>")
+    for src in figures:
+        parts.append(_figure(src, *FIGURES[src]))
+    if nomograms:
+        parts.append("<h2>Nomograms</h2>")
+        for model, png, points, _ in nomograms:
+            parts.append(f"<h3>{_e(model)}</h3>")
+            parts.append(_figure(png, f"Nomogram of {model}", f"Nomogram of the model {model}."))
+            if points is not None:
+                parts.append(
+                    points.to_html(
+                        index=False,
+                        escape=True,
+                        border=0,
+                        classes="report",
+                        na_rep="NA",
+                        float_format="{:.1f}".format,
+                    )
+                )
+    parts.append("<h2>Files</h2>")
+    parts.append("<ul>")
+    for name in files:
+        if name.endswith(".csv"):
+            parts.append(f'<li><a href="{_e(name)}">{_e(name)}</a></li>')
+    parts.append("</ul>")
+    parts.extend(["</body>", "</html>", ""])
+    return "\n".join(parts)

@@ -1,0 +1,1100 @@
+"""StudyReport: every model on every cohort, tabulated and plotted as the ALNM papers do."""
+
+import datetime
+import numbers
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from contextlib import contextmanager
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.contingency_tables import mcnemar
+
+from .._logging import get_logger
+from ..metrics import (
+    binary_metrics,
+    delong_test,
+    format_performance_table,
+    performance_table,
+    youden_threshold,
+)
+from ..metrics._validation import _check_confidence, _check_int
+from . import _figures, _html
+
+logger = get_logger(__name__)
+
+YOUDEN_ON_FIRST_COHORT = "youden-on-first-cohort"
+
+# McNemar's test is exact (binomial) when fewer discordant pairs than this are observed.
+_MCNEMAR_EXACT_BELOW = 25
+
+_DELONG_COLUMNS = ("auc_1", "auc_2", "difference", "ci_low", "ci_high", "statistic", "pvalue")
+
+_READER_COLUMNS = (
+    "n",
+    "n_positive",
+    "reader_sensitivity",
+    "reader_specificity",
+    "reader_accuracy",
+    "model_sensitivity",
+    "model_specificity",
+    "model_accuracy",
+    "threshold",
+    "both_correct",
+    "reader_only_correct",
+    "model_only_correct",
+    "both_wrong",
+    "mcnemar_statistic",
+    "mcnemar_pvalue",
+    "mcnemar_exact",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _check_name(name, what):
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"{what} names must be non-empty strings; got {name!r}.")
+    return name
+
+
+def _check_models(models):
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError(
+            "models must be a non-empty mapping {name: fitted classifier}, e.g. "
+            "{'clinical': clinical_model, 'deep learning': dl_model}."
+        )
+    checked = {}
+    for name, model in models.items():
+        _check_name(name, "model")
+        if not callable(getattr(model, "predict_proba", None)):
+            raise TypeError(
+                f"model {name!r} ({type(model).__name__}) has no predict_proba; the report "
+                "needs probabilistic classifiers (e.g. SVC(probability=True))."
+            )
+        try:
+            classes = np.asarray(model.classes_)
+        except AttributeError:
+            raise ValueError(
+                f"model {name!r} ({type(model).__name__}) is not fitted (it has no classes_); "
+                "fit it before building the report."
+            ) from None
+        if classes.ndim != 1 or classes.shape[0] != 2:
+            raise ValueError(
+                f"model {name!r} must be a binary classifier; its classes_ are {classes.tolist()}."
+            )
+        checked[name] = model
+    return checked
+
+
+def _n_rows(X, where):
+    if hasattr(X, "shape") and len(getattr(X, "shape", ())) >= 1:
+        return int(X.shape[0])
+    try:
+        return len(X)
+    except TypeError:
+        raise TypeError(
+            f"{where}: X must be a DataFrame, an array or a list of samples; got "
+            f"{type(X).__name__}."
+        ) from None
+
+
+def _check_cohorts(cohorts):
+    if not isinstance(cohorts, Mapping) or not cohorts:
+        raise ValueError(
+            "cohorts must be a non-empty mapping {name: (X, y)} with the training cohort first, "
+            "e.g. {'training': (X_train, y_train), 'test': (X_test, y_test)}."
+        )
+    checked = {}
+    for name, value in cohorts.items():
+        _check_name(name, "cohort")
+        where = f"cohort {name!r}"
+        if not isinstance(value, (tuple, list)) or len(value) != 2:
+            got = type(value).__name__
+            if isinstance(value, (tuple, list)):
+                got += f" of length {len(value)}"
+            raise ValueError(f"{where}: expected a pair (X, y); got a {got}.")
+        X, y = value
+        y = y.to_numpy() if isinstance(y, (pd.Series, pd.Index)) else np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(f"{where}: y must be 1-D (one label per patient); got {y.shape}.")
+        if y.shape[0] == 0:
+            raise ValueError(f"{where} is empty; every cohort needs patients.")
+        if pd.isna(y).any():
+            raise ValueError(f"{where}: y contains missing labels; every patient needs one.")
+        n = _n_rows(X, where)
+        if n != y.shape[0]:
+            raise ValueError(f"{where}: X has {n} rows but y has {y.shape[0]} labels.")
+        checked[name] = (X, y)
+    return checked
+
+
+def _check_labels(cohorts, pos_label):
+    """The two labels (sorted) shared by every cohort and the positive one."""
+    labels = None
+    for name, (_, y) in cohorts.items():
+        try:
+            present = np.unique(y)
+        except TypeError:
+            raise TypeError(
+                f"cohort {name!r}: y mixes label types that cannot be compared; use one type."
+            ) from None
+        if present.shape[0] != 2:
+            detail = (
+                f"a single label ({present[0]!r})"
+                if present.shape[0] == 1
+                else f"{present.shape[0]} labels"
+            )
+            raise ValueError(
+                f"cohort {name!r} contains {detail}; every cohort needs positive and negative "
+                "patients (a binary outcome)."
+            )
+        if labels is None:
+            labels, first = present, name
+        elif present.tolist() != labels.tolist():
+            raise ValueError(
+                f"cohort {name!r} has the labels {present.tolist()} but cohort {first!r} has "
+                f"{labels.tolist()}; every cohort must use the same two labels."
+            )
+    if pos_label is None:
+        pos_label = labels[1]
+    elif not any(pos_label == label for label in labels.tolist()):
+        raise ValueError(
+            f"pos_label={pos_label!r} is not one of the cohorts' labels {labels.tolist()}."
+        )
+    if hasattr(pos_label, "item"):
+        pos_label = pos_label.item()
+    return labels, pos_label
+
+
+def _positive_column(model, name, labels, pos_label):
+    classes = np.asarray(model.classes_).tolist()
+    missing = [label for label in labels.tolist() if label not in classes]
+    if missing:
+        raise ValueError(
+            f"model {name!r} was fitted on the classes {classes}, but the cohorts' labels are "
+            f"{labels.tolist()}; refit it on labels of the same kind."
+        )
+    return classes.index(pos_label)
+
+
+def _predict_positive(model, name, cohort, X, n, column):
+    """Probability of the positive class of ``model`` on cohort ``X``, validated."""
+    where = f"model {name!r} on cohort {cohort!r}"
+    try:
+        proba = model.predict_proba(X)
+    except (ValueError, TypeError, KeyError) as exc:
+        if hasattr(exc, "add_note"):
+            exc.add_note(f"(raised by predict_proba of {where})")
+        raise
+    proba = np.asarray(proba, dtype=float)
+    if proba.ndim != 2 or proba.shape[0] != n or proba.shape[1] <= column:
+        raise ValueError(f"{where}: predict_proba returned shape {proba.shape}; expected ({n}, 2).")
+    p = proba[:, column]
+    if not np.all(np.isfinite(p)):
+        raise ValueError(f"{where}: predict_proba returned NaN or infinite probabilities.")
+    if p.min() < -1e-9 or p.max() > 1.0 + 1e-9:
+        raise ValueError(
+            f"{where}: predict_proba returned values in [{p.min():.6g}, {p.max():.6g}]; "
+            "probabilities must lie in [0, 1]."
+        )
+    return np.clip(p, 0.0, 1.0)
+
+
+def _check_threshold_value(value, where):
+    if isinstance(value, str):
+        if value != YOUDEN_ON_FIRST_COHORT:
+            raise ValueError(
+                f"{where} must be {YOUDEN_ON_FIRST_COHORT!r} or a probability in [0, 1]; "
+                f"got {value!r}."
+            )
+        return value
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise TypeError(
+            f"{where} must be {YOUDEN_ON_FIRST_COHORT!r} or a probability in [0, 1]; got "
+            f"{type(value).__name__}."
+        )
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"{where} must be a probability in [0, 1]; got {value!r}.")
+    return float(value)
+
+
+def _check_thresholds(threshold, models):
+    if isinstance(threshold, Mapping):
+        unknown = [key for key in threshold if key not in models]
+        if unknown:
+            raise ValueError(
+                f"threshold names unknown models {unknown}; the models are {list(models)}."
+            )
+        missing = [name for name in models if name not in threshold]
+        if missing:
+            raise ValueError(
+                f"threshold gives no value for the models {missing}; give a float or "
+                f"{YOUDEN_ON_FIRST_COHORT!r} for every model."
+            )
+        return {
+            name: _check_threshold_value(threshold[name], f"threshold[{name!r}]") for name in models
+        }
+    value = _check_threshold_value(threshold, "threshold")
+    return dict.fromkeys(models, value)
+
+
+def _check_readers(readers, cohorts):
+    if readers is None:
+        return {}
+    if not isinstance(readers, Mapping):
+        raise TypeError(
+            "readers must be a mapping {reader: {cohort: calls}} with one 0/1 call per patient; "
+            f"got {type(readers).__name__}."
+        )
+    checked = {}
+    for reader, per_cohort in readers.items():
+        _check_name(reader, "reader")
+        if not isinstance(per_cohort, Mapping) or not per_cohort:
+            raise ValueError(
+                f"reader {reader!r}: expected a non-empty mapping {{cohort: calls}}; got "
+                f"{type(per_cohort).__name__}."
+            )
+        calls_by_cohort = {}
+        for cohort, calls in per_cohort.items():
+            if cohort not in cohorts:
+                raise ValueError(
+                    f"reader {reader!r}: unknown cohort {cohort!r}; the cohorts are "
+                    f"{list(cohorts)}."
+                )
+            where = f"reader {reader!r}, cohort {cohort!r}"
+            arr = calls.to_numpy() if isinstance(calls, (pd.Series, pd.Index)) else calls
+            arr = np.asarray(arr)
+            n = cohorts[cohort][1].shape[0]
+            if arr.ndim != 1:
+                raise ValueError(f"{where}: calls must be 1-D; got shape {arr.shape}.")
+            if arr.shape[0] != n:
+                raise ValueError(
+                    f"{where}: {arr.shape[0]} calls for {n} patients; give one 0/1 call per "
+                    "patient, in the cohort's row order."
+                )
+            if arr.dtype.kind == "b":
+                arr = arr.astype(np.int8)
+            elif arr.dtype.kind not in "iuf":
+                raise TypeError(
+                    f"{where}: calls must be 0/1 numbers or booleans (1 = called positive); "
+                    f"got dtype {arr.dtype}."
+                )
+            bad = np.flatnonzero(~np.isin(arr, (0, 1)))
+            if bad.size:
+                raise ValueError(
+                    f"{where}: calls must be 0 (negative) or 1 (positive); found "
+                    f"{arr[bad[0]].item()!r} at position {int(bad[0])} ({bad.size} invalid in "
+                    "all)."
+                )
+            calls_by_cohort[cohort] = arr.astype(np.int8)
+        checked[reader] = calls_by_cohort
+    return checked
+
+
+@contextmanager
+def _context(prefix):
+    """Prefix errors and warnings raised inside the block with ``prefix``."""
+    with warnings.catch_warnings(record=True) as records:
+        warnings.simplefilter("always")
+        try:
+            yield
+        except TypeError as exc:
+            raise TypeError(f"{prefix}: {exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"{prefix}: {exc}") from exc
+    for record in records:
+        warnings.warn(f"{prefix}: {record.message}", record.category, stacklevel=3)
+
+
+def _slug(name, taken):
+    """A file-name-safe, unique version of ``name`` (letters, digits, ``-`` and ``_``)."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_").lower() or "model"
+    slug, k = base, 2
+    while slug in taken:
+        slug, k = f"{base}_{k}", k + 1
+    taken.add(slug)
+    return slug
+
+
+def _make_folder(folder):
+    """Create ``folder`` and missing parents; return the folders created, outermost first."""
+    missing = []
+    path = folder
+    while not path.exists():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    created = []
+    for path in reversed(missing):
+        path.mkdir()
+        created.append(path)
+    return created
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+
+
+class StudyReport:
+    """Paper-style evaluation of fitted models on the cohorts of a study, with an HTML export.
+
+    The report predicts every model on every cohort once, at construction, and derives from
+    those probabilities the tables and figures the ALNM studies publish. All statistics come
+    from :mod:`sklearn_alnm.metrics`:
+
+    * the classification threshold of each model is fixed on the **first** cohort (the
+      training cohort) by Youden's index (:func:`~sklearn_alnm.metrics.youden_threshold`) and
+      applied unchanged to the other cohorts, or given as a number;
+    * :meth:`metrics_table`: AUC with DeLong confidence interval, accuracy, sensitivity,
+      specificity, PPV, NPV, F1 at that threshold and the Hosmer-Lemeshow test
+      (:func:`~sklearn_alnm.metrics.performance_table`), one row per model and cohort;
+    * :meth:`delong_table`: pairwise DeLong tests between models in each cohort
+      (:func:`~sklearn_alnm.metrics.delong_test`);
+    * :meth:`readers_table`: radiologists' binary calls against each model, with McNemar's
+      test on the paired correct / incorrect classifications;
+    * figures (:class:`matplotlib.figure.Figure`, drawn without pyplot): :meth:`plot_roc`,
+      :meth:`plot_calibration`, :meth:`plot_decision_curve`,
+      :meth:`plot_confusion_matrices` and :meth:`plot_nomogram`. A model keeps its colour in
+      every figure;
+    * :meth:`to_html`: everything in one folder (``index.html``, PNG figures, CSV tables).
+
+    Parameters
+    ----------
+    models : mapping of str to fitted classifier
+        Model name -> fitted binary classifier with ``classes_`` and ``predict_proba``
+        (a ``Pipeline``, ``GridSearchCV``, ``StackingClassifier``, ...). Order is kept in
+        tables and legends.
+    cohorts : mapping of str to (X, y)
+        Cohort name -> the input the models take and the outcome, e.g.
+        ``{"training": (X_train, y_train), "validation": (X_val, y_val)}``. The **first**
+        cohort is the one on which Youden thresholds are chosen. Every cohort needs both
+        classes, and all cohorts must use the same two labels.
+    threshold : "youden-on-first-cohort", float or mapping of str to either, \
+default="youden-on-first-cohort"
+        Decision threshold on the predicted probability of the positive class (a patient is
+        positive iff ``probability >= threshold``). A float in [0, 1] applies to every model;
+        a mapping gives each model its own value (every model must be named).
+    readers : mapping of str to mapping of str to array-like, default=None
+        Radiologists' calls: reader name -> cohort name -> one call per patient of that
+        cohort, in its row order, ``1`` (or ``True``) meaning "metastasis" (the positive
+        class) and ``0`` the opposite. A reader may have read only some cohorts.
+    pos_label : scalar, default=None
+        The positive class; by default the greater of the two sorted labels (``1`` for 0/1
+        labels).
+    confidence : float, default=0.95
+        Level of the AUC and AUC-difference confidence intervals.
+    n_groups : int, default=10
+        Number of risk groups of the Hosmer-Lemeshow test and of calibration-curve bins.
+    title : str, default=None
+        Title of the HTML page; default ``"Study report"``.
+
+    Attributes
+    ----------
+    probabilities_ : dict of str to dict of str to ndarray
+        ``probabilities_[model][cohort]``: predicted probability of the positive class.
+    thresholds_ : dict of str to float
+        Threshold used for each model (chosen or given).
+    pos_label_ : scalar
+        The positive class actually used.
+    classes_ : ndarray of shape (2,)
+        The two labels, sorted.
+    colors_ : dict of str to tuple
+        The RGBA colour of each model in every figure.
+
+    Raises
+    ------
+    ValueError
+        For an empty or malformed ``models`` / ``cohorts`` / ``readers`` mapping, an unfitted
+        or non-binary model, a cohort with one class only or with X and y of different
+        lengths, reader calls that do not match their cohort (the message names reader and
+        cohort) or are not 0/1, or an invalid threshold / ``pos_label`` / ``confidence`` /
+        ``n_groups``.
+    TypeError
+        For a model without ``predict_proba``, or values of the wrong type.
+
+    See Also
+    --------
+    sklearn_alnm.metrics.performance_table : The table of one model.
+
+    Notes
+    -----
+    McNemar's test compares, patient by patient, whether the reader and the model classify
+    correctly. With :math:`b` the patients only the reader gets right and :math:`c` those only
+    the model gets right, it is exact (binomial, :math:`p = \\min(1, 2 P(B \\le \\min(b, c)))`,
+    :math:`B \\sim \\text{Bin}(b + c, 1/2)`) when :math:`b + c < 25`, and otherwise the
+    :math:`\\chi^2_1` statistic :math:`(|b - c| - 1)^2 / (b + c)` with continuity correction
+    (statsmodels' :func:`~statsmodels.stats.contingency_tables.mcnemar`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.naive_bayes import GaussianNB
+    >>> from sklearn_alnm.report import StudyReport
+    >>> X, y = make_classification(n_samples=300, n_informative=3, random_state=0)
+    >>> cohorts = {"training": (X[:200], y[:200]), "test": (X[200:], y[200:])}
+    >>> models = {
+    ...     "logistic": LogisticRegression().fit(X[:200], y[:200]),
+    ...     "naive Bayes": GaussianNB().fit(X[:200], y[:200]),
+    ... }
+    >>> reader = {"radiologist": {"test": (X[200:, 0] > 0).astype(int)}}
+    >>> report = StudyReport(models, cohorts, readers=reader)
+    >>> table = report.metrics_table()
+    >>> table.index.names
+    FrozenList(['model', 'cohort'])
+    >>> bool(table.loc[("logistic", "test"), "threshold"] == report.thresholds_["logistic"])
+    True
+    >>> report.metrics_table(formatted=True).columns[1]
+    'AUC (95% CI)'
+    >>> report.delong_table().index.names
+    FrozenList(['cohort', 'model_1', 'model_2'])
+    >>> report.readers_table().shape
+    (2, 16)
+    >>> fig = report.plot_roc()
+    >>> [ax.get_title().splitlines()[0] for ax in fig.axes]
+    ['ROC - training', 'ROC - test']
+    """
+
+    def __init__(
+        self,
+        models,
+        cohorts,
+        *,
+        threshold=YOUDEN_ON_FIRST_COHORT,
+        readers=None,
+        pos_label=None,
+        confidence=0.95,
+        n_groups=10,
+        title=None,
+    ):
+        self.models = _check_models(models)
+        self.cohorts = _check_cohorts(cohorts)
+        self.confidence = _check_confidence(confidence)
+        self.n_groups = _check_int(n_groups, "n_groups", 3)
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title must be a string or None; got {type(title).__name__}.")
+        self.title = title
+        self.pos_label = pos_label
+        self.threshold = threshold
+        thresholds = _check_thresholds(threshold, self.models)
+        self.classes_, self.pos_label_ = _check_labels(self.cohorts, pos_label)
+        self.readers = _check_readers(readers, self.cohorts)
+
+        self._is_positive = {
+            name: np.asarray(y == self.pos_label_, dtype=bool)
+            for name, (_, y) in self.cohorts.items()
+        }
+        self.probabilities_ = {}
+        for name, model in self.models.items():
+            column = _positive_column(model, name, self.classes_, self.pos_label_)
+            self.probabilities_[name] = {
+                cohort: _predict_positive(model, name, cohort, X, y.shape[0], column)
+                for cohort, (X, y) in self.cohorts.items()
+            }
+
+        first = self.first_cohort
+        self.thresholds_ = {}
+        self._youden = {name: value == YOUDEN_ON_FIRST_COHORT for name, value in thresholds.items()}
+        for name, value in thresholds.items():
+            if value == YOUDEN_ON_FIRST_COHORT:
+                with _context(f"model {name!r}, cohort {first!r}"):
+                    value = youden_threshold(
+                        self.cohorts[first][1],
+                        self.probabilities_[name][first],
+                        pos_label=self.pos_label_,
+                    )
+            self.thresholds_[name] = float(value)
+        self.colors_ = _figures.model_colors(list(self.models))
+        self._metrics = None
+
+    # ----------------------------------------------------------------------------------------
+    @property
+    def first_cohort(self):
+        """Name of the first cohort, on which Youden thresholds are chosen."""
+        return next(iter(self.cohorts))
+
+    @property
+    def nomogram_models(self):
+        """Names of the models drawn as a nomogram (a ``plot()`` method and ``points_table``).
+
+        A ``Pipeline`` qualifies when its final step does.
+        """
+        return [name for name, model in self.models.items() if _nomogram_of(model) is not None]
+
+    def __repr__(self):
+        return (
+            f"StudyReport(models={list(self.models)}, cohorts={list(self.cohorts)}, "
+            f"readers={list(self.readers)})"
+        )
+
+    def _labels(self, cohort):
+        return self.cohorts[cohort][1]
+
+    def _select_cohorts(self, cohorts):
+        if cohorts is None:
+            return list(self.cohorts)
+        if isinstance(cohorts, str):
+            cohorts = [cohorts]
+        selected = list(cohorts)
+        unknown = [c for c in selected if c not in self.cohorts]
+        if unknown or not selected:
+            raise ValueError(
+                f"cohorts must name some of the cohorts {list(self.cohorts)}; got {selected}."
+            )
+        return selected
+
+    # ----------------------------------------------------------------------------------------
+    # Tables
+    # ----------------------------------------------------------------------------------------
+    def metrics_table(self, formatted=False, decimals=3):
+        """Discrimination, classification and calibration of every model on every cohort.
+
+        One :func:`~sklearn_alnm.metrics.performance_table` per model, with the model's
+        threshold (``thresholds_``) fixed for all its cohorts, stacked into one table. The
+        numbers are computed once and cached.
+
+        Parameters
+        ----------
+        formatted : bool, default=False
+            Return text cells for display (``"0.812 (0.754-0.870)"``), as
+            :func:`~sklearn_alnm.metrics.format_performance_table`.
+        decimals : int, default=3
+            Decimals of the formatted cells.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index: a MultiIndex ``(model, cohort)`` in the order of ``models`` and
+            ``cohorts``. Numeric columns: ``n``, ``n_positive``, ``auc``, ``auc_low``,
+            ``auc_high`` (DeLong interval at ``confidence``), ``accuracy``, ``sensitivity``,
+            ``specificity``, ``ppv``, ``npv``, ``f1``, ``threshold``, ``hl_statistic``,
+            ``hl_pvalue``. Formatted columns: ``N``, ``AUC (95% CI)``, ``Accuracy``,
+            ``Sensitivity``, ``Specificity``, ``PPV``, ``NPV``, ``F1``, ``Threshold``,
+            ``HL statistic``, ``HL p-value``.
+
+        Raises
+        ------
+        ValueError
+            When a statistic cannot be computed for a cohort (e.g. the Hosmer-Lemeshow test
+            for a model predicting one probability for everybody); the message names the
+            model and the cohort.
+        """
+        if self._metrics is None:
+            parts = {}
+            for name in self.models:
+                data = {
+                    cohort: (y, self.probabilities_[name][cohort])
+                    for cohort, (_, y) in self.cohorts.items()
+                }
+                with _context(f"model {name!r}"):
+                    parts[name] = performance_table(
+                        data,
+                        threshold=self.thresholds_[name],
+                        confidence=self.confidence,
+                        n_groups=self.n_groups,
+                        pos_label=self.pos_label_,
+                    )
+            table = pd.concat(parts, names=["model", "cohort"])
+            table.attrs = {
+                "confidence": self.confidence,
+                "ci_method": "delong",
+                "n_groups": self.n_groups,
+                "threshold_cohort": self.first_cohort,
+            }
+            self._metrics = table
+        table = self._metrics.copy()
+        table.attrs = dict(self._metrics.attrs)
+        if not formatted:
+            return table
+        parts = {}
+        for name in self.models:
+            part = table.xs(name, level="model")
+            part.attrs = dict(table.attrs)
+            parts[name] = format_performance_table(part, decimals=decimals)
+        result = pd.concat(parts, names=["model", "cohort"])
+        result.attrs = dict(table.attrs)
+        return result
+
+    def delong_table(self, layout="long"):
+        """Pairwise DeLong tests between the models' AUCs, in each cohort.
+
+        Each pair of models is compared on the same patients with
+        :func:`~sklearn_alnm.metrics.delong_test` (two-sided; the interval of the AUC
+        difference at ``confidence``). A cohort with fewer than two positive or two negative
+        patients gets NaN rows, with a warning.
+
+        Parameters
+        ----------
+        layout : {"long", "square"}, default="long"
+            * ``"long"``: one row per cohort and pair of models ``model_1`` < ``model_2`` (in
+              the order of ``models``), index ``(cohort, model_1, model_2)``, columns
+              ``auc_1``, ``auc_2``, ``difference`` (``auc_1 - auc_2``), ``ci_low``,
+              ``ci_high``, ``statistic`` (z) and ``pvalue``;
+            * ``"square"``: the p-values as one symmetric matrix per cohort, index
+              ``(cohort, model)``, one column per model, NaN on the diagonal.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Empty in the long layout when there is a single model.
+
+        Raises
+        ------
+        ValueError
+            For an unknown ``layout``.
+        """
+        if layout not in ("long", "square"):
+            raise ValueError(f"layout must be 'long' or 'square'; got {layout!r}.")
+        names = list(self.models)
+        rows, index = [], []
+        for cohort, (_, y) in self.cohorts.items():
+            is_pos = self._is_positive[cohort]
+            enough = min(int(is_pos.sum()), int((~is_pos).sum())) >= 2
+            if not enough and len(names) > 1:
+                warnings.warn(
+                    f"cohort {cohort!r}: DeLong's test needs at least two positive and two "
+                    "negative patients; its p-values are NaN.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            for m1, m2 in combinations(names, 2):
+                if enough:
+                    result = delong_test(
+                        y,
+                        self.probabilities_[m1][cohort],
+                        self.probabilities_[m2][cohort],
+                        confidence=self.confidence,
+                        pos_label=self.pos_label_,
+                    )
+                    row = {
+                        "auc_1": result.auc_1,
+                        "auc_2": result.auc_2,
+                        "difference": result.difference,
+                        "ci_low": result.ci_low,
+                        "ci_high": result.ci_high,
+                        "statistic": result.statistic,
+                        "pvalue": result.pvalue,
+                    }
+                else:
+                    row = dict.fromkeys(_DELONG_COLUMNS, np.nan)
+                rows.append(row)
+                index.append((cohort, m1, m2))
+        long = pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=["cohort", "model_1", "model_2"])
+            if index
+            else pd.MultiIndex.from_arrays([[], [], []], names=["cohort", "model_1", "model_2"]),
+            columns=list(_DELONG_COLUMNS),
+            dtype=float,
+        )
+        long.attrs = {"confidence": self.confidence, "alternative": "two-sided"}
+        if layout == "long":
+            return long
+        blocks = {}
+        for cohort in self.cohorts:
+            square = pd.DataFrame(np.nan, index=names, columns=names)
+            for m1, m2 in combinations(names, 2):
+                p = long.loc[(cohort, m1, m2), "pvalue"]
+                square.loc[m1, m2] = square.loc[m2, m1] = p
+            blocks[cohort] = square
+        result = pd.concat(blocks, names=["cohort", "model"])
+        result.columns.name = "model"
+        return result
+
+    def readers_table(self, exact="auto"):
+        """Each reader against each model, on every cohort the reader read.
+
+        The reader's sensitivity, specificity and accuracy come from the 0/1 calls and the
+        model's from its fixed threshold (both with
+        :func:`~sklearn_alnm.metrics.binary_metrics`). The paired comparison counts the
+        patients both classify correctly, only the reader does (:math:`b`), only the model
+        does (:math:`c`) and neither does, and applies McNemar's test to :math:`b` and
+        :math:`c` (statsmodels' :func:`~statsmodels.stats.contingency_tables.mcnemar`).
+
+        Parameters
+        ----------
+        exact : "auto" or bool, default="auto"
+            ``"auto"``: the exact binomial test when :math:`b + c < 25`, otherwise the
+            chi-square statistic with continuity correction; ``True`` / ``False`` force one
+            of them. Without discordant pairs (:math:`b + c = 0`) the exact test is always
+            used (``p = 1``).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(cohort, reader, model)``; columns ``n``, ``n_positive``,
+            ``reader_sensitivity``, ``reader_specificity``, ``reader_accuracy``,
+            ``model_sensitivity``, ``model_specificity``, ``model_accuracy``, ``threshold``,
+            ``both_correct``, ``reader_only_correct``, ``model_only_correct``,
+            ``both_wrong``, ``mcnemar_statistic`` (``min(b, c)`` for the exact test, the
+            chi-square otherwise), ``mcnemar_pvalue`` and ``mcnemar_exact``. Empty when the
+            report has no readers.
+
+        Raises
+        ------
+        ValueError
+            For an invalid ``exact``.
+        """
+        if not (exact == "auto" or isinstance(exact, bool)):
+            raise ValueError(f"exact must be 'auto', True or False; got {exact!r}.")
+        rows, index = [], []
+        for cohort, (_, y) in self.cohorts.items():
+            is_pos = self._is_positive[cohort]
+            for reader, calls_by_cohort in self.readers.items():
+                if cohort not in calls_by_cohort:
+                    continue
+                calls = calls_by_cohort[cohort]
+                read = binary_metrics(is_pos, calls, 0.5, pos_label=True)
+                reader_correct = (calls == 1) == is_pos
+                for name in self.models:
+                    threshold = self.thresholds_[name]
+                    prob = self.probabilities_[name][cohort]
+                    model = binary_metrics(y, prob, threshold, pos_label=self.pos_label_)
+                    model_correct = (prob >= threshold) == is_pos
+                    a = int(np.sum(reader_correct & model_correct))
+                    b = int(np.sum(reader_correct & ~model_correct))
+                    c = int(np.sum(~reader_correct & model_correct))
+                    d = int(np.sum(~reader_correct & ~model_correct))
+                    use_exact = (b + c < _MCNEMAR_EXACT_BELOW) if exact == "auto" else exact
+                    use_exact = use_exact or b + c == 0
+                    test = mcnemar([[a, b], [c, d]], exact=use_exact, correction=True)
+                    rows.append(
+                        {
+                            "n": int(is_pos.shape[0]),
+                            "n_positive": int(is_pos.sum()),
+                            "reader_sensitivity": read["sensitivity"],
+                            "reader_specificity": read["specificity"],
+                            "reader_accuracy": read["accuracy"],
+                            "model_sensitivity": model["sensitivity"],
+                            "model_specificity": model["specificity"],
+                            "model_accuracy": model["accuracy"],
+                            "threshold": threshold,
+                            "both_correct": a,
+                            "reader_only_correct": b,
+                            "model_only_correct": c,
+                            "both_wrong": d,
+                            "mcnemar_statistic": float(test.statistic),
+                            "mcnemar_pvalue": float(test.pvalue),
+                            "mcnemar_exact": bool(use_exact),
+                        }
+                    )
+                    index.append((cohort, reader, name))
+        names = ["cohort", "reader", "model"]
+        return pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=names)
+            if index
+            else pd.MultiIndex.from_arrays([[], [], []], names=names),
+            columns=list(_READER_COLUMNS),
+        )
+
+    # ----------------------------------------------------------------------------------------
+    # Figures
+    # ----------------------------------------------------------------------------------------
+    def plot_roc(self, cohorts=None):
+        """ROC curves of every model, one panel per cohort, with the readers' points.
+
+        The legend reads ``"name AUC 0.85 (0.80-0.90)"`` (DeLong interval at
+        ``confidence``); a dot on each curve marks the model's operating point at its
+        threshold, and each reader who read the cohort appears as a marker at
+        (1 - specificity, sensitivity). The diagonal is the chance line.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all, in order.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.roc_figure(self, self._select_cohorts(cohorts))
+
+    def plot_calibration(self, cohorts=None, *, n_bins=None, strategy="quantile"):
+        """Calibration curves: observed event rate against mean predicted probability.
+
+        Points are the bins of :func:`~sklearn_alnm.metrics.calibration_table` (by default
+        the ``n_groups`` risk groups of the Hosmer-Lemeshow test) with Wilson intervals; the
+        legend gives each model's Hosmer-Lemeshow p-value.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all.
+        n_bins : int, default=None
+            Number of bins; default ``n_groups``.
+        strategy : {"quantile", "uniform"}, default="quantile"
+            Bin edges at quantiles of the predicted probability, or of equal width.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        n_bins = self.n_groups if n_bins is None else n_bins
+        return _figures.calibration_figure(self, self._select_cohorts(cohorts), n_bins, strategy)
+
+    def plot_decision_curve(self, cohorts=None, *, thresholds=None):
+        """Decision curves: net benefit of each model, of treating all and of treating none.
+
+        Net benefits from :func:`~sklearn_alnm.metrics.decision_curve`. The y-axis spans
+        from slightly below zero to slightly above the cohort's prevalence (the largest net
+        benefit possible), so the informative range is not squashed by the steeply negative
+        "treat all" curve.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all.
+        thresholds : array-like of float, default=None
+            Threshold probabilities in [0, 1); default ``0, 0.01, ..., 0.99``.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.decision_curve_figure(self, self._select_cohorts(cohorts), thresholds)
+
+    def plot_confusion_matrices(self, cohorts=None):
+        """Confusion matrices at the fixed thresholds: one row of panels per model.
+
+        Cells hold the count and the percentage of the actual class (row); shading follows
+        that percentage, in the model's colour.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw (columns of panels); default all.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.confusion_figure(self, self._select_cohorts(cohorts))
+
+    def plot_nomogram(self, model=None):
+        """The nomogram of a model that can draw itself.
+
+        A model qualifies when it (or, for a ``Pipeline``, its final step) has a ``plot()``
+        method and a ``points_table`` attribute, as :class:`sklearn_alnm.clinical.Nomogram`.
+        ``plot()`` is called without arguments (so the nomogram sizes its own figure) and must
+        return a Figure or an Axes; only when its ``ax`` argument is required is it called
+        with ``ax=`` on a new figure.
+
+        Parameters
+        ----------
+        model : str, default=None
+            Model name; default the first model that qualifies.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            When no model (or not ``model``) qualifies.
+        TypeError
+            When ``plot()`` returns neither a Figure nor an Axes.
+        """
+        available = self.nomogram_models
+        if model is None:
+            if not available:
+                raise ValueError(
+                    "No model draws a nomogram (a plot() method and a points_table "
+                    f"attribute); the models are {list(self.models)}."
+                )
+            model = available[0]
+        elif model not in available:
+            raise ValueError(
+                f"model {model!r} does not draw a nomogram; the models that do are {available}."
+            )
+        return _figures.nomogram_figure(_nomogram_of(self.models[model]), model)
+
+    # ----------------------------------------------------------------------------------------
+    # HTML
+    # ----------------------------------------------------------------------------------------
+    def to_html(self, folder, *, dpi=150):
+        """Write the report into ``folder``: ``index.html``, PNG figures and CSV tables.
+
+        The page holds the cohort summary, the formatted performance table, the DeLong and
+        reader comparisons and the figures. Figures are separate PNG files beside
+        ``index.html``, referenced by relative paths (so the folder can be moved, zipped or
+        opened offline, and the figures reused in a manuscript); nothing is fetched from the
+        web. Files written:
+
+        * ``index.html``;
+        * ``roc.png``, ``calibration.png``, ``decision_curve.png``,
+          ``confusion_matrices.png`` and ``nomogram_<model>.png`` per nomogram model;
+        * ``metrics.csv`` (numeric :meth:`metrics_table`), ``metrics_formatted.csv``,
+          ``delong.csv`` (long :meth:`delong_table`), ``readers.csv`` (when there are
+          readers), ``nomogram_<model>_points.csv`` (when ``points_table`` is a table).
+
+        ``<model>`` is the model name reduced to letters, digits, ``-`` and ``_``.
+
+        Writing is all-or-nothing: every file is first written into a hidden temporary
+        folder inside ``folder`` and moved into place only when all of them succeeded. On an
+        error the temporary folder is removed, as is ``folder`` (and parents) if this call
+        created it; an existing folder keeps its previous content. Existing files with the
+        names above are replaced; nothing is written outside ``folder``.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Output folder; created (with its parents) if missing.
+        dpi : int, default=150
+            Resolution of the PNG figures.
+
+        Returns
+        -------
+        path : pathlib.Path
+            Path of ``index.html``.
+
+        Raises
+        ------
+        ValueError
+            When ``folder`` exists and is not a folder, or ``dpi`` is not a positive integer.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from sklearn_alnm.report import StudyReport
+        >>> X, y = make_classification(n_samples=120, random_state=0)
+        >>> model = LogisticRegression().fit(X[:80], y[:80])
+        >>> report = StudyReport({"logistic": model},
+        ...                      {"training": (X[:80], y[:80]), "test": (X[80:], y[80:])})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     index = report.to_html(Path(tmp) / "report", dpi=50)
+        ...     sorted(p.name for p in index.parent.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+        ['calibration.png', 'confusion_matrices.png', 'decision_curve.png', 'delong.csv',
+         'index.html', 'metrics.csv', 'metrics_formatted.csv', 'roc.png']
+        """
+        dpi = _check_int(dpi, "dpi", 1)
+        folder = Path(os.fspath(folder))
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"{str(folder)!r} exists and is not a folder.")
+        created = _make_folder(folder)
+        tmp = None
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=folder))
+            names = self._write(tmp, dpi)
+            for name in names:
+                os.replace(tmp / name, folder / name)
+            tmp.rmdir()
+        except BaseException:
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
+            for path in reversed(created):
+                try:
+                    path.rmdir()
+                except OSError:
+                    break
+            raise
+        logger.info("Wrote the study report to %s", folder)
+        return folder / "index.html"
+
+    def _write(self, out, dpi):
+        """Write every file of the report into ``out``; return their names (index last)."""
+        written = []
+
+        def save_csv(frame, name):
+            frame.to_csv(out / name)
+            written.append(name)
+
+        def save_figure(fig, name):
+            try:
+                fig.savefig(out / name, dpi=dpi, facecolor="white")
+            finally:
+                _figures.release(fig)
+            written.append(name)
+
+        metrics = self.metrics_table()
+        formatted = self.metrics_table(formatted=True)
+        delong = self.delong_table()
+        readers = self.readers_table() if self.readers else None
+        save_csv(metrics, "metrics.csv")
+        save_csv(formatted, "metrics_formatted.csv")
+        save_csv(delong, "delong.csv")
+        if readers is not None:
+            save_csv(readers, "readers.csv")
+
+        figures = []
+        for name, draw in (
+            ("roc.png", self.plot_roc),
+            ("calibration.png", self.plot_calibration),
+            ("decision_curve.png", self.plot_decision_curve),
+            ("confusion_matrices.png", self.plot_confusion_matrices),
+        ):
+            save_figure(draw(), name)
+            figures.append(name)
+
+        nomograms = []
+        taken = set()
+        for model in self.nomogram_models:
+            slug = _slug(model, taken)
+            png = f"nomogram_{slug}.png"
+            save_figure(self.plot_nomogram(model), png)
+            points = _points_frame(_nomogram_of(self.models[model]))
+            csv = None
+            if points is not None:
+                csv = f"nomogram_{slug}_points.csv"
+                save_csv(points, csv)
+            nomograms.append((model, png, points, csv))
+
+        page = _html.render_page(
+            self,
+            metrics=metrics,
+            formatted=formatted,
+            delong=delong,
+            readers=readers,
+            figures=figures,
+            nomograms=nomograms,
+            files=list(written),
+            generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+        )
+        (out / "index.html").write_text(page, encoding="utf-8")
+        written.append("index.html")
+        return written
+
+
+def _nomogram_of(model):
+    """The object drawing ``model``'s nomogram, or None (duck-typed: plot + points_table)."""
+    candidates = [model]
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps:
+        candidates.append(steps[-1][1])
+    for candidate in candidates:
+        try:
+            has_table = hasattr(candidate, "points_table")
+        except Exception:  # a property that fails counts as absent
+            has_table = False
+        if has_table and callable(getattr(candidate, "plot", None)):
+            return candidate
+    return None
+
+
+def _points_frame(nomogram):
+    """``points_table`` as a DataFrame, or None when it is not tabular."""
+    table = nomogram.points_table
+    if callable(table):
+        table = table()
+    if isinstance(table, pd.DataFrame):
+        return table
+    if isinstance(table, pd.Series):
+        return table.to_frame()
+    return None

@@ -1,0 +1,693 @@
+"""Tests of sklearn_alnm.report.StudyReport: tables against sklearn_alnm.metrics, figures, HTML."""
+
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from statsmodels.stats.contingency_tables import mcnemar
+
+from sklearn_alnm.metrics import (
+    binary_metrics,
+    delong_test,
+    format_performance_table,
+    performance_table,
+    youden_threshold,
+)
+from sklearn_alnm.report import StudyReport
+
+# --------------------------------------------------------------------------------------------
+# Fixtures and helper estimators
+# --------------------------------------------------------------------------------------------
+
+
+class ColumnProba(ClassifierMixin, BaseEstimator):
+    """Classifier whose probability of ``classes_[1]`` is the first column of X (hand checks)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        p = np.asarray(X, dtype=float)[:, 0]
+        return np.column_stack([1.0 - p, p])
+
+
+class CountingModel(ClassifierMixin, BaseEstimator):
+    """Wraps a fitted classifier and counts predict_proba calls."""
+
+    def __init__(self, model):
+        self.model = model
+        self.calls = 0
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def predict_proba(self, X):
+        self.calls += 1
+        return self.model.predict_proba(X)
+
+
+class FakeNomogram(LogisticRegression):
+    """Duck-typed nomogram: a classifier with ``plot()`` and ``points_table``."""
+
+    def points_table(self):
+        return pd.DataFrame({"variable": ["x0", "x0"], "value": [0, 1], "points": [0.0, 100.0]})
+
+    def plot(self, ax=None):
+        fig = Figure(figsize=(4, 2))
+        axes = fig.add_subplot()
+        axes.plot([0, 100], [0, 0])
+        axes.set_title("Fake nomogram")
+        return fig
+
+
+class AxRequiredNomogram(FakeNomogram):
+    def plot(self, ax):
+        ax.plot([0, 1], [1, 0], label="drawn")
+
+
+class NoneNomogram(FakeNomogram):
+    def plot(self, ax=None):
+        return None
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=300, n_features=5, n_informative=3, flip_y=0.15, random_state=0
+    )
+    cohorts = {
+        "training": (X[:150], y[:150]),
+        "validation": (X[150:230], y[150:230]),
+        "test": (X[230:], y[230:]),
+    }
+    models = {
+        "logistic": LogisticRegression().fit(X[:150], y[:150]),
+        "shrunk": LogisticRegression(C=0.005).fit(X[:150], y[:150]),
+    }
+    rng = np.random.default_rng(0)
+    y_test = y[230:]
+    calls_a = np.where(rng.random(70) < 0.8, y_test, 1 - y_test)
+    calls_b = np.where(rng.random(70) < 0.7, y_test, 1 - y_test)
+    readers = {
+        "Reader A": {"test": calls_a},
+        "Reader B": {"test": calls_b, "validation": y[150:230]},
+    }
+    return models, cohorts, readers
+
+
+@pytest.fixture(scope="module")
+def report(data):
+    models, cohorts, readers = data
+    return StudyReport(models, cohorts, readers=readers, title="Test <report>")
+
+
+def _proba(model, X):
+    return model.predict_proba(X)[:, 1]
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+
+def test_predict_proba_runs_once_per_model_and_cohort(data, tmp_path):
+    models, cohorts, readers = data
+    counting = {name: CountingModel(model) for name, model in models.items()}
+    report = StudyReport(counting, cohorts, readers=readers)
+    report.metrics_table()
+    report.delong_table()
+    report.readers_table()
+    report.plot_roc()
+    report.plot_calibration()
+    for model in counting.values():
+        assert model.calls == len(cohorts)
+    for name, model in models.items():
+        for cohort, (X, _) in cohorts.items():
+            np.testing.assert_array_equal(report.probabilities_[name][cohort], _proba(model, X))
+
+
+def test_metrics_table_equals_performance_table(report, data):
+    models, cohorts, _ = data
+    table = report.metrics_table()
+    assert table.index.names == ["model", "cohort"]
+    assert list(table.index) == [(m, c) for m in models for c in cohorts]
+    for name, model in models.items():
+        expected = performance_table({c: (y, _proba(model, X)) for c, (X, y) in cohorts.items()})
+        pd.testing.assert_frame_equal(table.xs(name, level="model"), expected)
+
+
+def test_thresholds_are_chosen_on_first_cohort_and_applied_to_others(report, data):
+    models, cohorts, _ = data
+    X_train, y_train = cohorts["training"]
+    X_test, y_test = cohorts["test"]
+    table = report.metrics_table()
+    for name, model in models.items():
+        t = youden_threshold(y_train, _proba(model, X_train))
+        assert report.thresholds_[name] == t
+        assert (table.loc[name, "threshold"] == t).all()
+        test_metrics = binary_metrics(y_test, _proba(model, X_test), threshold=t)
+        assert table.loc[(name, "test"), "sensitivity"] == test_metrics["sensitivity"]
+        assert table.loc[(name, "test"), "specificity"] == test_metrics["specificity"]
+    # The test cohort's own Youden threshold differs: the table did not re-optimise it.
+    assert (
+        youden_threshold(y_test, _proba(models["logistic"], X_test))
+        != report.thresholds_["logistic"]
+    )
+    # Putting another cohort first moves the threshold choice there.
+    reordered = {"test": cohorts["test"], "training": cohorts["training"]}
+    other = StudyReport(models, reordered)
+    assert other.first_cohort == "test"
+    assert other.thresholds_["logistic"] == youden_threshold(
+        y_test, _proba(models["logistic"], X_test)
+    )
+
+
+def test_given_thresholds(data):
+    models, cohorts, _ = data
+    fixed = StudyReport(models, cohorts, threshold=0.3)
+    assert fixed.thresholds_ == {"logistic": 0.3, "shrunk": 0.3}
+    model = models["shrunk"]
+    expected = performance_table(
+        {c: (y, _proba(model, X)) for c, (X, y) in cohorts.items()}, threshold=0.3
+    )
+    pd.testing.assert_frame_equal(fixed.metrics_table().xs("shrunk", level="model"), expected)
+
+    mixed = StudyReport(
+        models, cohorts, threshold={"logistic": 0.4, "shrunk": "youden-on-first-cohort"}
+    )
+    X_train, y_train = cohorts["training"]
+    assert mixed.thresholds_["logistic"] == 0.4
+    assert mixed.thresholds_["shrunk"] == youden_threshold(y_train, _proba(model, X_train))
+
+
+def test_formatted_metrics_table(report):
+    formatted = report.metrics_table(formatted=True, decimals=2)
+    numeric = report.metrics_table()
+    assert formatted.index.equals(numeric.index)
+    expected = format_performance_table(numeric.xs("shrunk", level="model"), decimals=2)
+    pd.testing.assert_frame_equal(formatted.xs("shrunk", level="model"), expected)
+    assert formatted.loc[("logistic", "test"), "AUC (95% CI)"] == (
+        f"{numeric.loc[('logistic', 'test'), 'auc']:.2f} "
+        f"({numeric.loc[('logistic', 'test'), 'auc_low']:.2f}-"
+        f"{numeric.loc[('logistic', 'test'), 'auc_high']:.2f})"
+    )
+
+
+def test_confidence_and_n_groups_reach_the_statistics(data):
+    models, cohorts, _ = data
+    report = StudyReport(models, cohorts, confidence=0.9, n_groups=5)
+    model = models["logistic"]
+    expected = performance_table(
+        {c: (y, _proba(model, X)) for c, (X, y) in cohorts.items()}, confidence=0.9, n_groups=5
+    )
+    pd.testing.assert_frame_equal(report.metrics_table().xs("logistic", level="model"), expected)
+    assert report.metrics_table(formatted=True).columns[1] == "AUC (90% CI)"
+
+
+def test_delong_table_equals_delong_test(report, data):
+    models, cohorts, _ = data
+    long = report.delong_table()
+    assert long.index.names == ["cohort", "model_1", "model_2"]
+    assert len(long) == len(cohorts)
+    for cohort, (X, y) in cohorts.items():
+        result = delong_test(y, _proba(models["logistic"], X), _proba(models["shrunk"], X))
+        row = long.loc[(cohort, "logistic", "shrunk")]
+        assert row["statistic"] == result.statistic
+        assert row["pvalue"] == result.pvalue
+        assert row["auc_1"] == result.auc_1 and row["auc_2"] == result.auc_2
+        assert (row["ci_low"], row["ci_high"]) == (result.ci_low, result.ci_high)
+
+    square = report.delong_table(layout="square")
+    assert square.index.names == ["cohort", "model"]
+    for cohort in cohorts:
+        block = square.loc[cohort]
+        assert np.isnan(block.loc["shrunk", "shrunk"]) and np.isnan(
+            block.loc["logistic", "logistic"]
+        )
+        assert block.loc["logistic", "shrunk"] == block.loc["shrunk", "logistic"]
+        assert block.loc["logistic", "shrunk"] == long.loc[(cohort, "logistic", "shrunk"), "pvalue"]
+    with pytest.raises(ValueError, match="layout"):
+        report.delong_table(layout="wide")
+
+
+def test_delong_table_single_model_is_empty(data):
+    models, cohorts, _ = data
+    single = StudyReport({"logistic": models["logistic"]}, cohorts)
+    table = single.delong_table()
+    assert table.empty and list(table.columns)[-1] == "pvalue"
+
+
+def test_readers_table_by_hand():
+    # Probability = first column; threshold 0.5. 10 patients, 5 positive.
+    y = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0])
+    p = np.array([0.9, 0.8, 0.7, 0.3, 0.2, 0.6, 0.4, 0.3, 0.2, 0.1])
+    calls = np.array([1, 1, 0, 1, 0, 1, 1, 0, 0, 0])
+    X = p[:, None]
+    model = ColumnProba().fit(X, y)
+    report = StudyReport({"m": model}, {"c": (X, y)}, threshold=0.5, readers={"R": {"c": calls}})
+    table = report.readers_table()
+    row = table.loc[("c", "R", "m")]
+    # Reader: TP=3 (1,2,4), FN=2, TN=3 (8,9,10), FP=2 -> Se 0.6, Sp 0.6.
+    assert row["reader_sensitivity"] == 0.6 and row["reader_specificity"] == 0.6
+    assert row["reader_accuracy"] == 0.6
+    # Model at 0.5: TP=3, FN=2, FP=1, TN=4 -> Se 0.6, Sp 0.8, accuracy 0.7.
+    assert row["model_sensitivity"] == 0.6 and row["model_specificity"] == 0.8
+    assert row["model_accuracy"] == 0.7
+    # Correct: reader [1,1,0,1,0,0,0,1,1,1]; model [1,1,1,0,0,0,1,1,1,1].
+    assert (row["both_correct"], row["reader_only_correct"]) == (5, 1)
+    assert (row["model_only_correct"], row["both_wrong"]) == (2, 2)
+    expected = mcnemar([[5, 1], [2, 2]], exact=True)
+    assert row["mcnemar_exact"]
+    assert row["mcnemar_pvalue"] == pytest.approx(expected.pvalue)
+    # Exact two-sided binomial by hand: 2 * P(Bin(3, 1/2) <= 1) = 2 * 4/8 = 1.
+    assert row["mcnemar_pvalue"] == pytest.approx(1.0)
+    assert row["mcnemar_statistic"] == 1.0
+
+    forced = report.readers_table(exact=False).loc[("c", "R", "m")]
+    assert not forced["mcnemar_exact"]
+    # Continuity-corrected chi-square by hand: (|1 - 2| - 1)^2 / 3 = 0.
+    assert forced["mcnemar_statistic"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="exact"):
+        report.readers_table(exact="yes")
+
+
+def test_readers_table_large_discordance_uses_chi_square():
+    n = 80
+    y = np.tile([1, 0], n // 2)
+    # Model always right; reader wrong on the first 30 patients -> b = 0, c = 30.
+    p = np.where(y == 1, 0.9, 0.1)
+    calls = y.copy()
+    calls[:30] = 1 - calls[:30]
+    X = p[:, None]
+    report = StudyReport({"m": ColumnProba().fit(X, y)}, {"c": (X, y)}, readers={"R": {"c": calls}})
+    row = report.readers_table().loc[("c", "R", "m")]
+    assert (row["reader_only_correct"], row["model_only_correct"]) == (0, 30)
+    assert not row["mcnemar_exact"]
+    expected = mcnemar([[50, 0], [30, 0]], exact=False, correction=True)
+    assert row["mcnemar_statistic"] == pytest.approx((30 - 1) ** 2 / 30)
+    assert row["mcnemar_pvalue"] == pytest.approx(expected.pvalue)
+
+
+def test_readers_table_rows_only_for_read_cohorts(report):
+    table = report.readers_table()
+    assert table.index.names == ["cohort", "reader", "model"]
+    assert list(table.index) == [
+        ("validation", "Reader B", "logistic"),
+        ("validation", "Reader B", "shrunk"),
+        ("test", "Reader A", "logistic"),
+        ("test", "Reader A", "shrunk"),
+        ("test", "Reader B", "logistic"),
+        ("test", "Reader B", "shrunk"),
+    ]
+    # Reader B's validation calls are the truth.
+    assert table.loc[("validation", "Reader B", "shrunk"), "reader_accuracy"] == 1.0
+    thresholds = table.xs("shrunk", level="model")["threshold"]
+    assert (thresholds == report.thresholds_["shrunk"]).all()
+
+
+def test_readers_table_empty_without_readers(data):
+    models, cohorts, _ = data
+    table = StudyReport(models, cohorts).readers_table()
+    assert table.empty and "mcnemar_pvalue" in table.columns
+
+
+def test_string_labels_and_pos_label(data):
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    labels = np.where(y == 1, "N+", "N0")
+    model = LogisticRegression().fit(X, labels)  # classes_ = ["N+", "N0"]
+    named = {name: (Xc, np.where(yc == 1, "N+", "N0")) for name, (Xc, yc) in cohorts.items()}
+    report = StudyReport({"lr": model}, named, pos_label="N+")
+    assert report.pos_label_ == "N+"
+    X_test, y_test = named["test"]
+    np.testing.assert_array_equal(
+        report.probabilities_["lr"]["test"], model.predict_proba(X_test)[:, 0]
+    )
+    expected = performance_table(
+        {c: (yc, model.predict_proba(Xc)[:, 0]) for c, (Xc, yc) in named.items()},
+        pos_label="N+",
+    )
+    pd.testing.assert_frame_equal(report.metrics_table().xs("lr", level="model"), expected)
+    assert report.metrics_table().loc[("lr", "test"), "auc"] > 0.6
+
+
+# --------------------------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------------------------
+
+
+def _legend_texts(ax):
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_roc_figure(report, data):
+    models, cohorts, readers = data
+    fig = report.plot_roc()
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == len(cohorts)
+    table = report.metrics_table()
+    for ax, cohort in zip(fig.axes, cohorts):
+        assert cohort in ax.get_title()
+        assert "specificity" in ax.get_xlabel().lower()
+        assert "sensitivity" in ax.get_ylabel().lower()
+        n_readers = sum(cohort in calls for calls in readers.values())
+        # A curve and an operating point per model, a marker per reader, the diagonal.
+        assert len(ax.get_lines()) == 2 * len(models) + n_readers + 1
+        texts = _legend_texts(ax)
+        assert len(texts) == len(models) + n_readers + 2  # + chance + operating point key
+        for name in models:
+            row = table.loc[(name, cohort)]
+            label = f"{name} AUC {row['auc']:.2f} ({row['auc_low']:.2f}-{row['auc_high']:.2f})"
+            assert label in texts
+        assert "Chance" in texts
+        diagonal = [line for line in ax.get_lines() if line.get_label() == "Chance"][0]
+        np.testing.assert_array_equal(diagonal.get_xdata(), [0, 1])
+    test_ax = fig.axes[2]
+    reader_texts = [t for t in _legend_texts(test_ax) if t.startswith("Reader")]
+    assert len(reader_texts) == 2
+    calls = readers["Reader A"]["test"]
+    expected = binary_metrics(cohorts["test"][1], calls, 0.5)
+    assert f"Reader A (Se {expected['sensitivity']:.2f}, Sp {expected['specificity']:.2f})" in (
+        reader_texts
+    )
+    point = [line for line in test_ax.get_lines() if line.get_label().startswith("Reader A")][0]
+    assert point.get_xdata()[0] == pytest.approx(1 - expected["specificity"])
+    assert point.get_ydata()[0] == pytest.approx(expected["sensitivity"])
+
+    single = report.plot_roc("validation")
+    assert len(single.axes) == 1 and "validation" in single.axes[0].get_title()
+    with pytest.raises(ValueError, match="cohorts"):
+        report.plot_roc(["nope"])
+
+
+def test_calibration_figure(report, data):
+    models, cohorts, _ = data
+    fig = report.plot_calibration()
+    assert len(fig.axes) == len(cohorts)
+    table = report.metrics_table()
+    for ax, cohort in zip(fig.axes, cohorts):
+        assert cohort in ax.get_title()
+        assert ax.get_xlabel() == "Mean predicted probability"
+        assert "observed" in ax.get_ylabel().lower()
+        texts = _legend_texts(ax)
+        assert len(texts) == len(models) + 1
+        for name, text in zip(models, texts):
+            p = table.loc[(name, cohort), "hl_pvalue"]
+            shown = "<0.001" if p < 0.001 else f"= {p:.3f}"
+            assert text == f"{name} (HL p {shown})"
+        assert texts[-1] == "Perfect calibration"
+
+
+def test_decision_curve_figure(report, data):
+    models, cohorts, _ = data
+    fig = report.plot_decision_curve(["training", "test"])
+    assert len(fig.axes) == 2
+    for ax, cohort in zip(fig.axes, ["training", "test"]):
+        assert cohort in ax.get_title()
+        assert ax.get_xlabel() == "Threshold probability"
+        assert ax.get_ylabel() == "Net benefit"
+        assert _legend_texts(ax) == [*models, "Treat all", "Treat none"]
+        assert len(ax.get_lines()) == len(models) + 2
+        prevalence = cohorts[cohort][1].mean()
+        low, high = ax.get_ylim()
+        assert -0.2 < low < 0.0 and prevalence < high < prevalence + 0.2
+        treat_all = [line for line in ax.get_lines() if line.get_label() == "Treat all"][0]
+        assert treat_all.get_ydata()[0] == pytest.approx(prevalence)
+
+
+def test_confusion_matrix_figure(report, data):
+    models, cohorts, _ = data
+    fig = report.plot_confusion_matrices()
+    assert len(fig.axes) == len(models) * len(cohorts)
+    ax = fig.axes[len(cohorts) + 2]  # tree, test
+    assert "shrunk" in ax.get_title() and "test" in ax.get_title()
+    assert ax.get_xlabel() == "Predicted" and ax.get_ylabel() == "Actual"
+    X, y = cohorts["test"]
+    expected = binary_metrics(y, _proba(models["shrunk"], X), report.thresholds_["shrunk"])
+    counts = [int(t.get_text().split("\n")[0]) for t in ax.texts]
+    assert counts == [expected["tn"], expected["fp"], expected["fn"], expected["tp"]]
+
+
+def test_model_colours_are_consistent_across_figures(report):
+    roc = report.plot_roc("test").axes[0]
+    calibration = report.plot_calibration("test").axes[0]
+    dca = report.plot_decision_curve("test").axes[0]
+    for name, colour in report.colors_.items():
+        roc_line = [line for line in roc.get_lines() if line.get_label().startswith(name)][0]
+        dca_line = [line for line in dca.get_lines() if line.get_label() == name][0]
+        cal_line = [line for line in calibration.get_lines() if line.get_color() == colour]
+        assert roc_line.get_color() == colour and dca_line.get_color() == colour
+        assert cal_line
+    assert len(set(report.colors_.values())) == len(report.colors_)
+
+
+def test_nomogram_panel(data):
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    nomogram = FakeNomogram().fit(X, y)
+    wrapped = make_pipeline(StandardScaler(), FakeNomogram()).fit(X, y)
+    report = StudyReport({**models, "nomo": nomogram, "pipe": wrapped}, cohorts)
+    assert report.nomogram_models == ["nomo", "pipe"]
+    fig = report.plot_nomogram()
+    assert fig.axes[0].get_title() == "Fake nomogram"
+    assert report.plot_nomogram("pipe").axes[0].get_title() == "Fake nomogram"
+    with pytest.raises(ValueError, match="does not draw a nomogram"):
+        report.plot_nomogram("logistic")
+
+    required = StudyReport({"nomo": AxRequiredNomogram().fit(X, y)}, cohorts)
+    fig = required.plot_nomogram()
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["drawn"]
+    assert fig.axes[0].get_title() == "Nomogram - nomo"
+
+    none = StudyReport({"nomo": NoneNomogram().fit(X, y)}, cohorts)
+    with pytest.raises(TypeError, match="Figure or Axes"):
+        none.plot_nomogram()
+    with pytest.raises(ValueError, match="No model draws a nomogram"):
+        StudyReport(models, cohorts).plot_nomogram()
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def html_report(data):
+    """Two models, two cohorts, one reader: enough for every part of the page, and quick."""
+    models, cohorts, readers = data
+    two = {"training": cohorts["training"], "test": cohorts["test"]}
+    return StudyReport(
+        models, two, readers={"Reader A": readers["Reader A"]}, title="Test <report>"
+    )
+
+
+def test_to_html_writes_page_figures_and_tables(html_report, tmp_path):
+    report = html_report
+    folder = tmp_path / "deep" / "report"
+    index = report.to_html(folder, dpi=30)
+    assert index == folder / "index.html"
+    page = index.read_text(encoding="utf-8")
+    images = re.findall(r'<img src="([^"]+)"', page)
+    assert images == ["roc.png", "calibration.png", "decision_curve.png", "confusion_matrices.png"]
+    for name in images:
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    links = re.findall(r'<a href="([^"]+)"', page)
+    assert links == ["metrics.csv", "metrics_formatted.csv", "delong.csv", "readers.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["index.html", *images, *links])
+    assert [p.name for p in tmp_path.iterdir()] == ["deep"]
+
+    metrics = pd.read_csv(folder / "metrics.csv", index_col=[0, 1])
+    np.testing.assert_allclose(metrics["auc"], report.metrics_table()["auc"])
+    readers = pd.read_csv(folder / "readers.csv", index_col=[0, 1, 2])
+    np.testing.assert_allclose(readers["mcnemar_pvalue"], report.readers_table()["mcnemar_pvalue"])
+    delong = pd.read_csv(folder / "delong.csv", index_col=[0, 1, 2])
+    np.testing.assert_allclose(delong["pvalue"], report.delong_table()["pvalue"])
+    # Text from the user is escaped; the formatted AUC cells are on the page.
+    assert "<title>Test &lt;report&gt;</title>" in page
+    assert report.metrics_table(formatted=True).iloc[0, 1] in page
+
+    # A second run into the same folder replaces the files and leaves no temporary folder.
+    report.to_html(folder, dpi=30)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["index.html", *images, *links])
+
+
+def test_to_html_with_nomogram_and_unsafe_names(data, tmp_path):
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    report = StudyReport({"../<b>nomo</b>": FakeNomogram().fit(X, y)}, {"training": (X, y)})
+    index = report.to_html(tmp_path / "out", dpi=30)
+    page = index.read_text(encoding="utf-8")
+    assert "<b>nomo</b>" not in page and "&lt;b&gt;nomo&lt;/b&gt;" in page
+    names = {p.name for p in index.parent.iterdir()}
+    assert {"nomogram_b_nomo_b.png", "nomogram_b_nomo_b_points.csv"} <= names
+    assert 'src="nomogram_b_nomo_b.png"' in page
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    points = pd.read_csv(index.parent / "nomogram_b_nomo_b_points.csv", index_col=0)
+    assert list(points.columns) == ["variable", "value", "points"]
+
+
+def test_to_html_is_atomic(html_report, tmp_path, monkeypatch):
+    report = html_report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("figure failed")
+
+    # The tables and the ROC figure are written before the calibration figure fails.
+    monkeypatch.setattr(StudyReport, "plot_calibration", broken)
+    with pytest.raises(RuntimeError, match="figure failed"):
+        report.to_html(tmp_path / "new" / "report", dpi=30)
+    assert list(tmp_path.iterdir()) == []
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "notes.txt").write_text("keep")
+    with pytest.raises(RuntimeError, match="figure failed"):
+        report.to_html(existing, dpi=30)
+    assert [p.name for p in existing.iterdir()] == ["notes.txt"]
+
+
+def test_to_html_rejects_a_file(report, tmp_path):
+    target = tmp_path / "file.html"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="not a folder"):
+        report.to_html(target)
+    with pytest.raises(ValueError, match="dpi"):
+        report.to_html(tmp_path / "r", dpi=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.html"]
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _bad_inputs(data):
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    return X, y, models, cohorts
+
+
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda X, y, m, c: ({}, c, {}), ValueError, "non-empty mapping"),
+        (lambda X, y, m, c: ({"x": StandardScaler().fit(X)}, c, {}), TypeError, "predict_proba"),
+        (lambda X, y, m, c: ({"x": LogisticRegression()}, c, {}), ValueError, "not fitted"),
+        (
+            lambda X, y, m, c: ({"x": LogisticRegression().fit(X, y % 3 + (X[:, 0] > 1))}, c, {}),
+            ValueError,
+            "binary classifier",
+        ),
+        (lambda X, y, m, c: (m, {}, {}), ValueError, "non-empty mapping"),
+        (lambda X, y, m, c: (m, {"a": (X, y, y)}, {}), ValueError, "pair"),
+        (lambda X, y, m, c: (m, {"a": (X, y[:-1])}, {}), ValueError, "150 rows but y has 149"),
+        (lambda X, y, m, c: (m, {"a": (X[:0], y[:0])}, {}), ValueError, "empty"),
+        (
+            lambda X, y, m, c: (m, {"a": (X[y == 1], y[y == 1])}, {}),
+            ValueError,
+            "cohort 'a' contains a single label",
+        ),
+        (
+            lambda X, y, m, c: (m, {"a": (X, y), "b": (X, y + 1)}, {}),
+            ValueError,
+            "same two labels",
+        ),
+        (lambda X, y, m, c: (m, c, {"pos_label": 2}), ValueError, "pos_label=2"),
+        (lambda X, y, m, c: (m, c, {"threshold": "youden"}), ValueError, "youden-on-first"),
+        (lambda X, y, m, c: (m, c, {"threshold": 1.5}), ValueError, r"\[0, 1\]"),
+        (lambda X, y, m, c: (m, c, {"threshold": True}), TypeError, "threshold"),
+        (
+            lambda X, y, m, c: (m, c, {"threshold": {"logistic": 0.5}}),
+            ValueError,
+            r"no value for the models \['shrunk'\]",
+        ),
+        (
+            lambda X, y, m, c: (m, c, {"threshold": {"logistic": 0.5, "shrunk": 0.5, "x": 0.1}}),
+            ValueError,
+            "unknown models",
+        ),
+        (lambda X, y, m, c: (m, c, {"confidence": 95}), ValueError, "confidence"),
+        (lambda X, y, m, c: (m, c, {"n_groups": 2}), ValueError, "n_groups"),
+        (lambda X, y, m, c: (m, c, {"title": 3}), TypeError, "title"),
+        (
+            lambda X, y, m, c: (m, c, {"readers": {"Dr X": {"test": np.ones(69)}}}),
+            ValueError,
+            "reader 'Dr X', cohort 'test': 69 calls for 70 patients",
+        ),
+        (
+            lambda X, y, m, c: (m, c, {"readers": {"Dr X": {"external": np.ones(70)}}}),
+            ValueError,
+            "reader 'Dr X': unknown cohort 'external'",
+        ),
+        (
+            lambda X, y, m, c: (m, c, {"readers": {"Dr X": {"test": np.full(70, 2)}}}),
+            ValueError,
+            "0 .negative. or 1 .positive.; found 2 at position 0",
+        ),
+        (
+            lambda X, y, m, c: (m, c, {"readers": {"Dr X": {"test": np.full(70, np.nan)}}}),
+            ValueError,
+            "found nan",
+        ),
+        (
+            lambda X, y, m, c: (m, c, {"readers": {"Dr X": {"test": ["yes"] * 70}}}),
+            TypeError,
+            "0/1 numbers or booleans",
+        ),
+        (lambda X, y, m, c: (m, c, {"readers": [1, 2]}), TypeError, "readers must be a mapping"),
+    ],
+)
+def test_validation_errors(data, make, error, match):
+    X, y, models, cohorts = _bad_inputs(data)
+    models_arg, cohorts_arg, kwargs = make(X, y, models, cohorts)
+    with pytest.raises(error, match=match):
+        StudyReport(models_arg, cohorts_arg, **kwargs)
+
+
+def test_model_with_other_labels_is_rejected(data):
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    model = LogisticRegression().fit(X, np.where(y == 1, "N+", "N0"))
+    with pytest.raises(ValueError, match="model 'lr' was fitted on the classes"):
+        StudyReport({"lr": model}, cohorts)
+
+
+def test_predict_proba_error_names_model_and_cohort(data):
+    models, cohorts, _ = data
+    bad = {**cohorts, "external": (cohorts["test"][0][:, :3], cohorts["test"][1])}
+    with pytest.raises(ValueError) as info:
+        StudyReport(models, bad)
+    assert "model 'logistic' on cohort 'external'" in "".join(info.value.__notes__)
+
+
+def test_boolean_reader_calls_are_accepted(data):
+    models, cohorts, _ = data
+    y_test = cohorts["test"][1]
+    as_int = StudyReport(models, cohorts, readers={"R": {"test": y_test}})
+    as_bool = StudyReport(models, cohorts, readers={"R": {"test": pd.Series(y_test == 1)}})
+    pd.testing.assert_frame_equal(as_int.readers_table(), as_bool.readers_table())
+    assert as_bool.readers_table()["reader_accuracy"].eq(1.0).all()
+
+
+def test_delong_table_warns_for_tiny_cohorts(data):
+    models, cohorts, _ = data
+    X, y = cohorts["test"]
+    keep = np.flatnonzero(y == 0)[:5].tolist() + np.flatnonzero(y == 1)[:1].tolist()
+    tiny = {"training": cohorts["training"], "tiny": (X[keep], y[keep])}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DeLong CI / Hosmer-Lemeshow warnings of the tiny cohort
+        report = StudyReport(models, tiny)
+    with pytest.warns(UserWarning, match="cohort 'tiny'"):
+        table = report.delong_table()
+    assert np.isnan(table.loc[("tiny", "logistic", "shrunk"), "pvalue"])
+    assert not np.isnan(table.loc[("training", "logistic", "shrunk"), "pvalue"])
