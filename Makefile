@@ -34,12 +34,12 @@ $(STAMP): $(PY) setup.cfg pyproject.toml
 	touch $(STAMP)
 
 lint: install
-	$(PY) -m ruff check sklearn_alnm tests benchmarks
-	$(PY) -m ruff format --check sklearn_alnm tests benchmarks
+	$(PY) -m ruff check sklearn_alnm tests benchmarks examples
+	$(PY) -m ruff format --check sklearn_alnm tests benchmarks examples
 
 format: install
-	$(PY) -m ruff format sklearn_alnm tests benchmarks
-	$(PY) -m ruff check --fix sklearn_alnm tests benchmarks
+	$(PY) -m ruff format sklearn_alnm tests benchmarks examples
+	$(PY) -m ruff check --fix sklearn_alnm tests benchmarks examples
 
 bench: install
 	for script in benchmarks/bench_*.py; do $(PY) $$script || exit 1; done

@@ -216,3 +216,25 @@ def test_predict_errors(study_dir, tmp_path, capsys):
     assert "predict_proba" in capsys.readouterr().err
     assert main(["predict", str(tmp_path / "dict.joblib"), str(tmp_path / "none.csv")]) == 2
     assert "cohort file not found" in capsys.readouterr().err
+
+
+def test_example_configuration_validates(tmp_path):
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    script = examples / "make_synthetic_cohort.py"
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--n-patients",
+            "40",
+            "--out",
+            str(tmp_path / "synthetic-cohort"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    config = tmp_path / "mammography_study.yaml"
+    config.write_text((examples / "mammography_study.yaml").read_text(), encoding="utf-8")
+    study = _study.Study(config)  # every check that runs before fitting
+    assert list(study.models) == ["Clinical", "Radiomics (CC+MLO)", "Deep (CC+MLO)", "Post-fusion"]
+    assert list(study.cohorts) == ["training", "test"] and study.primary == "Post-fusion"
