@@ -13,8 +13,22 @@ datasets
 metrics
     Clinical statistics: AUC with DeLong / bootstrap CI, DeLong test, binary metrics at a
     threshold, Hosmer-Lemeshow, calibration and decision curves.
+features
+    Radiomics (pyradiomics) and deep (torchvision backbone) feature transformers.
+feature_selection
+    Univariate, correlation and LASSO selectors of the radiomics studies.
+fusion
+    Modality signatures, pre-fusion, probability-stacking post-fusion, grouped CV.
+clinical
+    Clinical signature, stepwise logistic regression, nomogram, Table 1 / Table 2.
+report
+    Paper-style tables and figures of fitted models on a study's cohorts, as HTML.
+recipes
+    The published studies as unfitted estimators.
+nn
+    Backbone registry (plain torch modules, no scikit-learn).
 utils
-    Device resolution, seeding and input-validation helpers shared by every estimator.
+    Device resolution, seeding, input errors and the feature cache shared by every estimator.
 """
 
 from ._logging import logger
