@@ -150,3 +150,33 @@ def test_resolve_cache_accepts_folder_memory_and_instance(tmp_path):
     assert resolve_cache(instance) is instance
     with pytest.raises(TypeError, match="cache must be"):
         resolve_cache(3)
+
+
+@pytest.mark.parametrize(
+    ("spec", "names", "message"),
+    [
+        ([[0, 1]], None, "got an array of shape"),
+        ([True, False], None, "boolean mask of length 2, but X has 3 columns"),
+        ([0, 3], None, r"indices \[3\] outside \[0, 2\]"),
+        (["grade"], None, "needs X to be a DataFrame"),
+        (["grade", "stage"], ["age", "grade", "size"], r"does not have: \['stage'\]"),
+        ([0.5], None, "got an array of dtype float64"),
+    ],
+)
+def test_column_mask_errors_name_the_parameter(spec, names, message):
+    from sklearn_alnm.utils import column_mask
+
+    with pytest.raises(ValueError, match=message) as info:
+        column_mask(spec, 3, names, param="categorical_features", owner="Selector")
+    assert str(info.value).startswith("Selector: categorical_features")
+
+
+def test_column_mask_selections():
+    from sklearn_alnm.utils import column_mask
+
+    names = ["age", "grade", "size"]
+    assert column_mask(None, 3, names).tolist() == [False, False, False]
+    assert column_mask("size", 3, names).tolist() == [False, False, True]
+    assert column_mask([], 3, names).tolist() == [False, False, False]
+    assert column_mask([True, False, True], 3).tolist() == [True, False, True]
+    assert column_mask(np.array([1]), 3).tolist() == [False, True, False]

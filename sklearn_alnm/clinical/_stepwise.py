@@ -31,6 +31,7 @@ from statsmodels.tools import sm_exceptions
 
 from .._logging import get_logger
 from ..feature_selection._base import _check_binary_target, _input_feature_names
+from ..utils import column_mask
 
 logger = get_logger(__name__)
 
@@ -120,52 +121,7 @@ def _columns(original, validated):
 
 def _resolve_categorical(spec, names, has_names, owner):
     """The user's ``categorical`` (None, names, indices or a boolean mask) as a mask."""
-    n_features = len(names)
-    mask = np.zeros(n_features, dtype=bool)
-    if spec is None:
-        return mask
-    if isinstance(spec, str):
-        spec = [spec]
-    spec = np.asarray(spec)
-    if spec.ndim != 1:
-        raise ValueError(
-            f"{owner}: categorical must be None, column names, column indices or a boolean "
-            f"mask; got an array of shape {spec.shape}."
-        )
-    if spec.shape[0] == 0:
-        return mask
-    if spec.dtype == bool:
-        if spec.shape[0] != n_features:
-            raise ValueError(
-                f"{owner}: categorical is a boolean mask of length {spec.shape[0]}, but X has "
-                f"{n_features} columns."
-            )
-        return spec.copy()
-    if spec.dtype.kind in "iu":
-        bad = spec[(spec < 0) | (spec >= n_features)]
-        if bad.size:
-            raise ValueError(
-                f"{owner}: categorical holds column indices {bad.tolist()} outside "
-                f"[0, {n_features - 1}]."
-            )
-        mask[spec] = True
-        return mask
-    if spec.dtype.kind in "UO":
-        if not has_names:
-            raise ValueError(
-                f"{owner}: categorical names columns, which needs X to be a DataFrame with "
-                "string column names; pass column indices or a boolean mask for arrays."
-            )
-        known = {name: i for i, name in enumerate(names)}
-        missing = [str(name) for name in spec if name not in known]
-        if missing:
-            raise ValueError(f"{owner}: categorical names columns that X does not have: {missing}.")
-        mask[[known[name] for name in spec]] = True
-        return mask
-    raise ValueError(
-        f"{owner}: categorical must be None, column names, column indices or a boolean mask; "
-        f"got an array of dtype {spec.dtype}."
-    )
+    return column_mask(spec, len(names), names if has_names else None, owner=owner)
 
 
 def _missing_mask(values):

@@ -12,6 +12,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..utils import column_mask
 from ._base import _check_binary_target, _input_feature_names
 from ._fisher import _EnumerationBudgetExceeded, fisher_exact_2xk
 
@@ -334,51 +335,8 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
         spec = self.categorical_features
         if isinstance(spec, str):
             return None
-        mask = np.zeros(n_features, dtype=bool)
-        if spec is None:
-            return mask
-        spec = np.asarray(spec)
-        if spec.ndim != 1:
-            raise ValueError(
-                "categorical_features must be 'auto', None, a boolean mask, column indices "
-                f"or column names; got an array of shape {spec.shape}."
-            )
-        if spec.shape[0] == 0:
-            return mask
-        if spec.dtype == bool:
-            if spec.shape[0] != n_features:
-                raise ValueError(
-                    f"categorical_features is a boolean mask of length {spec.shape[0]}, but X "
-                    f"has {n_features} features."
-                )
-            return spec.copy()
-        if spec.dtype.kind in "iu":
-            bad = spec[(spec < 0) | (spec >= n_features)]
-            if bad.size:
-                raise ValueError(
-                    f"categorical_features holds column indices {bad.tolist()} outside "
-                    f"[0, {n_features - 1}]."
-                )
-            mask[spec] = True
-            return mask
-        if spec.dtype.kind in "UO":
-            if not hasattr(self, "feature_names_in_"):
-                raise ValueError(
-                    "categorical_features names columns, which needs X to be a DataFrame "
-                    "with string column names; pass a boolean mask or indices for arrays."
-                )
-            known = {name: i for i, name in enumerate(self.feature_names_in_)}
-            missing = [str(name) for name in spec if name not in known]
-            if missing:
-                raise ValueError(
-                    f"categorical_features names columns that X does not have: {missing}."
-                )
-            mask[[known[name] for name in spec]] = True
-            return mask
-        raise ValueError(
-            "categorical_features must be 'auto', None, a boolean mask, column indices or "
-            f"column names; got an array of dtype {spec.dtype}."
-        )
+        names = getattr(self, "feature_names_in_", None)
+        return column_mask(spec, n_features, names, param="categorical_features")
 
     def _test_continuous(self, X, y01):
         """Test the columns of ``X`` (continuous features) against ``y01``.
