@@ -141,13 +141,13 @@ def performance_table(
 
     if threshold == "youden":
         y_ref, p_ref = data[reference]
-        with _in_cohort(reference):
+        with _prefixed_errors(f"cohort {reference!r}"):
             threshold = youden_threshold(y_ref, p_ref, pos_label=pos_label)
 
     rows = []
     for name in names:
         y, p = data[name]
-        with _in_cohort(name):
+        with _prefixed_errors(f"cohort {name!r}"):
             prob = _check_scores(p, "y_prob", probability=True)
             is_pos, _ = _check_labels(y, pos_label)
             auc, low, high = roc_auc_ci(
@@ -182,18 +182,18 @@ def performance_table(
 
 
 @contextmanager
-def _in_cohort(name):
-    """Prefix errors and warnings raised inside the block with the cohort's name."""
+def _prefixed_errors(prefix):
+    """Prefix errors and warnings raised inside the block with ``prefix`` (e.g. a cohort)."""
     with warnings.catch_warnings(record=True) as records:
         warnings.simplefilter("always")
         try:
             yield
         except TypeError as exc:
-            raise TypeError(f"cohort {name!r}: {exc}") from exc
+            raise TypeError(f"{prefix}: {exc}") from exc
         except ValueError as exc:
-            raise ValueError(f"cohort {name!r}: {exc}") from exc
+            raise ValueError(f"{prefix}: {exc}") from exc
     for record in records:
-        warnings.warn(f"cohort {name!r}: {record.message}", record.category, stacklevel=3)
+        warnings.warn(f"{prefix}: {record.message}", record.category, stacklevel=3)
 
 
 def _fmt(value, decimals):

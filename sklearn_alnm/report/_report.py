@@ -8,7 +8,6 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
-from contextlib import contextmanager
 from itertools import combinations
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..metrics import (
     performance_table,
     youden_threshold,
 )
+from ..metrics._table import _prefixed_errors
 from ..metrics._validation import _check_confidence, _check_int
 from . import _figures, _html
 
@@ -301,21 +301,6 @@ def _check_readers(readers, cohorts):
     return checked
 
 
-@contextmanager
-def _context(prefix):
-    """Prefix errors and warnings raised inside the block with ``prefix``."""
-    with warnings.catch_warnings(record=True) as records:
-        warnings.simplefilter("always")
-        try:
-            yield
-        except TypeError as exc:
-            raise TypeError(f"{prefix}: {exc}") from exc
-        except ValueError as exc:
-            raise ValueError(f"{prefix}: {exc}") from exc
-    for record in records:
-        warnings.warn(f"{prefix}: {record.message}", record.category, stacklevel=3)
-
-
 def _slug(name, taken):
     """A file-name-safe, unique version of ``name`` (letters, digits, ``-`` and ``_``)."""
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_").lower() or "model"
@@ -510,7 +495,7 @@ default="youden-on-first-cohort"
         self._youden = {name: value == YOUDEN_ON_FIRST_COHORT for name, value in thresholds.items()}
         for name, value in thresholds.items():
             if value == YOUDEN_ON_FIRST_COHORT:
-                with _context(f"model {name!r}, cohort {first!r}"):
+                with _prefixed_errors(f"model {name!r}, cohort {first!r}"):
                     value = youden_threshold(
                         self.cohorts[first][1],
                         self.probabilities_[name][first],
@@ -599,7 +584,7 @@ default="youden-on-first-cohort"
                     cohort: (y, self.probabilities_[name][cohort])
                     for cohort, (_, y) in self.cohorts.items()
                 }
-                with _context(f"model {name!r}"):
+                with _prefixed_errors(f"model {name!r}"):
                     parts[name] = performance_table(
                         data,
                         threshold=self.thresholds_[name],
