@@ -14,7 +14,7 @@ TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 .PHONY: demo test install lint format clean bench
 
 demo: install
-	$(VENV)/bin/alnm demo
+	$(VENV)/bin/alnm demo --out alnm_demo
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,8 @@
 is trained on a stratified training split and reported the way the clinical papers report a
 model (AUC with 95% DeLong CI, accuracy, sensitivity, specificity, PPV, NPV, F1 at the Youden
 threshold of the training cohort, Hosmer-Lemeshow goodness of fit, and DeLong tests between
-models).
+models); ``--out DIR`` writes the HTML study report. ``alnm run`` runs a study from a YAML
+configuration and ``alnm predict`` scores a cohort with a fitted model.
 """
 
 import argparse
@@ -33,13 +34,24 @@ def _fraction(text):
     return value
 
 
-DEMO_STUDIES = ("clinical", "mammography")
+DEMO_STUDIES = ("clinical", "ultrasound", "mammography")
+_DEMO_MODALITIES = {
+    "clinical": ("clinical",),
+    "ultrasound": ("clinical", "ultrasound"),
+    "mammography": ("clinical", "mammography"),
+}
 
 
 def run_demo(
-    n_patients=300, test_size=0.3, random_state=0, stream=None, studies=DEMO_STUDIES, n_jobs=2
+    n_patients=300,
+    test_size=0.3,
+    random_state=0,
+    stream=None,
+    studies=DEMO_STUDIES,
+    n_jobs=2,
+    out=None,
 ):
-    """Run the available studies on a synthetic cohort and print paper-style tables.
+    """Run the available studies on a synthetic cohort, print paper-style tables, and report.
 
     Parameters
     ----------
@@ -51,19 +63,29 @@ def run_demo(
         Seed of the cohort, the split and the models.
     stream : file-like, default=None
         Where to print; ``None`` means standard output.
-    studies : sequence of {"clinical", "mammography"}, default=both
+    studies : sequence of {"clinical", "ultrasound", "mammography"}, default=all
         ``"clinical"``: the clinical signature, training and test performance.
+        ``"ultrasound"``: a deep-learning signature of the ultrasound lesion and the clinical
+        signature, combined by logistic regression drawn as a nomogram.
         ``"mammography"``: clinical + radiomics + deep features of the CC and MLO views,
         each modality alone and fused before (feature concatenation) and after (probability
-        stacking) modelling, on the test cohort with DeLong p-values against post-fusion.
+        stacking) modelling.
+        The ultrasound and mammography studies are compared on the test cohort with DeLong
+        p-values against their reference model (combined nomogram; post-fusion).
     n_jobs : int, default=2
         Parallel workers for radiomics extraction and model fitting.
+    out : str, os.PathLike or None, default=None
+        Folder of the HTML study report of every fitted model on the training and test
+        cohorts (tables, ROC, calibration and decision curves, confusion matrices, the
+        nomogram); ``None`` writes no report.
 
     Returns
     -------
     dict of pandas.DataFrame
         The numeric tables, keyed by study.
     """
+    import tempfile
+
     from sklearn.model_selection import train_test_split
 
     from .datasets import make_alnm_cohort
@@ -71,23 +93,45 @@ def run_demo(
     unknown = sorted(set(studies) - set(DEMO_STUDIES))
     if unknown:
         raise ValueError(f"unknown studies {unknown}; available: {list(DEMO_STUDIES)}")
-    out = sys.stdout if stream is None else stream
-    modalities = ("clinical", "mammography") if "mammography" in studies else ("clinical",)
+    out_stream = sys.stdout if stream is None else stream
+    modalities = tuple(dict.fromkeys(m for s in studies for m in _DEMO_MODALITIES[s]))
     X, y = make_alnm_cohort(n_patients, modalities=modalities, random_state=random_state)
     split = train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
     print(
         f"Synthetic cohort: {n_patients} patients, {int(y.sum())} node-positive; training "
         f"{len(split[2])} / test {len(split[3])} (stratified, seed {random_state}).\n",
-        file=out,
+        file=out_stream,
     )
-    tables = {}
-    if "clinical" in studies:
-        tables["clinical"] = _clinical_study(*split, out=out)
-    if "mammography" in studies:
-        tables["mammography"] = _mammography_study(
-            *split, random_state=random_state, n_jobs=n_jobs, out=out
-        )
+    tables, fitted = {}, {}
+    settings = {"random_state": random_state, "n_jobs": n_jobs, "out": out_stream}
+    with tempfile.TemporaryDirectory(prefix="alnm-demo-cache-") as cache:
+        if "clinical" in studies:
+            tables["clinical"], models = _clinical_study(*split, out=out_stream)
+            fitted.update(models)
+        if "ultrasound" in studies:
+            tables["ultrasound"], models = _ultrasound_study(*split, cache=cache, **settings)
+            fitted.update(models)
+        if "mammography" in studies:
+            tables["mammography"], models = _mammography_study(*split, cache=cache, **settings)
+            fitted.update((name, m) for name, m in models.items() if name not in fitted)
+        if out is not None:
+            _demo_report(fitted, *split, out=out, stream=out_stream)
     return tables
+
+
+def _demo_report(models, X_train, X_test, y_train, y_test, *, out, stream):
+    from pathlib import Path
+
+    from .report import StudyReport
+
+    _log.info("writing the study report of %d models", len(models))
+    report = StudyReport(
+        models,
+        {"Training": (X_train, y_train), "Test": (X_test, y_test)},
+        title="sklearn_alnm demo: synthetic ALNM cohort",
+    )
+    report.to_html(out)
+    print(f"\nreport: {Path(out) / 'index.html'}", file=stream)
 
 
 def _clinical_study(X_train, X_test, y_train, y_test, *, out):
@@ -110,47 +154,26 @@ def _clinical_study(X_train, X_test, y_train, y_test, *, out):
     )
     print(format_performance_table(table).rename_axis(None).to_string(), file=out)
     print(_LEGEND, file=out)
-    return table
+    return table, {"Clinical": model}
 
 
-def _mammography_study(X_train, X_test, y_train, y_test, *, random_state, n_jobs, out):
-    import tempfile
-
+def _compare_on_test(models, reference, X_train, X_test, y_train, y_test, *, header, out):
+    """Fit ``models``, print their test performance with DeLong p against ``reference``."""
     import pandas as pd
-    import radiomics
 
     from .metrics import delong_test, format_performance_table, performance_table
-    from .recipes import mammography_fusion
 
-    # pyradiomics prints informational warnings (e.g. on GLCM symmetry) to stderr by default
-    radiomics.setVerbosity(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="alnm-demo-cache-") as cache:
-        light = {
-            "radiomics": {"image_types": {"Original": {}}},
-            "deep": {"input_size": 64},
-            "cache": cache,
-            "n_jobs": n_jobs,
-            "random_state": random_state,
-        }
-        models = {
-            "Clinical": mammography_fusion("pre", ("clinical",), **light),
-            "Radiomics (CC+MLO)": mammography_fusion("pre", ("radiomics",), **light),
-            "Deep (CC+MLO)": mammography_fusion("pre", ("deep",), **light),
-            "Pre-fusion": mammography_fusion("pre", **light),
-            "Post-fusion": mammography_fusion("post", **light),
-        }
-        rows, test_scores = [], {}
-        for name, model in models.items():
-            _log.info("fitting %s", name)
-            model.fit(X_train, y_train)
-            p_train = model.predict_proba(X_train)[:, 1]
-            test_scores[name] = model.predict_proba(X_test)[:, 1]
-            both = performance_table(
-                {"Training": (y_train, p_train), "Test": (y_test, test_scores[name])}
-            )
-            rows.append(both.loc[["Test"]].rename(index={"Test": name}))
+    rows, test_scores = [], {}
+    for name, model in models.items():
+        _log.info("fitting %s", name)
+        model.fit(X_train, y_train)
+        p_train = model.predict_proba(X_train)[:, 1]
+        test_scores[name] = model.predict_proba(X_test)[:, 1]
+        both = performance_table(
+            {"Training": (y_train, p_train), "Test": (y_test, test_scores[name])}
+        )
+        rows.append(both.loc[["Test"]].rename(index={"Test": name}))
     table = pd.concat(rows)
-    reference = "Post-fusion"
     table["delong_p"] = [
         float("nan") if name == reference else delong_test(y_test, s, test_scores[reference])[1]
         for name, s in test_scores.items()
@@ -159,16 +182,82 @@ def _mammography_study(X_train, X_test, y_train, y_test, *, random_state, n_jobs
     shown[f"DeLong p vs {reference}"] = [
         "-" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}") for p in table["delong_p"]
     ]
-    print(
-        "\n== Mammography study: clinical + radiomics + deep features (CC and MLO views) ==\n"
-        "test cohort; each model's threshold is its Youden index on the training cohort; radiomics "
-        "on the original image,\ndeep features from a randomly initialised ResNet18 (no "
-        "pretrained weights); selection: p<0.05 -> |r|<0.75 -> LASSO\n",
-        file=out,
-    )
+    print(header, file=out)
     print(shown.to_string(), file=out)
     print(_LEGEND, file=out)
     return table
+
+
+def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, n_jobs, out):
+    from .clinical import make_clinical_pipeline
+    from .recipes import ultrasound_combined, ultrasound_dl_signature
+
+    deep = {"input_size": 64}
+    models = {
+        "Clinical signature": make_clinical_pipeline(),
+        "DL signature (US)": ultrasound_dl_signature(
+            deep=deep, cache=cache, random_state=random_state
+        ),
+        "Combined nomogram (US)": ultrasound_combined(
+            deep=deep, cache=cache, n_jobs=n_jobs, random_state=random_state
+        ),
+    }
+    table = _compare_on_test(
+        models,
+        "Combined nomogram (US)",
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        header=(
+            "\n== Ultrasound study: deep-learning signature + clinical signature -> nomogram ==\n"
+            "test cohort; thresholds: Youden index on the training cohort; DL signature from a "
+            "randomly initialised ResNet18\n(no pretrained weights) on the lesion's bounding "
+            "box; combined by logistic regression on out-of-fold signatures\n"
+        ),
+        out=out,
+    )
+    models.pop("Clinical signature")  # the clinical study's model in the report
+    return table, models
+
+
+def _mammography_study(X_train, X_test, y_train, y_test, *, cache, random_state, n_jobs, out):
+    import radiomics
+
+    from .recipes import mammography_fusion
+
+    # pyradiomics prints informational warnings (e.g. on GLCM symmetry) to stderr by default
+    radiomics.setVerbosity(logging.ERROR)
+    light = {
+        "radiomics": {"image_types": {"Original": {}}},
+        "deep": {"input_size": 64},
+        "cache": cache,
+        "n_jobs": n_jobs,
+        "random_state": random_state,
+    }
+    models = {
+        "Clinical": mammography_fusion("pre", ("clinical",), **light),
+        "Radiomics (CC+MLO)": mammography_fusion("pre", ("radiomics",), **light),
+        "Deep (CC+MLO)": mammography_fusion("pre", ("deep",), **light),
+        "Pre-fusion": mammography_fusion("pre", **light),
+        "Post-fusion": mammography_fusion("post", **light),
+    }
+    table = _compare_on_test(
+        models,
+        "Post-fusion",
+        X_train,
+        X_test,
+        y_train,
+        y_test,
+        header=(
+            "\n== Mammography study: clinical + radiomics + deep features (CC and MLO views) ==\n"
+            "test cohort; each model's threshold is its Youden index on the training cohort; "
+            "radiomics on the original image,\ndeep features from a randomly initialised "
+            "ResNet18 (no pretrained weights); selection: p<0.05 -> |r|<0.75 -> LASSO\n"
+        ),
+        out=out,
+    )
+    return table, models
 
 
 _LEGEND = (
@@ -201,6 +290,12 @@ def build_parser():
         help=f"comma-separated studies to run (default: all of {','.join(DEMO_STUDIES)})",
     )
     demo.add_argument("--n-jobs", type=_positive_int, default=2)
+    demo.add_argument(
+        "--out",
+        default=None,
+        metavar="DIR",
+        help="write the HTML study report of every model into DIR (index.html, figures, CSV)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -238,6 +333,7 @@ def main(argv=None):
                 args.random_state,
                 studies=studies,
                 n_jobs=args.n_jobs,
+                out=args.out,
             )
         except ValueError as exc:
             build_parser().error(str(exc))

@@ -6,10 +6,12 @@ tune any step), and returns an ordinary estimator: it cross-validates, pickles a
 any other.
 """
 
+import numpy as np
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
-from .clinical import make_clinical_preprocessor
-from .fusion import make_post_fusion, make_signature
+from .clinical import Nomogram, make_clinical_pipeline, make_clinical_preprocessor
+from .fusion import SignatureScores, make_post_fusion, make_signature
 
 MAMMOGRAPHY_MODALITIES = ("clinical", "radiomics", "deep")
 
@@ -185,3 +187,204 @@ def mammography_fusion(
 def _clinical_model(estimator, sampler):
     model = LogisticRegression(max_iter=1000) if estimator is None else estimator
     return make_signature(make_clinical_preprocessor(), model, select=False, sampler=sampler)
+
+
+CLINICAL_SIGNATURE_MODELS = ("lr", "rf", "xgboost")
+
+
+def _clinical_signature(model, random_state, n_jobs):
+    """The clinical signature of the ultrasound study: LR, random forest or XGBoost."""
+    if not isinstance(model, str):
+        return model
+    if model == "lr":
+        return make_clinical_pipeline()
+    if model == "rf":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return make_clinical_pipeline(
+            RandomForestClassifier(
+                n_estimators=300, min_samples_leaf=3, random_state=random_state, n_jobs=n_jobs
+            )
+        )
+    if model == "xgboost":
+        from xgboost import XGBClassifier
+
+        return make_clinical_pipeline(
+            XGBClassifier(
+                n_estimators=200,
+                max_depth=3,
+                learning_rate=0.05,
+                subsample=0.8,
+                random_state=random_state,
+                # xgboost's own default is every core, which thrashes inside parallel CV
+                n_jobs=1 if n_jobs is None else n_jobs,
+            )
+        )
+    raise ValueError(
+        f"clinical_signature must be one of {CLINICAL_SIGNATURE_MODELS} or a classifier; "
+        f"got {model!r}."
+    )
+
+
+def ultrasound_dl_signature(
+    *, image_col="image", mask_col="mask", deep=None, cache=None, random_state=None
+):
+    """The deep-learning signature of an ultrasound image: deep features -> selection -> model.
+
+    Penultimate-layer features of a CNN on the lesion's bounding box
+    (:class:`~sklearn_alnm.features.DeepFeatures`), selected and classified like the other
+    signatures of the library (z-score, p < 0.05, correlation below 0.75, LASSO, logistic-loss SGD;
+    :func:`~sklearn_alnm.fusion.make_signature`). Its probability is the "DL signature" of
+    :func:`ultrasound_combined`.
+
+    Parameters
+    ----------
+    image_col, mask_col : str, default="image", "mask"
+        Ultrasound image and lesion mask columns.
+    deep : dict, default=None
+        Parameters of :class:`~sklearn_alnm.features.DeepFeatures` over the defaults
+        (ResNet18, ``weights=None``; e.g. ``{"backbone": "resnet50", "weights": "DEFAULT"}``).
+    cache : str, os.PathLike, joblib.Memory or None, default=None
+        Feature cache.
+    random_state : int or None, default=None
+        Seed of the network initialisation and of the selection and classifier.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import ultrasound_dl_signature
+    >>> model = ultrasound_dl_signature(deep={"input_size": 64}, random_state=0)
+    >>> model.steps[0][1].transformer_list[0][1].backbone
+    'resnet18'
+    """
+    from .features import DeepFeatures
+
+    params = _with_shared(
+        deep,
+        {
+            "image_col": image_col,
+            "mask_col": mask_col,
+            "backbone": "resnet18",
+            "weights": None,
+            "random_state": random_state,
+        },
+        cache=cache,
+        n_jobs=None,
+    )
+    return make_signature([("deep", DeepFeatures(**params))], random_state=random_state)
+
+
+def ultrasound_combined(
+    *,
+    dl_signature=None,
+    clinical_signature="lr",
+    clinical_factors=None,
+    image_col="image",
+    mask_col="mask",
+    deep=None,
+    output="probability",
+    nomogram=True,
+    cache=None,
+    n_jobs=None,
+    group_col="patient_id",
+    cv=5,
+    random_state=None,
+):
+    """Clinical signature + deep-learning signature of the ultrasound, combined in a nomogram.
+
+    The ultrasound study builds a deep-learning (DL) signature, the probability of node
+    metastasis from the tumour's ultrasound image, and a clinical signature (logistic
+    regression, random forest or XGBoost on the clinical factors); a logistic regression on
+    the two signatures is the combined model, drawn as a nomogram. The signatures are scored
+    out of fold on the training cohort (:class:`~sklearn_alnm.fusion.SignatureScores`), so
+    the combined model learns how far to trust each one from scores it has not been fitted
+    on.
+
+    Parameters
+    ----------
+    dl_signature : classifier, default=None
+        The DL signature model, reading the cohort. ``None`` means
+        :func:`ultrasound_dl_signature` (deep features of the mask's bounding box, selection,
+        classifier) with ``image_col``, ``mask_col``, ``deep`` and ``cache``.
+    clinical_signature : {"lr", "rf", "xgboost"} or classifier, default="lr"
+        The clinical model (the study compares the three); a classifier is used as given.
+    clinical_factors : list of str, default=None
+        Clinical columns entering the nomogram directly, beside the two signatures (each
+        gets its own axis; categorical ones their levels).
+    image_col, mask_col : str, default="image", "mask"
+        Ultrasound image and lesion mask columns of the default DL signature.
+    deep : dict, default=None
+        Parameters of the default DL signature's :class:`~sklearn_alnm.features.DeepFeatures`
+        (e.g. ``{"backbone": "resnet50", "weights": "DEFAULT", "input_size": 224}``).
+    output : {"probability", "logit"}, default="probability"
+        Scale of the signature scores on the nomogram.
+    nomogram : bool, default=True
+        Combine with a :class:`~sklearn_alnm.clinical.Nomogram` (an unpenalised logistic
+        regression that draws itself; the study report shows it); ``False`` uses a plain
+        ``LogisticRegression``.
+    cache : str, os.PathLike, joblib.Memory or None, default=None
+        Feature cache of the default DL signature (recommended: the signature is fitted once
+        per out-of-fold split).
+    n_jobs : int or None, default=None
+        Parallel fitting of the signatures.
+    group_col : str or None, default="patient_id"
+        Patient id column of the grouped out-of-fold split.
+    cv : int or CV splitter, default=5
+        Out-of-fold scheme of the training signatures.
+    random_state : int or None, default=None
+        Seed of the folds, of the default models and of randomly initialised networks.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted; steps ``"signatures"`` (members ``clinical`` and ``dl``, so e.g.
+        ``signatures__clinical__model__C`` tunes the clinical model) and ``"nomogram"`` (or
+        ``"combined"``).
+
+    References
+    ----------
+    Study 001 of the design notes: ultrasound deep-learning signature combined with clinical
+    factors in a nomogram for axillary lymph node metastasis.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.datasets import make_alnm_cohort
+    >>> from sklearn_alnm.recipes import ultrasound_combined
+    >>> X, y = make_alnm_cohort(80, modalities=("clinical", "ultrasound"), image_size=32,
+    ...                         random_state=0)
+    >>> model = ultrasound_combined(deep={"input_size": 32}, cv=3, random_state=0).fit(X, y)
+    >>> model["nomogram"].variables_
+    ['clinical_signature', 'dl_signature']
+    >>> model.predict_proba(X.head(2)).shape
+    (2, 2)
+    """
+    if output not in ("probability", "logit"):
+        raise ValueError(f"output must be 'probability' or 'logit'; got {output!r}.")
+    if dl_signature is None:
+        dl_signature = ultrasound_dl_signature(
+            image_col=image_col,
+            mask_col=mask_col,
+            deep=deep,
+            cache=cache,
+            random_state=random_state,
+        )
+    signatures = SignatureScores(
+        [
+            ("clinical", _clinical_signature(clinical_signature, random_state, n_jobs)),
+            ("dl", dl_signature),
+        ],
+        cv=cv,
+        output=output,
+        passthrough=None if clinical_factors is None else list(clinical_factors),
+        group_col=group_col,
+        n_jobs=n_jobs,
+        random_state=random_state,
+    )
+    if not nomogram:
+        return Pipeline([("signatures", signatures), ("combined", LogisticRegression(C=np.inf))])
+    labels = {"clinical_signature": "Clinical signature", "dl_signature": "DL signature"}
+    return Pipeline([("signatures", signatures), ("nomogram", Nomogram(labels=labels))])

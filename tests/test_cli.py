@@ -85,3 +85,30 @@ def test_demo_mammography_study_compares_fusion_models():
     assert (table["auc"] > 0.6).all(), table["auc"]
     text = out.getvalue()
     assert "DeLong p vs Post-fusion" in text and "Mammography study" in text
+
+
+def test_demo_out_writes_the_html_report_with_the_ultrasound_nomogram(tmp_path, capsys):
+    import pandas as pd
+
+    out = tmp_path / "report"
+    argv = ["demo", "--n-patients", "90", "--studies", "clinical,ultrasound", "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "Ultrasound study" in printed and "DeLong p vs Combined nomogram (US)" in printed
+    assert str(out / "index.html") in printed
+    for name in (
+        "index.html",
+        "roc.png",
+        "calibration.png",
+        "decision_curve.png",
+        "confusion_matrices.png",
+        "metrics.csv",
+        "delong.csv",
+        "nomogram_combined_nomogram_us.png",
+    ):
+        assert (out / name).is_file(), name
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert set(metrics["model"]) == {"Clinical", "DL signature (US)", "Combined nomogram (US)"}
+    assert set(metrics["cohort"]) == {"Training", "Test"}
+    page = (out / "index.html").read_text()
+    assert "nomogram_combined_nomogram_us.png" in page and "synthetic ALNM cohort" in page

@@ -210,3 +210,99 @@ def test_post_fusion_tunes_members_and_checks_input(cohort):
         make_signature([])
     single = make_signature([("a", LesionStats())])["features"]
     assert [name for name, _ in single.transformer_list] == ["a"]
+
+
+# ---------------------------------------------------------------------------- SignatureScores
+def _scores(**kwargs):
+    from sklearn_alnm.clinical import make_clinical_pipeline
+    from sklearn_alnm.fusion import SignatureScores
+
+    image = make_signature(LesionStats(), LogisticRegression(), select=False)
+    return SignatureScores([("clinical", make_clinical_pipeline()), ("image", image)], **kwargs)
+
+
+def test_signature_scores_are_out_of_fold_on_training_and_refit_at_transform(cohort):
+    X, y = cohort
+    cv = GroupColumnKFold(n_splits=3, random_state=0)
+    scores = _scores(cv=cv)
+    train = scores.fit_transform(X, y)
+    assert train.columns.tolist() == ["clinical_signature", "image_signature"]
+    assert train.index.equals(X.index)
+    pd.testing.assert_frame_equal(train, scores.training_scores_)
+    # the training scores are exactly each signature's cross-validated probabilities
+    oof = cross_val_predict(scores.signatures[1][1], X, y, cv=cv, method="predict_proba")[:, 1]
+    np.testing.assert_allclose(train["image_signature"], oof)
+    # transform scores with the signatures refitted on everything: in-sample, so higher AUC
+    from sklearn.metrics import roc_auc_score
+
+    refit = scores.transform(X)
+    np.testing.assert_allclose(
+        refit["clinical_signature"], scores.named_estimators_["clinical"].predict_proba(X)[:, 1]
+    )
+    assert roc_auc_score(y, refit["clinical_signature"]) > roc_auc_score(
+        y, train["clinical_signature"]
+    )
+    assert scores.get_feature_names_out().tolist() == train.columns.tolist()
+
+
+def test_signature_scores_options_labels_and_errors(cohort):
+    X, y = cohort
+    labels = np.where(y == 1, "N+", "N0")  # sorted: classes_ = ["N+", "N0"], positive "N0"
+    scores = _scores(cv=3, output="logit", passthrough=["age", "er"], random_state=0)
+    out = scores.fit_transform(X, labels)
+    assert out.columns.tolist() == ["clinical_signature", "image_signature", "age", "er"]
+    assert scores.classes_.tolist() == ["N+", "N0"]
+    assert out["clinical_signature"].min() < 0 < out["clinical_signature"].max()  # log-odds
+    # scores are of classes_[1]: low for the node-positive patients here
+    assert (
+        out.loc[labels == "N0", "clinical_signature"].mean()
+        > out.loc[labels == "N+", "clinical_signature"].mean()
+    )
+    # nested parameters reach the members
+    scores.set_params(clinical__model__C=0.5)
+    assert scores.get_params()["clinical__model__C"] == 0.5
+    # prefit signatures are used as they are
+    fitted = _scores(cv=3, random_state=0).fit(X, y)
+    from sklearn_alnm.fusion import SignatureScores
+
+    prefit = SignatureScores(list(fitted.named_estimators_.items()), cv="prefit")
+    np.testing.assert_allclose(prefit.fit_transform(X, y), fitted.transform(X))
+    with pytest.raises(ValueError, match="not fitted"):
+        _scores(cv="prefit").fit(X, y)
+    with pytest.raises(ValueError, match="passthrough columns"):
+        _scores(passthrough=["nope"]).fit(X, y)
+    with pytest.raises(ValueError, match="two classes"):
+        _scores().fit(X, np.zeros(len(X)))
+    with pytest.raises(TypeError, match="predict_proba"):
+        SignatureScores([("bad", make_clinical_preprocessor())]).fit(X, y)
+    with pytest.raises(TypeError, match="DataFrame"):
+        _scores().fit(X.to_numpy(), y)
+    with pytest.raises(ValueError, match="at least one"):
+        SignatureScores([]).fit(X, y)
+
+
+def test_xgboost_composes_with_cohort_routing_and_any_labels(cohort):
+    from sklearn.pipeline import make_pipeline
+    from xgboost import XGBClassifier
+
+    from sklearn_alnm.clinical import Nomogram, make_clinical_pipeline
+    from sklearn_alnm.fusion import SignatureScores
+
+    X, y = cohort
+    labels = np.where(y == 1, "N+", "N0")
+    xgb = make_clinical_pipeline(XGBClassifier(n_estimators=20, max_depth=2, n_jobs=1))
+    image = make_signature(LesionStats(), LogisticRegression(), select=False)
+    # post-fusion: StackingClassifier encodes the labels for its members
+    stack = make_post_fusion({"clinical": xgb, "image": image}, cv=3, random_state=0)
+    proba = stack.fit(X, labels).predict_proba(X)
+    assert stack.classes_.tolist() == ["N+", "N0"] and proba.shape == (len(X), 2)
+    # a combined model on signature scores: SignatureScores encodes them too
+    combined = make_pipeline(
+        SignatureScores([("clinical", xgb), ("image", image)], cv=3, random_state=0),
+        Nomogram(),
+    ).fit(X, labels)
+    assert combined.classes_.tolist() == ["N+", "N0"]
+    score = cross_val_score(
+        combined, X, y, cv=GroupColumnKFold(n_splits=3, random_state=0), scoring="roc_auc"
+    )
+    assert score.mean() > 0.7

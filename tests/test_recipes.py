@@ -100,3 +100,77 @@ def test_grid_search_with_two_jobs_shares_the_feature_cache(cohort, cache):
     # every candidate and fold reused one radiomics entry per patient and view
     entries = sum(1 for _ in (FeatureCache(cache).location / "radiomics").rglob("*.npz"))
     assert entries == 2 * len(X)
+
+
+# ------------------------------------------------------------------- the ultrasound combined model
+@pytest.fixture(scope="module")
+def us_cohort():
+    return make_alnm_cohort(
+        100, modalities=("clinical", "ultrasound"), image_size=32, random_state=3
+    )
+
+
+def test_ultrasound_combined_nomogram_on_out_of_fold_signatures(us_cohort, cache, tmp_path):
+    from sklearn_alnm.clinical import Nomogram
+    from sklearn_alnm.fusion import SignatureScores
+    from sklearn_alnm.recipes import ultrasound_combined
+
+    X, y = us_cohort
+    model = ultrasound_combined(
+        deep={"input_size": 32},
+        clinical_factors=["tumor_size_mm"],
+        cache=cache,
+        cv=3,
+        random_state=0,
+    )
+    assert [name for name, _ in model.steps] == ["signatures", "nomogram"]
+    assert isinstance(model["signatures"], SignatureScores)
+    assert model.get_params()["signatures__dl__features__deep__backbone"] == "resnet18"
+    model.fit(X, y)
+    nomogram = model["nomogram"]
+    assert isinstance(nomogram, Nomogram)
+    assert nomogram.variables_ == ["clinical_signature", "dl_signature", "tumor_size_mm"]
+    # the nomogram was fitted on the out-of-fold signatures of the training cohort
+    oof = model["signatures"].training_scores_
+    np.testing.assert_allclose(nomogram.estimator_.n_features_in_, 3)
+    assert not np.allclose(oof["dl_signature"], model["signatures"].transform(X)["dl_signature"])
+    # points -> probability reproduces predict_proba of the whole pipeline
+    points = nomogram.total_points(model["signatures"].transform(X.head(5)))
+    np.testing.assert_allclose(
+        nomogram.points_to_probability(points), model.predict_proba(X.head(5))[:, 1]
+    )
+    fig = nomogram.plot()
+    labels = [t.get_text() for t in fig.axes[0].texts]
+    assert "DL signature" in labels and "Clinical signature" in labels
+    joblib.dump(model, tmp_path / "us.joblib")
+    np.testing.assert_allclose(
+        joblib.load(tmp_path / "us.joblib").predict_proba(X), model.predict_proba(X)
+    )
+
+
+def test_ultrasound_combined_clinical_models_and_plain_lr(us_cohort, cache):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_alnm.recipes import ultrasound_combined
+
+    X, y = us_cohort
+    rf = ultrasound_combined(clinical_signature="rf", random_state=0)
+    assert isinstance(rf.get_params()["signatures__clinical__model"], RandomForestClassifier)
+    model = ultrasound_combined(
+        clinical_signature="xgboost",
+        deep={"input_size": 32},
+        cache=cache,
+        cv=3,
+        nomogram=False,
+        random_state=0,
+    )
+    assert isinstance(model["combined"], LogisticRegression)
+    auc = cross_val_score(
+        model, X, y, cv=GroupColumnKFold(n_splits=3, random_state=0), scoring="roc_auc"
+    )
+    assert auc.mean() > 0.6
+    with pytest.raises(ValueError, match="clinical_signature"):
+        ultrasound_combined(clinical_signature="svm")
+    with pytest.raises(ValueError, match="output"):
+        ultrasound_combined(output="odds")

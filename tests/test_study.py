@@ -36,7 +36,7 @@ def study_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     make_alnm_cohort(
         90,
-        modalities=("clinical", "mammography"),
+        modalities=("clinical", "ultrasound", "mammography"),
         image_size=32,
         random_state=0,
         data_home=root / "cohort",
@@ -110,6 +110,28 @@ def test_holdout_run_writes_report_models_and_predicts_in_a_fresh_process(study_
     expected = np.where(result["probability_1"] >= meta["threshold"], 1, 0)
     np.testing.assert_array_equal(result["prediction"], expected)
     assert result["patient_id"].tolist() == X["patient_id"].tolist()
+
+
+def test_ultrasound_combined_model_runs_and_its_nomogram_is_in_the_report(study_dir, capsys):
+    combined = {
+        "recipe": "ultrasound_combined",
+        "params": {"deep": {"input_size": 32}, "cv": 3, "cache": "cache", "random_state": 0},
+    }
+    config = write_config(
+        study_dir,
+        "ultrasound.yaml",
+        models={"Clinical": "clinical", "Combined": combined},
+        primary="Combined",
+        output="us-results",
+    )
+    assert main(["run", str(config)]) == 0
+    report = study_dir / "us-results" / "report"
+    assert (report / "nomogram_combined.png").is_file()
+    points = pd.read_csv(report / "nomogram_combined_points.csv")
+    assert set(points["variable"]) == {"clinical_signature", "dl_signature"}
+    assert "nomogram_combined.png" in (report / "index.html").read_text()
+    model = joblib.load(study_dir / "us-results" / "model.joblib")
+    assert model["nomogram"].variables_ == ["clinical_signature", "dl_signature"]
 
 
 def test_kfold_run_reports_out_of_fold_predictions(study_dir):
@@ -238,3 +260,8 @@ def test_example_configuration_validates(tmp_path):
     study = _study.Study(config)  # every check that runs before fitting
     assert list(study.models) == ["Clinical", "Radiomics (CC+MLO)", "Deep (CC+MLO)", "Post-fusion"]
     assert list(study.cohorts) == ["training", "test"] and study.primary == "Post-fusion"
+    config = tmp_path / "ultrasound_study.yaml"
+    config.write_text((examples / "ultrasound_study.yaml").read_text(), encoding="utf-8")
+    study = _study.Study(config)
+    assert list(study.models) == ["Clinical signature", "DL signature", "Combined (nomogram)"]
+    assert study.primary == "Combined (nomogram)"

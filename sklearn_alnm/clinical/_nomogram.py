@@ -251,6 +251,9 @@ class Nomogram(ClassifierMixin, BaseEstimator):
     n_ticks : int, default=6
         About how many labelled values a numeric variable axis spanning all ``points`` gets;
         shorter axes get proportionally fewer (at least 2).
+    labels : dict of str to str, default=None
+        Display names of variables in :meth:`plot` (e.g. ``{"dl_signature": "DL
+        signature"}``); ``plot(labels=...)`` overrides them per call.
 
     Attributes
     ----------
@@ -328,16 +331,25 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         "feature_ranges": [dict, None],
         "categorical": ["array-like", None],
         "n_ticks": [Interval(Integral, 2, None, closed="left")],
+        "labels": [dict, None],
     }
 
     def __init__(
-        self, estimator=None, *, points=100, feature_ranges=None, categorical=None, n_ticks=6
+        self,
+        estimator=None,
+        *,
+        points=100,
+        feature_ranges=None,
+        categorical=None,
+        n_ticks=6,
+        labels=None,
     ):
         self.estimator = estimator
         self.points = points
         self.feature_ranges = feature_ranges
         self.categorical = categorical
         self.n_ticks = n_ticks
+        self.labels = labels
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=False)
@@ -827,7 +839,8 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             Axes to draw into (its frame is turned off); ``None`` creates a figure sized to
             the number of axes.
         labels : dict of str to str, default=None
-            Display names of variables (e.g. ``{"dl_score": "DL signature"}``).
+            Display names of variables (e.g. ``{"dl_score": "DL signature"}``), over the
+            ``labels`` given at construction.
         title : str or None, default="Nomogram"
             Figure title.
         outcome_label : str, default="Risk of ALN metastasis"
@@ -853,7 +866,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         import matplotlib.pyplot as plt
         from matplotlib.markers import TICKUP
 
-        labels = dict(labels or {})
+        labels = {**(self.labels or {}), **(labels or {})}
         pts = float(self.points)
         rows = ["points", *self.variables_, "total", *(["lp"] if show_linear_predictor else [])]
         rows.append("risk")
