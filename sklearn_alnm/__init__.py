@@ -26,7 +26,10 @@ report
 recipes
     The published studies as unfitted estimators.
 nn
-    Backbone registry (plain torch modules, no scikit-learn).
+    Backbone registry and the study networks PLNet / ULNet (plain torch modules, no
+    scikit-learn).
+explain
+    Grad-CAM heat maps, overlays and figure panels of image classifiers.
 utils
     Device resolution, seeding, input errors and the feature cache shared by every estimator.
 """

@@ -5,19 +5,29 @@ import pytest
 import torch
 import torchvision
 from torch import nn
-from torchvision.models import GoogLeNet_Weights, ResNet18_Weights, Weights, WeightsEnum
+from torchvision.models import (
+    GoogLeNet_Weights,
+    ResNet18_Weights,
+    ResNet50_Weights,
+    Weights,
+    WeightsEnum,
+)
 from torchvision.models.vision_transformer import VisionTransformer
 
 from sklearn_alnm.nn import (
     Backbone,
     BackboneSpec,
+    PLNet,
+    ULNet,
     WeightsNotAvailableError,
     _backbones,
+    _plnet,
     adapt_conv_weight,
     available_backbones,
     build_backbone,
     get_backbone_spec,
     hub_checkpoint_path,
+    plnet_spec,
     read_state_dict,
     register_backbone,
     resolve_weights,
@@ -559,3 +569,165 @@ def test_custom_weights_enum_and_resizing_a_pretrained_fixed_size_network(
         larger.net.conv_proj.weight, reference.conv_proj.weight.sum(1, keepdim=True)
     )
     assert _embed(larger, _inputs(2, 1, 48, 48)).shape == (2, 8)
+
+
+# ------------------------------------------------- the fusion study's networks: PLNet, ULNet
+
+
+@pytest.mark.parametrize("name, dim", [("plnet", 256), ("ulnet", 2048)])
+@pytest.mark.parametrize("in_chans", [1, 3])
+def test_study_networks_give_embeddings_and_logits_on_any_channels(name, dim, in_chans):
+    embed = build_backbone(name, in_chans=in_chans, seed=0)
+    model = build_backbone(name, in_chans=in_chans, num_classes=2, dropout=0.25, seed=0)
+    assert embed.feature_dim == dim
+    assert embed.get_submodule(f"net.{embed.spec.first_conv}").in_channels == in_chans
+    assert isinstance(model.head[0], nn.Dropout) and model.head[0].p == 0.25
+    for size in (32, 64):
+        x = _inputs(2, in_chans, size, size)
+        out = _embed(embed, x)
+        assert out.shape == (2, dim)
+        assert torch.isfinite(out).all() and out.std() > 0
+        with torch.inference_mode():
+            logits = model.eval()(x)
+            assert logits.shape == (2, 2)
+            torch.testing.assert_close(logits, model.head(model.forward_features(x)))
+        # the same seed gives the same trunk with and without a head
+        torch.testing.assert_close(_embed(model, x), out)
+
+
+def test_plnet_architecture_four_blocks_of_growing_filters():
+    model = build_backbone("plnet", seed=0)
+    net = model.net
+    assert isinstance(net, PLNet) and net.channels == (32, 64, 128, 256)
+    blocks = [net.features.get_submodule(f"block{i}") for i in range(1, 5)]
+    assert [b.conv2.out_channels for b in blocks] == [32, 64, 128, 256]
+    for block in blocks:  # conv-BN-ReLU-conv-BN-ReLU, spatial size kept, then 2x2 max-pool
+        assert [type(m) for m in block] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU] * 2
+        assert block.conv1.kernel_size == (3, 3) and block.conv1.padding == (1, 1)
+    assert [type(net.features.get_submodule(f"pool{i}")) for i in range(1, 5)] == [nn.MaxPool2d] * 4
+    assert isinstance(net.fc, nn.Identity)  # the registry's head replaces it
+    # the Grad-CAM layer is the last conv block, before its pooling: stride 8
+    assert model.gradcam_layer == "net.features.block4"
+    maps = []
+    hook = model.get_submodule(model.gradcam_layer).register_forward_hook(
+        lambda module, args, out: maps.append(out)
+    )
+    _embed(model, _inputs(1, 3, 64, 64))
+    hook.remove()
+    assert maps[0].shape == (1, 256, 8, 8)
+    spec = get_backbone_spec("plnet")
+    assert spec.min_input_size == 16 and spec.weights_enum is None and spec.family == "plnet"
+    assert _embed(model, _inputs(1, 3, 16, 16)).shape == (1, 256)
+    with pytest.raises(ValueError, match="at least 16x16"):
+        _embed(model, _inputs(1, 3, 8, 8))
+
+
+def test_plnet_module_on_its_own_and_its_options():
+    net = PLNet(in_chans=1, num_classes=3, channels=(4, 8), convs_per_block=1, dropout=0.5)
+    assert net.embedding_dim == 8 and net.dropout.p == 0.5
+    assert [type(m) for m in net.features.block1] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU]
+    x = _inputs(2, 1, 20, 20)
+    assert net.eval()(x).shape == (2, 3) and net.forward_features(x).shape == (2, 8)
+    for bad in ((), (4, 0), (4, 8.5), "abc", 16):
+        with pytest.raises(ValueError, match="channels must be"):
+            PLNet(channels=bad)
+    with pytest.raises(ValueError, match="convs_per_block"):
+        PLNet(convs_per_block=0)
+    with pytest.raises(ValueError, match="dropout"):
+        PLNet(dropout=1.0)
+
+
+def test_plnet_variants_are_registered_with_plnet_spec(scratch_registry, tmp_path):
+    spec = plnet_spec("plnet_small", channels=(8, 16, 32), convs_per_block=1)
+    assert (spec.embedding_dim, spec.min_input_size) == (32, 8)
+    assert spec.gradcam_layer == "features.block3"
+    register_backbone(spec)
+    model = build_backbone("plnet_small", in_chans=1, num_classes=2, seed=0).eval()
+    assert model(_inputs(2, 1, 8, 8)).shape == (2, 2)
+    assert model.get_submodule("net.features.block1").conv1.out_channels == 8
+    copy = pickle.loads(pickle.dumps(model))  # the spec's partial builder pickles
+    x = _inputs(1, 1, 32, 32)
+    assert torch.equal(copy(x), model(x))
+    torch.save(model.state_dict(), tmp_path / "small.pt")
+    again = build_backbone("plnet_small", weights=tmp_path / "small.pt", in_chans=1)
+    assert torch.equal(_embed(again, x), _embed(model, x))
+    assert plnet_spec().builder is _plnet.plnet  # the default entry
+
+
+def test_plnet_has_no_pretrained_weights():
+    for weights in ("DEFAULT", "IMAGENET1K_V1"):
+        with pytest.raises(ValueError, match="expected None or the path of a checkpoint|no torch"):
+            build_backbone("plnet", weights=weights)
+    with pytest.raises(ValueError, match="do not belong"):
+        build_backbone("plnet", weights=ResNet18_Weights.DEFAULT)
+    with pytest.raises(ValueError, match="PLNet has no pretrained weights"):
+        _plnet.plnet(weights=ResNet18_Weights.DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "name, layout",
+    [
+        ("plnet", "backbone"),
+        ("plnet", "headless"),
+        ("plnet", "dataparallel"),
+        ("ulnet", "backbone"),
+    ],
+)
+def test_study_network_checkpoint_round_trip(tmp_path, name, layout):
+    source = build_backbone(name, in_chans=1, num_classes=2, seed=1).eval()
+    state = {
+        "backbone": source.state_dict(),
+        "headless": source.net.state_dict(),
+        "dataparallel": {f"module.{k}": v for k, v in source.state_dict().items()},
+    }[layout]
+    torch.save(state, tmp_path / "model.pth")
+    loaded = build_backbone(name, weights=tmp_path / "model.pth", in_chans=1, seed=2)
+    assert loaded.weights_source == str(tmp_path / "model.pth")
+    x = _inputs(2, 1, 32, 32)
+    assert torch.equal(_embed(loaded, x), _embed(source, x))
+    other = "plnet" if name == "ulnet" else "ulnet"
+    with pytest.raises(ValueError, match=f"does not fit backbone '{other}'"):
+        build_backbone(other, weights=tmp_path / "model.pth")
+
+
+def test_ulnet_is_the_resnet50_trunk_with_a_dropout_head(tmp_path):
+    spec = get_backbone_spec("ulnet")
+    assert spec.weights_enum is torchvision.models.ResNet50_Weights
+    assert (spec.head, spec.first_conv, spec.gradcam_layer) == ("fc", "conv1", "layer4")
+    # the same parameters as ResNet50: its checkpoints load both ways
+    resnet50 = build_backbone("resnet50", seed=3)
+    torch.save(resnet50.state_dict(), tmp_path / "resnet50.pth")
+    loaded = build_backbone("ulnet", weights=tmp_path / "resnet50.pth")
+    x = _inputs(1, 3, 32, 32)
+    assert torch.equal(_embed(loaded, x), _embed(resnet50, x))
+    assert loaded.gradcam_layer == "net.layer4"
+    # ULNet as a module: ResNet50 + Sequential(Dropout, Linear)
+    net = ULNet(num_classes=2, dropout=0.3, in_chans=1)
+    assert isinstance(net.fc[0], nn.Dropout) and net.fc[0].p == 0.3
+    assert net.fc[1].in_features == 2048 == net.embedding_dim
+    assert net.conv1.in_channels == 1
+    assert net.eval()(x[:, :1]).shape == (1, 2)
+    trunk = {k: v.shape for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    reference = resnet50.net.state_dict()
+    assert trunk == {k: v.shape for k, v in reference.items() if k != "conv1.weight"} | {
+        "conv1.weight": (64, 1, 7, 7)
+    }
+
+
+def test_ulnet_takes_resnet50_weights_names_from_the_hub_cache(hub_dir):
+    with pytest.raises(WeightsNotAvailableError, match="resnet50-11ad3fa6.pth"):
+        build_backbone("ulnet", weights="DEFAULT")
+    with pytest.raises(WeightsNotAvailableError, match="resnet50-0676ba61.pth"):
+        resolve_weights("ulnet", "IMAGENET1K_V1")
+    with pytest.raises(ValueError, match="another architecture"):
+        resolve_weights("ulnet", "ResNet18_Weights.IMAGENET1K_V1")
+
+    reference = torchvision.models.resnet50()
+    with torch.no_grad():
+        reference.conv1.weight.normal_(generator=torch.Generator().manual_seed(0))
+    hub_dir.mkdir(parents=True)
+    torch.save(reference.state_dict(), hub_checkpoint_path(ResNet50_Weights.IMAGENET1K_V2))
+    model = build_backbone("ulnet", weights="ResNet50_Weights.DEFAULT", in_chans=1)
+    assert model.weights_source == "ResNet50_Weights.IMAGENET1K_V2"
+    torch.testing.assert_close(model.net.conv1.weight, reference.conv1.weight.sum(1, keepdim=True))
+    torch.testing.assert_close(model.net.layer4[2].bn3.bias, reference.layer4[2].bn3.bias)

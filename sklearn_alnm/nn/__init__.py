@@ -1,11 +1,11 @@
 """Plain torch building blocks: the backbone registry and the modules built on it.
 
 This subpackage knows nothing of scikit-learn. Every named architecture (ResNet, DenseNet, VGG,
-Inception, GoogLeNet, SqueezeNet, ViT, EfficientNet, MobileNet) is one :class:`BackboneSpec`
-entry of a registry; :func:`build_backbone` (or :class:`Backbone`, usable directly as a skorch
-``module``) turns a name into a network that returns its penultimate-layer embedding or the
-logits of a new head, with any number of input channels and weights loaded strictly offline
-(:func:`resolve_weights`).
+Inception, GoogLeNet, SqueezeNet, ViT, EfficientNet, MobileNet, and the ultrasound + H&E fusion
+study's :class:`PLNet` and :class:`ULNet`) is one :class:`BackboneSpec` entry of a registry;
+:func:`build_backbone` (or :class:`Backbone`, usable directly as a skorch ``module``) turns a
+name into a network that returns its penultimate-layer embedding or the logits of a new head,
+with any number of input channels and weights loaded strictly offline (:func:`resolve_weights`).
 
 =========================  ============  ===========  =============================
 name                       embedding     min. input   default Grad-CAM layer
@@ -20,6 +20,8 @@ squeezenet1_1              512           32           ``features.12``
 vit_b_16                   768           fixed (224)  ``encoder.layers.encoder_layer_11.ln_1``
 efficientnet_b0            1280          32           ``features.8``
 mobilenet_v3_large         1280          32           ``features.16``
+plnet                      256           16           ``features.block4``
+ulnet                      2048          32           ``layer4``
 =========================  ============  ===========  =============================
 """
 
@@ -33,6 +35,7 @@ from ._backbones import (
     resolve_weights,
     unregister_backbone,
 )
+from ._plnet import PLNet, ULNet, plnet_spec
 from ._weights import (
     WeightsNotAvailableError,
     adapt_conv_weight,
@@ -44,12 +47,15 @@ from ._weights import (
 __all__ = [
     "Backbone",
     "BackboneSpec",
+    "PLNet",
+    "ULNet",
     "WeightsNotAvailableError",
     "adapt_conv_weight",
     "available_backbones",
     "build_backbone",
     "get_backbone_spec",
     "hub_checkpoint_path",
+    "plnet_spec",
     "read_state_dict",
     "register_backbone",
     "resolve_weights",

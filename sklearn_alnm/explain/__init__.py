@@ -1,0 +1,12 @@
+"""Visual explanations of image classifiers: Grad-CAM heat maps, overlays and figure panels.
+
+:func:`grad_cam` computes the Grad-CAM map of a class for each image, on the network's input
+grid, from a fitted :class:`~sklearn_alnm.models.ImageClassifier` or any torch module (every
+backbone of :mod:`sklearn_alnm.nn`, ViT included, names its default layer in
+``gradcam_layer``). :func:`overlay` blends a map over an image and :func:`plot_gradcam` draws a
+panel of chosen cases with their predicted probabilities, as the study reports show them.
+"""
+
+from ._gradcam import grad_cam, overlay, plot_gradcam
+
+__all__ = ["grad_cam", "overlay", "plot_gradcam"]
