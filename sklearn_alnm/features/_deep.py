@@ -22,6 +22,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._logging import get_logger
 from ..io import read_cell
 from ..utils import CohortInputError, FeatureCache, resolve_cache, resolve_device
+from ..utils._imaging import intensity_bounds as _intensity_bounds
+from ..utils._imaging import mask_box as _mask_box
+from ..utils._imaging import match_channels, normalize_images, resize_image, to_unit_range
 from ._base import BaseCohortFeatures
 
 _log = get_logger(__name__)
@@ -29,8 +32,6 @@ _log = get_logger(__name__)
 #: Bumped whenever the preprocessing changes, so older cache entries are not reused.
 _PREPROCESSING_VERSION = 1
 _CACHE_NAMESPACE = "deep"
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class DeepFeatures(BaseCohortFeatures):
@@ -412,33 +413,14 @@ class DeepFeatures(BaseCohortFeatures):
 
     def _prepare(self, image, mask):
         """Image (and mask) -> normalised float32 tensor of shape (3, height, width)."""
-        import torch
-        import torch.nn.functional as F
-
         low, high = _intensity_bounds(image, self._intensity)
         if mask is not None:
             r0, r1, c0, c1 = _mask_box(mask, self.margin)
             image = image[r0:r1, c0:c1]
-        unit = np.clip((image - low) / (high - low), 0.0, 1.0) if high > low else image * 0.0
-        tensor = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
-        tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-        tensor = F.interpolate(
-            tensor[None],
-            size=self.input_size_,
-            mode="bilinear",
-            align_corners=False,
-            antialias=True,
-        )[0]
-        if tensor.shape[0] == 1:
-            tensor = tensor.expand(3, -1, -1)
-        if self.normalize == "imagenet":
-            mean = torch.tensor(_IMAGENET_MEAN).view(3, 1, 1)
-            std = torch.tensor(_IMAGENET_STD).view(3, 1, 1)
-            tensor = (tensor - mean) / std
-        else:
-            std = tensor.std(unbiased=False)
-            tensor = (tensor - tensor.mean()) / torch.clamp(std, min=1e-6)
-        return tensor.contiguous()
+        tensor = resize_image(to_unit_range(image, low, high), self.input_size_)
+        tensor = match_channels(tensor, 3).contiguous()
+        normalize_images(tensor[None], self.normalize)
+        return tensor
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -452,29 +434,6 @@ def _seed_from(random_state):
     if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
         return int(random_state)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
-
-
-def _intensity_bounds(image, intensity_range):
-    if intensity_range != "auto":
-        return intensity_range
-    low, high = float(image.min()), float(image.max())
-    if low >= 0.0 and high <= 255.0:
-        return 0.0, 255.0
-    return low, high
-
-
-def _mask_box(mask, margin):
-    """``(r0, r1, c0, c1)`` of the non-zero pixels, enlarged by ``margin`` and clipped."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    if isinstance(margin, numbers.Integral):
-        pad_r = pad_c = int(margin)
-    else:
-        pad_r = int(round(float(margin) * (r1 - r0)))
-        pad_c = int(round(float(margin) * (c1 - c0)))
-    height, width = mask.shape
-    return max(0, r0 - pad_r), min(height, r1 + pad_r), max(0, c0 - pad_c), min(width, c1 + pad_c)
 
 
 def _path_of(value):
