@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from sklearn.base import BaseEstimator
 from sklearn.calibration import calibration_curve
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -39,6 +40,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
+from sklearn_alnm.io import write_mask
 from sklearn_alnm.metrics import (
     DeLongTestResult,
     binary_metrics,
@@ -46,11 +48,18 @@ from sklearn_alnm.metrics import (
     decision_curve,
     delong_roc_variance,
     delong_test,
+    dice_score,
+    dice_scorer,
     format_performance_table,
     hosmer_lemeshow,
+    iou_score,
+    iou_scorer,
+    make_segmentation_scorer,
     npv_score,
     npv_scorer,
     performance_table,
+    pixel_precision_score,
+    pixel_recall_score,
     ppv_score,
     ppv_scorer,
     roc_auc_ci,
@@ -1046,3 +1055,248 @@ def test_invalid_parameters(call, match):
 def test_threshold_of_wrong_type():
     with pytest.raises(TypeError, match="threshold"):
         binary_metrics(GOOD_Y, GOOD_P, threshold=[0.5])
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentation metrics and scorers
+# ---------------------------------------------------------------------------------------------
+
+SEGMENTATION_METRICS = {
+    "dice": dice_score,
+    "iou": iou_score,
+    "precision": pixel_precision_score,
+    "recall": pixel_recall_score,
+}
+
+
+def _box_mask(shape, r0, r1, c0, c1, dtype=np.uint8):
+    mask = np.zeros(shape, dtype=dtype)
+    mask[r0:r1, c0:c1] = 1
+    return mask
+
+
+def test_segmentation_metrics_by_hand():
+    truth = _box_mask((10, 10), 0, 4, 0, 5)  # 20 pixels
+    pred = _box_mask((10, 10), 2, 6, 0, 5)  # 20 pixels, 10 of them inside the truth
+    # TP = 10, FP = 10, FN = 10
+    assert dice_score(truth, pred) == pytest.approx(0.5)
+    assert iou_score(truth, pred) == pytest.approx(1 / 3)
+    assert pixel_precision_score(truth, pred) == pytest.approx(0.5)
+    assert pixel_recall_score(truth, pred) == pytest.approx(0.5)
+    big = _box_mask((10, 10), 0, 10, 0, 10)  # TP = 20, FP = 80
+    assert pixel_precision_score(truth, big) == pytest.approx(0.2)
+    assert pixel_recall_score(truth, big) == pytest.approx(1.0)
+    assert dice_score(truth, big) == pytest.approx(40 / 120)
+    for metric in SEGMENTATION_METRICS.values():
+        assert metric(truth, truth) == 1.0
+        assert metric(truth, 1 - truth) == 0.0
+
+
+def test_segmentation_metrics_agree_with_sklearn_on_pixels():
+    rng = np.random.default_rng(0)
+    truths = [rng.random((12, 9)) < 0.3 for _ in range(4)]
+    preds = [rng.random((12, 9)) < 0.4 for _ in range(4)]
+    per_image = {name: m(truths, preds, average=None) for name, m in SEGMENTATION_METRICS.items()}
+    for k, (t, p) in enumerate(zip(truths, preds)):
+        t, p = t.ravel(), p.ravel()
+        assert per_image["dice"][k] == pytest.approx(f1_score(t, p))
+        assert per_image["precision"][k] == pytest.approx(precision_score(t, p))
+        assert per_image["recall"][k] == pytest.approx(recall_score(t, p))
+    dice = per_image["dice"]
+    np.testing.assert_allclose(per_image["iou"], dice / (2 - dice))
+    assert dice_score(truths, preds) == pytest.approx(dice.mean())  # mean of images, not pooled
+    assert per_image["dice"].shape == (4,)
+
+
+def test_segmentation_empty_masks():
+    empty, lesion = np.zeros((5, 5), np.uint8), _box_mask((5, 5), 1, 3, 1, 3)
+    for metric in SEGMENTATION_METRICS.values():
+        assert metric(empty, empty) == 1.0
+        assert metric(empty, empty, empty_score=0.25) == 0.25
+        assert metric(empty, lesion) == 0.0 and metric(lesion, empty) == 0.0  # one empty: 0
+        # NaN leaves the image out of the mean
+        assert metric([lesion, empty], [lesion, empty], empty_score=np.nan) == 1.0
+        assert math.isnan(metric(empty, empty, empty_score=np.nan))
+        values = metric([lesion, empty], [lesion, empty], average=None, empty_score=np.nan)
+        assert values[0] == 1.0 and math.isnan(values[1])
+
+
+def test_segmentation_input_forms():
+    truth = _box_mask((6, 7), 1, 4, 2, 6)
+    pred = _box_mask((6, 7), 2, 5, 2, 6)
+    expected = dice_score(truth, pred)
+    # booleans, label maps, 0/255 masks and float 0/1 masks are the same binary masks
+    for t, p in [
+        (truth.astype(bool), pred.astype(bool)),
+        (truth * 3, pred * 7),
+        (truth * 255, pred.astype(np.float32)),
+        (truth.astype(np.int64) * -1, pred),
+    ]:
+        assert dice_score(t, p) == pytest.approx(expected)
+    # sequences: list, tuple, object array, pandas Series (a cohort column); own grids each
+    other = _box_mask((3, 4), 0, 2, 0, 2)
+    for wrap in (list, tuple, pd.Series, lambda v: np.array(v + [None], dtype=object)[:-1]):
+        values = dice_score(wrap([truth, other]), wrap([pred, other]), average=None)
+        np.testing.assert_allclose(values, [expected, 1.0])
+    # 3-D masks (volumes) are one mask each
+    volume = np.stack([truth, truth, np.zeros_like(truth)])
+    assert dice_score(volume, volume) == 1.0
+    assert dice_score(volume, np.stack([truth, pred, truth])) == pytest.approx(
+        2 * (12 + 8) / (24 + 36)
+    )
+    single = dice_score(truth, pred, average=None)
+    assert isinstance(single, np.ndarray) and single.shape == (1,)
+
+
+def test_segmentation_masks_from_files(tmp_path):
+    truth = _box_mask((6, 7), 1, 4, 2, 6)
+    pred = _box_mask((6, 7), 2, 5, 2, 6)
+    paths = [write_mask(tmp_path / "t.png", truth), write_mask(tmp_path / "p.png", pred * 255)]
+    assert dice_score([paths[0]], [paths[1]]) == pytest.approx(dice_score(truth, pred))
+    assert iou_score(paths[0], pred) == pytest.approx(iou_score(truth, pred))
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: dice_score(np.zeros((4, 4)), np.zeros((4, 5))), ValueError, r"shape \(4, 5\)"),
+        (
+            lambda: dice_score([np.zeros((4, 4))] * 2, [np.zeros((4, 4)), np.zeros((3, 4))]),
+            ValueError,
+            "mask 1: the predicted mask has shape",
+        ),
+        (lambda: dice_score([np.zeros((4, 4))] * 2, [np.zeros((4, 4))]), ValueError, "number"),
+        (lambda: dice_score(np.zeros((4, 4)), [np.zeros((4, 4))]), ValueError, "number"),
+        (lambda: dice_score(np.zeros((4, 4)), np.full((4, 4), 0.7)), ValueError, "Threshold"),
+        (lambda: dice_score(np.full((4, 4), np.nan), np.zeros((4, 4))), ValueError, "NaN"),
+        (lambda: dice_score(np.zeros(4), np.zeros(4)), ValueError, "2-D or 3-D"),
+        (lambda: dice_score([], []), ValueError, "empty"),
+        (lambda: dice_score([None], [np.zeros((2, 2))]), ValueError, "missing"),
+        (
+            lambda: dice_score(np.zeros((2, 2)), np.zeros((2, 2)), average="macro"),
+            ValueError,
+            "average",
+        ),
+        (
+            lambda: dice_score(np.zeros((2, 2)), np.zeros((2, 2)), empty_score=2),
+            ValueError,
+            "empty_score",
+        ),
+        (lambda: dice_score(pd.DataFrame({"m": [1]}), [np.zeros((2, 2))]), TypeError, "column"),
+        (lambda: dice_score(np.array([["a"]]), np.zeros((1, 1))), TypeError, "dtype"),
+        (lambda: make_segmentation_scorer("hausdorff"), ValueError, "metric"),
+        (lambda: make_segmentation_scorer(3), TypeError, "metric"),
+    ],
+)
+def test_segmentation_metric_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+class _ThresholdSegmenter(BaseEstimator):
+    """A dummy segmenter: foreground = image above a level (masks on each image's grid)."""
+
+    def __init__(self, mask_col="mask", level=0.5, stack=False):
+        self.mask_col = mask_col
+        self.level = level
+        self.stack = stack
+
+    def fit(self, X, y=None):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        masks = [(image > self.level).astype(np.uint8) for image in X["image"]]
+        return np.stack(masks) if self.stack else masks
+
+
+def _segmentation_cohort(n=8, seed=0):
+    """Bright squares (the lesions, intensity ~0.6) on a background at ~0.2, of varying sizes."""
+    rng = np.random.default_rng(seed)
+    images, masks = [], []
+    for k in range(n):
+        shape = (16 + k, 20)
+        mask = _box_mask(shape, 3, 9 + k % 4, 4, 12)
+        image = 0.2 + 0.4 * mask + rng.uniform(-0.05, 0.05, shape)
+        images.append(image)
+        masks.append(mask)
+    frame = pd.DataFrame({"patient_id": [f"P{k}" for k in range(n)]})
+    frame["image"] = pd.Series(images + [None], dtype=object)[:-1]
+    frame["mask"] = pd.Series(masks + [None], dtype=object)[:-1]
+    return frame
+
+
+def test_segmentation_scorer_with_a_dummy_segmenter():
+    X = _segmentation_cohort()
+    good, bad = _ThresholdSegmenter(level=0.4).fit(X), _ThresholdSegmenter(level=0.1).fit(X)
+    assert dice_scorer(good, X) == 1.0 and iou_scorer(good, X) == 1.0
+    expected = dice_score(list(X["mask"]), bad.predict(X))
+    assert dice_scorer(bad, X) == pytest.approx(expected) and expected < 0.5
+    precision = make_segmentation_scorer("precision")
+    recall = make_segmentation_scorer("recall")
+    # everything predicted: recall 1, and per image precision = IoU (no false negatives)
+    assert recall(bad, X) == 1.0 and precision(bad, X) == pytest.approx(iou_scorer(bad, X))
+    # the reference column can be given to the scorer instead of the estimator
+    renamed = X.rename(columns={"mask": "lesion"})
+    assert make_segmentation_scorer("dice", mask_col="lesion")(good, renamed) == 1.0
+    # a callable metric, a loss (negated) and stacked predictions
+    loss = make_segmentation_scorer(lambda t, p: 1 - dice_score(t, p), greater_is_better=False)
+    assert loss(bad, X) == pytest.approx(expected - 1)
+    stacked = _segmentation_cohort(seed=1)
+    stacked["image"] = stacked["image"].map(lambda a: a[:16, :20])
+    stacked["mask"] = stacked["mask"].map(lambda a: a[:16, :20])
+    assert dice_scorer(_ThresholdSegmenter(level=0.4, stack=True).fit(stacked), stacked) == 1.0
+    restored = pickle.loads(pickle.dumps(dice_scorer))
+    assert restored(bad, X) == dice_scorer(bad, X)
+    assert repr(dice_scorer) == "make_segmentation_scorer('dice')"
+
+
+def test_segmentation_scorer_tunes_a_segmenter_in_grid_search():
+    X = _segmentation_cohort()
+    search = GridSearchCV(
+        _ThresholdSegmenter(), {"level": [0.05, 0.4, 0.7]}, scoring=dice_scorer, cv=2
+    ).fit(X)
+    assert search.best_params_ == {"level": 0.4}
+    assert search.best_score_ == 1.0
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[0] < 0.6 and scores[2] == 0.0  # all background, or nothing found
+    multi = GridSearchCV(
+        _ThresholdSegmenter(),
+        {"level": [0.05, 0.4]},
+        scoring={"dice": dice_scorer, "iou": iou_scorer},
+        refit="iou",
+        cv=2,
+    ).fit(X)
+    assert multi.best_params_ == {"level": 0.4}
+
+
+def test_segmentation_scorer_errors():
+    X = _segmentation_cohort(n=3)
+
+    class NoMaskCol(_ThresholdSegmenter):
+        def __init__(self, level=0.5):
+            self.level = level
+            self.stack = False
+
+    with pytest.raises(ValueError, match="mask_col"):
+        dice_scorer(NoMaskCol().fit(X), X)
+    with pytest.raises(TypeError, match="DataFrame"):
+        dice_scorer(_ThresholdSegmenter(), X.to_numpy())
+
+    class OneShort(_ThresholdSegmenter):
+        def predict(self, X):
+            return super().predict(X)[:-1]
+
+    with pytest.raises(ValueError, match="returned 2 masks for 3 rows"):
+        dice_scorer(OneShort(), X)
+
+    class WrongGrid(_ThresholdSegmenter):
+        def predict(self, X):
+            return [np.zeros((4, 4))] * len(X)
+
+    with pytest.raises(ValueError, match="row 'P0': the predicted mask has shape"):
+        dice_scorer(WrongGrid(), X)
+    missing = X.copy()
+    missing.loc[1, "mask"] = None
+    with pytest.raises(ValueError, match="row 'P1', column 'mask'"):
+        dice_scorer(_ThresholdSegmenter(), missing)

@@ -17,14 +17,20 @@ from torchvision.models.vision_transformer import VisionTransformer
 from sklearn_alnm.nn import (
     Backbone,
     BackboneSpec,
+    DeepLabV3Net,
+    MaskRCNNNet,
     PLNet,
     ULNet,
+    UNet,
+    UNetPlusPlus,
     WeightsNotAvailableError,
     _backbones,
     _plnet,
     adapt_conv_weight,
     available_backbones,
     build_backbone,
+    build_deeplabv3,
+    build_maskrcnn,
     get_backbone_spec,
     hub_checkpoint_path,
     plnet_spec,
@@ -731,3 +737,333 @@ def test_ulnet_takes_resnet50_weights_names_from_the_hub_cache(hub_dir):
     assert model.weights_source == "ResNet50_Weights.IMAGENET1K_V2"
     torch.testing.assert_close(model.net.conv1.weight, reference.conv1.weight.sum(1, keepdim=True))
     torch.testing.assert_close(model.net.layer4[2].bn3.bias, reference.layer4[2].bn3.bias)
+
+
+# ------------------------------------------------------------------ segmentation networks
+
+
+def _disks(n=4, size=32, seed=0):
+    """Bright disks on a dark, noisy background: (images (n, 1, s, s), masks (n, 1, s, s))."""
+    g = torch.Generator().manual_seed(seed)
+    rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images, masks = [], []
+    for _ in range(n):
+        centre = torch.randint(10, size - 10, (2,), generator=g)
+        radius = int(torch.randint(4, 8, (1,), generator=g))
+        mask = ((rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 <= radius**2).float()
+        images.append(0.2 + 0.6 * mask + 0.05 * torch.randn(size, size, generator=g))
+        masks.append(mask)
+    return torch.stack(images)[:, None], torch.stack(masks)[:, None]
+
+
+@pytest.mark.parametrize(
+    "in_chans, size, upsample",
+    [
+        (1, (32, 32), "transpose"),
+        (1, (45, 37), "transpose"),
+        (3, (45, 37), "bilinear"),
+        (3, (64, 48), "transpose"),
+        (1, (7, 5), "bilinear"),  # smaller than 2**depth: padded
+    ],
+)
+def test_unet_logits_are_on_the_input_grid(in_chans, size, upsample):
+    net = UNet(in_chans, 2, base_channels=4, depth=3, upsample=upsample).eval()
+    with torch.no_grad():
+        out = net(_inputs(2, in_chans, *size))
+    assert out.shape == (2, 2, *size) and torch.isfinite(out).all()
+
+
+def test_unet_architecture():
+    net = UNet(1, 3, base_channels=8, depth=4, dropout=0.2)
+    widths = [block[0].out_channels for block in net.encoder]
+    assert widths == [8, 16, 32, 64, 128]
+    assert [up.out_channels for up in net.upsamplers] == [64, 32, 16, 8]
+    assert all(isinstance(up, nn.ConvTranspose2d) for up in net.upsamplers)
+    assert [block[0].in_channels for block in net.decoder] == [128, 64, 32, 16]
+    assert net.head.out_channels == 3 and net.head.kernel_size == (1, 1)
+    assert isinstance(net.encoder[-1][-1], nn.Dropout2d) and net.encoder[-1][-1].p == 0.2
+    assert not any(isinstance(m, nn.Dropout2d) for m in net.encoder[:-1].modules())
+    plain = UNet(1, 1, base_channels=8, depth=2, batch_norm=False, upsample="bilinear")
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in plain.modules())
+    assert all(isinstance(up[0], nn.Upsample) for up in plain.upsamplers)
+
+
+def test_unet_pads_odd_inputs_and_crops_the_logits_back():
+    net = UNet(1, 1, base_channels=4, depth=2).eval()
+    x = _inputs(1, 1, 45, 37)
+    padded = nn.functional.pad(x, (1, 2, 1, 2), mode="replicate")  # to 48 x 40
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), net(padded)[..., 1:46, 1:38])
+
+
+def test_unet_plus_plus_nested_nodes_and_shapes():
+    net = UNetPlusPlus(3, 2, base_channels=4, depth=3)
+    assert sorted(net.nodes) == sorted(
+        f"x{i}_{j}" for j in range(4) for i in range(4 - j)
+    )  # 10 nodes
+    # X^{i,j} sees j nodes of its level (4 * 2**i channels each) and the node below
+    assert net.nodes["x0_2"][0].in_channels == 2 * 4 + 8
+    assert net.nodes["x1_2"][0].in_channels == 2 * 8 + 16
+    assert net.nodes["x0_3"][0].in_channels == 3 * 4 + 8
+    assert net.nodes["x3_0"][0].in_channels == 16 and len(net.heads) == 1
+    for size in [(32, 32), (45, 37)]:
+        with torch.no_grad():
+            assert net.eval()(_inputs(2, 3, *size)).shape == (2, 2, *size)
+
+
+def test_unet_plus_plus_deep_supervision_list_in_training_mean_in_eval():
+    net = UNetPlusPlus(1, 1, base_channels=4, depth=3, deep_supervision=True, batch_norm=False)
+    assert len(net.heads) == 3
+    x = _inputs(2, 1, 45, 37)
+    with torch.no_grad():
+        heads = net.train()(x)
+        assert isinstance(heads, list) and [h.shape for h in heads] == [(2, 1, 45, 37)] * 3
+        torch.testing.assert_close(net.eval()(x), torch.stack(heads).mean(0))
+    single = UNetPlusPlus(1, 1, base_channels=4, depth=2)
+    assert torch.is_tensor(single.train()(x)) and torch.is_tensor(single.eval()(x))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: UNet(base_channels=4, depth=2),
+        lambda: UNetPlusPlus(base_channels=4, depth=2, deep_supervision=True),
+    ],
+    ids=["unet", "unet++"],
+)
+def test_segmentation_networks_learn_a_disk(make):
+    x, y = _disks()
+    torch.manual_seed(0)
+    net = make().train()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    loss_fn = nn.BCEWithLogitsLoss()
+    losses = []
+    for _ in range(40):
+        out = net(x)
+        outputs = out if isinstance(out, list) else [out]
+        loss = sum(loss_fn(o, y) for o in outputs) / len(outputs)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():
+        out = net(x)
+        logits = torch.stack(out).mean(0) if isinstance(out, list) else out
+    assert logits[y == 1].mean() > logits[y == 0].mean() + 1  # the disks stand out
+    assert logits[y == 1].min() > logits[y == 0].median()
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: UNet(depth=0), "depth"),
+        (lambda: UNet(in_chans=0), "in_chans"),
+        (lambda: UNet(num_classes=True), "num_classes"),
+        (lambda: UNet(dropout=1.0), "dropout"),
+        (lambda: UNet(upsample="nearest"), "upsample"),
+        (lambda: UNetPlusPlus(base_channels=2.5), "base_channels"),
+        (lambda: build_deeplabv3("vgg16"), "backbone"),
+        (
+            lambda: build_deeplabv3("resnet50", weights="DEFAULT", weights_backbone="DEFAULT"),
+            "not both",
+        ),
+        (lambda: build_deeplabv3("resnet50", weights="IMAGENET1K_V1"), "not recognised"),
+        (lambda: build_maskrcnn(num_classes=1), "num_classes"),
+        (lambda: build_maskrcnn(in_chans=2), "in_chans"),
+        (lambda: build_maskrcnn(version="v3"), "version"),
+        (lambda: build_maskrcnn(trainable_backbone_layers=6), "trainable_backbone_layers"),
+    ],
+)
+def test_segmentation_networks_refuse_bad_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_segmentation_networks_refuse_inputs_with_other_channels():
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\); got \(2, 3, 32, 32\)"):
+        UNet(base_channels=4, depth=2)(torch.zeros(2, 3, 32, 32))
+    with pytest.raises(ValueError, match="UNetPlusPlus"):
+        UNetPlusPlus(base_channels=4, depth=2)(torch.zeros(32, 32))
+
+
+@pytest.fixture(scope="module")
+def deeplab_mobilenet():
+    torch.manual_seed(0)
+    return build_deeplabv3("mobilenet_v3_large", in_chans=1, num_classes=2)
+
+
+def test_deeplabv3_mobilenet_returns_a_logits_tensor(deeplab_mobilenet):
+    net = deeplab_mobilenet
+    assert isinstance(net, DeepLabV3Net) and net.model.aux_classifier is None
+    assert net.model.backbone["0"][0].in_channels == 1
+    assert net.model.classifier[-1].out_channels == 2
+    assert net.weights_source is None
+    with torch.no_grad():
+        assert net.eval()(_inputs(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+        assert net(_inputs(1, 1, 45, 37)).shape == (1, 2, 45, 37)
+    out = net.train()(_inputs(2, 1, 64, 64))  # training needs >= 2 images (ASPP pooling BN)
+    out.mean().backward()
+    assert net.model.classifier[-1].weight.grad is not None
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        net(torch.zeros(1, 3, 64, 64))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backbone", ["resnet50", "resnet101"])
+def test_deeplabv3_resnets_forward(backbone):
+    net = build_deeplabv3(backbone, in_chans=3, num_classes=1).eval()
+    assert net.model.backbone.conv1.in_channels == 3 and net.backbone == backbone
+    with torch.no_grad():
+        assert net(_inputs(1, 3, 64, 48)).shape == (1, 1, 64, 48)
+
+
+def test_deeplabv3_weights_are_resolved_offline(hub_dir, tmp_path):
+    from torchvision.models import MobileNet_V3_Large_Weights
+    from torchvision.models.segmentation import (
+        DeepLabV3_MobileNet_V3_Large_Weights,
+        deeplabv3_mobilenet_v3_large,
+    )
+
+    with pytest.raises(WeightsNotAvailableError, match="deeplabv3_mobilenet_v3_large-fc3c493d"):
+        build_deeplabv3("mobilenet_v3_large", weights="DEFAULT")
+    with pytest.raises(WeightsNotAvailableError, match="mobilenet_v3_large-"):
+        build_deeplabv3("mobilenet_v3_large", weights_backbone="DEFAULT")
+
+    # torchvision's COCO / VOC file (21 classes, auxiliary head) in the hub cache
+    reference = deeplabv3_mobilenet_v3_large(weights_backbone=None, num_classes=21, aux_loss=True)
+    with torch.no_grad():
+        reference.backbone["0"][0].weight.normal_(generator=torch.Generator().manual_seed(1))
+    hub_dir.mkdir(parents=True)
+    coco = DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1
+    torch.save(reference.state_dict(), hub_checkpoint_path(coco))
+    net = build_deeplabv3("mobilenet_v3_large", weights="DEFAULT", in_chans=1, num_classes=1)
+    assert net.weights_source == "DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1"
+    first = reference.backbone["0"][0].weight
+    torch.testing.assert_close(net.model.backbone["0"][0].weight, first.sum(1, keepdim=True))
+    torch.testing.assert_close(
+        net.model.classifier[0].project[0].weight, reference.classifier[0].project[0].weight
+    )
+    assert net.model.classifier[-1].out_channels == 1 and net.model.aux_classifier is None
+
+    # the same file given as a path; then a round trip of the built module's own state dict
+    path = tmp_path / "coco.pth"
+    torch.save(reference.state_dict(), path)
+    from_path = build_deeplabv3("mobilenet_v3_large", weights=path, in_chans=1, num_classes=1)
+    torch.testing.assert_close(from_path.model.backbone["0"][0].weight, first.sum(1, keepdim=True))
+    torch.save(from_path.state_dict(), tmp_path / "own.pth")
+    again = build_deeplabv3("mobilenet_v3_large", weights=tmp_path / "own.pth", num_classes=1)
+    x = _inputs(1, 1, 40, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(again.eval()(x), from_path.eval()(x))
+
+    # a trunk checkpoint: the registry's classification backbone (any layout it accepts)
+    trunk = Backbone("mobilenet_v3_large", seed=3)
+    torch.save(trunk.state_dict(), tmp_path / "trunk.pth")
+    net = build_deeplabv3("mobilenet_v3_large", weights_backbone=tmp_path / "trunk.pth", in_chans=3)
+    torch.testing.assert_close(
+        net.model.backbone["5"].block[0][0].weight, trunk.net.features[5].block[0][0].weight
+    )
+    assert net.weights_source == f"backbone: {tmp_path / 'trunk.pth'}"
+    # a trunk name in the hub cache
+    torch.save(
+        trunk.net.state_dict()
+        | {"classifier.3.weight": torch.zeros(1000, 1280), "classifier.3.bias": torch.zeros(1000)},
+        hub_checkpoint_path(MobileNet_V3_Large_Weights.IMAGENET1K_V2),
+    )
+    net = build_deeplabv3("mobilenet_v3_large", weights_backbone="DEFAULT")
+    torch.testing.assert_close(
+        net.model.backbone["0"][0].weight, trunk.net.features[0][0].weight.sum(1, keepdim=True)
+    )
+
+    # checkpoints of other networks are refused with the offending keys
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
+    with pytest.raises(ValueError, match="does not fit the network: .*missing key"):
+        build_deeplabv3("mobilenet_v3_large", weights=tmp_path / "resnet18.pth")
+
+
+def _instance_targets(masks):
+    targets = []
+    for mask in masks[:, 0]:
+        rows, cols = torch.nonzero(mask, as_tuple=True)
+        box = torch.tensor([[cols.min(), rows.min(), cols.max() + 1, rows.max() + 1]])
+        targets.append(
+            {"boxes": box.float(), "labels": torch.tensor([1]), "masks": mask[None].byte()}
+        )
+    return targets
+
+
+def test_maskrcnn_losses_in_training_and_detections_in_eval():
+    torch.manual_seed(0)
+    net = build_maskrcnn(
+        num_classes=2,
+        in_chans=1,
+        min_size=64,
+        max_size=64,
+        box_detections_per_img=3,
+        rpn_post_nms_top_n_test=50,
+    )
+    assert isinstance(net, MaskRCNNNet) and net.weights_source is None
+    heads = net.model.roi_heads
+    assert heads.box_predictor.cls_score.out_features == 2
+    assert heads.mask_predictor.mask_fcn_logits.out_channels == 2
+    images, masks = _disks(n=2, size=64)
+    losses = net.train()(images, _instance_targets(masks))  # a batch tensor is accepted
+    assert set(losses) == {
+        "loss_classifier",
+        "loss_box_reg",
+        "loss_mask",
+        "loss_objectness",
+        "loss_rpn_box_reg",
+    }
+    total = sum(losses.values())
+    assert torch.isfinite(total)
+    total.backward()
+    assert net.model.backbone.body.conv1.weight.grad is not None
+    with torch.no_grad():
+        detections = net.eval()([images[0, :, :, :48]])  # a 64 x 48 image, as a list
+    assert len(detections) == 1 and len(detections[0]["boxes"]) <= 3
+    assert detections[0]["masks"].shape[1:] == (1, 64, 48)
+    with pytest.raises(ValueError, match=r"\(1, H, W\)"):
+        net([torch.zeros(3, 64, 64)])
+
+
+@pytest.mark.slow
+def test_maskrcnn_checkpoints_and_v2(hub_dir, tmp_path):
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+    from torchvision.ops import FrozenBatchNorm2d
+
+    with pytest.raises(WeightsNotAvailableError, match="maskrcnn_resnet50_fpn_coco"):
+        build_maskrcnn(weights="DEFAULT")
+    reference = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=91)
+    with torch.no_grad():
+        reference.backbone.body.conv1.weight.normal_(generator=torch.Generator().manual_seed(0))
+    torch.save(reference.state_dict(), tmp_path / "coco.pth")
+    net = build_maskrcnn(weights=tmp_path / "coco.pth", num_classes=3, min_size=64, max_size=64)
+    body = net.model.backbone.body
+    torch.testing.assert_close(body.conv1.weight, reference.backbone.body.conv1.weight)
+    assert net.model.roi_heads.box_predictor.cls_score.out_features == 3
+    assert isinstance(body.bn1, FrozenBatchNorm2d)  # as torchvision treats pretrained trunks
+    assert (
+        not body.layer1[0].conv1.weight.requires_grad and body.layer2[0].conv1.weight.requires_grad
+    )
+    # a ResNet50 trunk checkpoint (a registry Backbone's state dict)
+    trunk = Backbone("resnet50", seed=1)
+    torch.save(trunk.state_dict(), tmp_path / "trunk.pth")
+    net = build_maskrcnn(weights_backbone=tmp_path / "trunk.pth", trainable_backbone_layers=5)
+    body = net.model.backbone.body
+    torch.testing.assert_close(body.layer4[0].conv2.weight, trunk.net.layer4[0].conv2.weight)
+    torch.testing.assert_close(body.bn1.running_var, trunk.net.bn1.running_var)
+    assert all(p.requires_grad for p in body.parameters())
+
+    v2 = build_maskrcnn(
+        version="v2",
+        in_chans=3,
+        min_size=64,
+        max_size=64,
+        box_detections_per_img=2,
+        rpn_post_nms_top_n_test=20,
+    ).eval()
+    with torch.no_grad():
+        detections = v2(_inputs(1, 3, 64, 64).clamp(0, 1))
+    assert detections[0]["masks"].shape[1:] == (1, 64, 64)

@@ -13,16 +13,32 @@ Clinical utility
     :func:`decision_curve` (net benefit, as R dcurves::dca).
 Reporting
     :func:`performance_table` and :func:`format_performance_table`.
+Segmentation
+    :func:`dice_score`, :func:`iou_score`, :func:`pixel_precision_score`,
+    :func:`pixel_recall_score` (per-image overlap of predicted and reference lesion masks,
+    averaged over the images) and the segmenter scorers :func:`make_segmentation_scorer`,
+    :data:`dice_scorer`, :data:`iou_scorer`.
 
 Conventions shared by every function: ``y_true`` may use any two labels (the positive class is
 ``pos_label``, by default the greater of the two sorted labels); higher scores mean "more
 likely positive" and curves are never flipped; invalid input raises ``ValueError`` (or
-``TypeError`` for a wrong type) saying what was expected.
+``TypeError`` for a wrong type) saying what was expected. The segmentation metrics take masks
+instead of labels (one mask or a sequence of masks, any non-zero value being foreground).
 """
 
 from ._calibration import HosmerLemeshowResult, calibration_table, hosmer_lemeshow
 from ._decision_curve import decision_curve
 from ._roc import DeLongTestResult, RocAucCI, delong_roc_variance, delong_test, roc_auc_ci
+from ._segmentation import (
+    SegmentationScorer,
+    dice_score,
+    dice_scorer,
+    iou_score,
+    iou_scorer,
+    make_segmentation_scorer,
+    pixel_precision_score,
+    pixel_recall_score,
+)
 from ._table import format_performance_table, performance_table
 from ._threshold import (
     binary_metrics,
@@ -41,16 +57,24 @@ __all__ = [
     "DeLongTestResult",
     "HosmerLemeshowResult",
     "RocAucCI",
+    "SegmentationScorer",
     "binary_metrics",
     "calibration_table",
     "decision_curve",
     "delong_roc_variance",
     "delong_test",
+    "dice_score",
+    "dice_scorer",
     "format_performance_table",
     "hosmer_lemeshow",
+    "iou_score",
+    "iou_scorer",
+    "make_segmentation_scorer",
     "npv_score",
     "npv_scorer",
     "performance_table",
+    "pixel_precision_score",
+    "pixel_recall_score",
     "ppv_score",
     "ppv_scorer",
     "roc_auc_ci",

@@ -23,6 +23,11 @@ mobilenet_v3_large         1280          32           ``features.16``
 plnet                      256           16           ``features.block4``
 ulnet                      2048          32           ``layer4``
 =========================  ============  ===========  =============================
+
+Segmentation networks return logits ``(N, num_classes, H, W)`` on the input grid:
+:class:`UNet` and :class:`UNetPlusPlus` (any input size), torchvision's DeepLabV3
+(:func:`build_deeplabv3`, ResNet50/101 or MobileNetV3 trunk) and, for lesion instances,
+Mask R-CNN (:func:`build_maskrcnn`); pretrained weights are resolved offline as for backbones.
 """
 
 from ._backbones import (
@@ -36,6 +41,14 @@ from ._backbones import (
     unregister_backbone,
 )
 from ._plnet import PLNet, ULNet, plnet_spec
+from ._segmentation import (
+    DeepLabV3Net,
+    MaskRCNNNet,
+    UNet,
+    UNetPlusPlus,
+    build_deeplabv3,
+    build_maskrcnn,
+)
 from ._weights import (
     WeightsNotAvailableError,
     adapt_conv_weight,
@@ -47,12 +60,18 @@ from ._weights import (
 __all__ = [
     "Backbone",
     "BackboneSpec",
+    "DeepLabV3Net",
+    "MaskRCNNNet",
     "PLNet",
     "ULNet",
+    "UNet",
+    "UNetPlusPlus",
     "WeightsNotAvailableError",
     "adapt_conv_weight",
     "available_backbones",
     "build_backbone",
+    "build_deeplabv3",
+    "build_maskrcnn",
     "get_backbone_spec",
     "hub_checkpoint_path",
     "plnet_spec",

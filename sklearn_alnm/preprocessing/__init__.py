@@ -1,0 +1,18 @@
+"""Transformers that prepare the image columns of a cohort before a model sees them.
+
+They take a cohort DataFrame and return a copy whose image (and mask) columns are rewritten,
+so they chain in a :class:`~sklearn.pipeline.Pipeline` in front of an image classifier or a
+feature extractor:
+
+- :class:`ROICropper` crops each image (and its mask) to the rectangle around the lesion mask,
+  with a margin, a minimum size and a fallback for empty masks, and resamples it;
+- :class:`IntensityNormalizer` normalises each image by its own statistics (z-score, min-max,
+  histogram equalisation), optionally computed inside the lesion mask.
+
+Both are stateless: ``fit`` validates the parameters and the columns and learns nothing.
+"""
+
+from ._intensity import IntensityNormalizer
+from ._roi import ROICropper
+
+__all__ = ["IntensityNormalizer", "ROICropper"]

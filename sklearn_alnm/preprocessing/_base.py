@@ -1,0 +1,199 @@
+"""Shared base of the transformers that rewrite image columns of a cohort (private)."""
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import NotFittedError
+
+from ..io import read_cell, resolve_id_column
+from ..utils import CohortInputError
+
+
+class BaseCohortTransformer(TransformerMixin, BaseEstimator):
+    """Base class: a cohort DataFrame in, a copy with rewritten image columns out.
+
+    Subclasses name the columns they read in :meth:`_input_columns` and the columns they write
+    in :meth:`_output_columns`, check cross-parameter rules in :meth:`_check_settings` and
+    compute the new cells in ``_transform(X, row_ids) -> {column: list of cells}``. The base
+    validates parameters and columns, copies the cohort, stores the new cells as object
+    columns (existing columns keep their position, new ones are appended) and keeps the
+    scikit-learn bookkeeping (``n_features_in_``, ``feature_names_in_``,
+    :meth:`get_feature_names_out`). The transformers learn nothing: ``fit`` only validates.
+    """
+
+    def _input_columns(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _output_columns(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _check_settings(self):
+        """Cross-parameter checks (after ``_validate_params``); raise ``ValueError``."""
+
+    def _check_cohort(self, X):
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"{type(self).__name__} reads image references from a cohort DataFrame (one row "
+                f"per patient); got {type(X).__name__}."
+            )
+        for column in self._input_columns():
+            if column is not None and column not in X.columns:
+                raise CohortInputError(
+                    f"column not found in the cohort; available columns: {list(X.columns)}",
+                    column=column,
+                )
+        return X
+
+    def _validate(self, X):
+        self._validate_params()
+        self._check_settings()
+        return self._check_cohort(X)
+
+    def fit(self, X, y=None):
+        """Validate the parameters and the cohort's columns; nothing is learned.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, one row per patient.
+        y : ignored
+            Present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The transformer, with ``n_features_in_`` (number of cohort columns) and, when every
+            column name is a string, ``feature_names_in_`` set.
+        """
+        self._validate(X)
+        self.n_features_in_ = X.shape[1]
+        if all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
+
+    def transform(self, X):
+        """Return a copy of the cohort with the output columns (re)written.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, one row per patient.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Same index and columns as ``X`` (plus the new output columns, appended), the
+            output columns holding numpy arrays.
+        """
+        self._validate(X)
+        cells = self._transform(X, cohort_row_ids(X))
+        out = X.copy()
+        for column, values in cells.items():
+            column_cells = np.empty(len(X), dtype=object)
+            for i, value in enumerate(values):
+                column_cells[i] = value
+            out[column] = pd.Series(column_cells, index=X.index, dtype=object)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Columns of the transformed cohort: the input columns, then the new output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        if input_features is None:
+            if not hasattr(self, "feature_names_in_"):
+                raise NotFittedError(
+                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
+                    "pass input_features."
+                )
+            input_features = self.feature_names_in_
+        names = [str(c) for c in input_features]
+        names += [c for c in self._output_columns() if c not in names]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        tags.requires_fit = False
+        return tags
+
+
+def cohort_row_ids(X):
+    """The id naming each row in messages: its patient id (``patient_id``, ``case_id`` or
+    ``id`` column) when present, else its index label."""
+    id_col = resolve_id_column(X, "auto")
+    if id_col is None:
+        return [_plain(label) for label in X.index]
+    return [
+        _plain(label) if _missing_id(value) else _plain(value)
+        for value, label in zip(X[id_col], X.index)
+    ]
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _missing_id(value):
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, str):
+        return value.strip() == ""
+    return isinstance(value, float | np.floating) and np.isnan(value)
+
+
+def read_foreground(X, i, column, shape, row_id, *, allow_missing):
+    """Read the mask cell of row position ``i`` as a boolean foreground array on ``shape``.
+
+    Any non-zero label is foreground. Masks holding fractional values (probability maps) are
+    refused with a message telling to threshold them. A missing cell gives ``None`` when
+    ``allow_missing``.
+    """
+    try:
+        mask = read_cell(
+            X, i, column, kind="mask", binary=False, shape=shape, allow_missing=allow_missing
+        )
+    except CohortInputError as exc:
+        if "fractional" in exc.reason:
+            raise CohortInputError(
+                "mask holds fractional values (a probability map?); expected a binary mask or "
+                "integer labels, any non-zero label being foreground. Threshold it first, "
+                "e.g. (probabilities >= 0.5)",
+                row=row_id,
+                column=column,
+                path=exc.path,
+            ) from None
+        if "binary=False" in exc.reason:
+            raise CohortInputError(
+                exc.reason.replace(" (binary=False)", "")
+                + "; any non-zero label is foreground, so a binary 0/1 mask is enough",
+                row=row_id,
+                column=column,
+                path=exc.path,
+            ) from None
+        raise
+    return None if mask is None else mask != 0
+
+
+def check_finite(image, row_id, column, X, i):
+    """Raise a located error for an image holding NaN or infinite values."""
+    if not np.all(np.isfinite(image)):
+        value = X[column].iloc[i]
+        raise CohortInputError(
+            "image contains NaN or infinite values; expected finite intensities",
+            row=row_id,
+            column=column,
+            path=value if isinstance(value, str) else None,
+        )
+    return image
