@@ -12,7 +12,9 @@ datasets
     Synthetic cohorts (:func:`~sklearn_alnm.datasets.make_alnm_cohort`) and the BUSI loader.
 metrics
     Clinical statistics: AUC with DeLong / bootstrap CI, DeLong test, binary metrics at a
-    threshold, Hosmer-Lemeshow, calibration and decision curves.
+    threshold, Hosmer-Lemeshow, calibration and decision curves; Dice / IoU of masks.
+preprocessing
+    Image-column transformers: lesion ROI cropping and per-image intensity normalisation.
 features
     Radiomics (pyradiomics) and deep (torchvision backbone) feature transformers.
 feature_selection
@@ -25,9 +27,12 @@ report
     Paper-style tables and figures of fitted models on a study's cohorts, as HTML.
 recipes
     The published studies as unfitted estimators.
+models
+    skorch-backed deep-learning estimators (:class:`~sklearn_alnm.models.ImageClassifier`)
+    sharing one neural base (device, mixed precision, checkpoints, CPU-loadable pickles).
 nn
-    Backbone registry and the study networks PLNet / ULNet (plain torch modules, no
-    scikit-learn).
+    Backbone registry, the study networks PLNet / ULNet and the segmentation networks
+    (U-Net, U-Net++, DeepLabV3, Mask R-CNN) as plain torch modules, no scikit-learn.
 explain
     Grad-CAM heat maps, overlays and figure panels of image classifiers.
 utils

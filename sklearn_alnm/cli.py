@@ -66,7 +66,8 @@ def run_demo(
     studies : sequence of {"clinical", "ultrasound", "mammography"}, default=all
         ``"clinical"``: the clinical signature, training and test performance.
         ``"ultrasound"``: a deep-learning signature of the ultrasound lesion and the clinical
-        signature, combined by logistic regression drawn as a nomogram.
+        signature, combined by logistic regression drawn as a nomogram, beside a small CNN
+        trained on the lesion crops (:class:`~sklearn_alnm.models.ImageClassifier`).
         ``"mammography"``: clinical + radiomics + deep features of the CC and MLO views,
         each modality alone and fused before (feature concatenation) and after (probability
         stacking) modelling.
@@ -77,7 +78,7 @@ def run_demo(
     out : str, os.PathLike or None, default=None
         Folder of the HTML study report of every fitted model on the training and test
         cohorts (tables, ROC, calibration and decision curves, confusion matrices, the
-        nomogram); ``None`` writes no report.
+        nomogram, Grad-CAM of the CNN); ``None`` writes no report.
 
     Returns
     -------
@@ -129,6 +130,7 @@ def _demo_report(models, X_train, X_test, y_train, y_test, *, out, stream):
         models,
         {"Training": (X_train, y_train), "Test": (X_test, y_test)},
         title="sklearn_alnm demo: synthetic ALNM cohort",
+        gradcam=4,
     )
     report.to_html(out)
     print(f"\nreport: {Path(out) / 'index.html'}", file=stream)
@@ -190,6 +192,7 @@ def _compare_on_test(models, reference, X_train, X_test, y_train, y_test, *, hea
 
 def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, n_jobs, out):
     from .clinical import make_clinical_pipeline
+    from .models import ImageClassifier
     from .recipes import ultrasound_combined, ultrasound_dl_signature
 
     deep = {"input_size": 64}
@@ -197,6 +200,16 @@ def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, 
         "Clinical signature": make_clinical_pipeline(),
         "DL signature (US)": ultrasound_dl_signature(
             deep=deep, cache=cache, random_state=random_state
+        ),
+        "CNN (US)": ImageClassifier(
+            "image",
+            "mask",
+            backbone="resnet18",
+            input_size=64,
+            normalize="zscore",
+            max_epochs=8,
+            batch_size=32,
+            random_state=random_state,
         ),
         "Combined nomogram (US)": ultrasound_combined(
             deep=deep, cache=cache, n_jobs=n_jobs, random_state=random_state
@@ -211,9 +224,11 @@ def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, 
         y_test,
         header=(
             "\n== Ultrasound study: deep-learning signature + clinical signature -> nomogram ==\n"
-            "test cohort; thresholds: Youden index on the training cohort; DL signature from a "
-            "randomly initialised ResNet18\n(no pretrained weights) on the lesion's bounding "
-            "box; combined by logistic regression on out-of-fold signatures\n"
+            "test cohort; thresholds: Youden index on the training cohort; DL signature: deep "
+            "features of a randomly initialised\nResNet18 (no pretrained weights) on the "
+            "lesion's bounding box -> selection -> SGD; CNN: a ResNet18 trained from scratch\n"
+            "on the lesion crops (64 px, 8 epochs); combined: logistic regression on the "
+            "out-of-fold clinical and DL signatures\n"
         ),
         out=out,
     )

@@ -105,10 +105,16 @@ def test_demo_out_writes_the_html_report_with_the_ultrasound_nomogram(tmp_path, 
         "metrics.csv",
         "delong.csv",
         "nomogram_combined_nomogram_us.png",
+        "gradcam_cnn_us.png",
     ):
         assert (out / name).is_file(), name
     metrics = pd.read_csv(out / "metrics.csv")
-    assert set(metrics["model"]) == {"Clinical", "DL signature (US)", "Combined nomogram (US)"}
+    assert set(metrics["model"]) == {
+        "Clinical",
+        "DL signature (US)",
+        "CNN (US)",
+        "Combined nomogram (US)",
+    }
     assert set(metrics["cohort"]) == {"Training", "Test"}
     page = (out / "index.html").read_text()
     assert "nomogram_combined_nomogram_us.png" in page and "synthetic ALNM cohort" in page

@@ -327,6 +327,38 @@ def test_grad_cam_highlights_the_lesion_of_a_trained_network(tiny_plnet):
     assert np.mean(over_distractor > 2) >= 0.9, np.round(over_distractor, 2)
 
 
+def test_grad_cam_of_a_fitted_image_classifier_highlights_the_lesion(tiny_plnet):
+    import pandas as pd
+
+    from sklearn_alnm.models import ImageClassifier
+
+    def cohort(n, seed):
+        x, y, boxes = _lesion_images(n, seed=seed)
+        frame = pd.DataFrame({"image": [img[0].numpy() for img in x]})
+        return frame, np.where(y.numpy() == 1, "N+", "N0"), y, boxes
+
+    X, labels, _, _ = cohort(256, seed=10)
+    model = ImageClassifier(
+        backbone="plnet_tiny",
+        input_size=48,
+        crop=None,
+        augment=None,
+        normalize="zscore",
+        dropout=0.0,
+        lr=3e-3,
+        max_epochs=6,
+        batch_size=32,
+        random_state=0,
+    ).fit(X, labels)
+    X_test, labels_test, y_test, boxes = cohort(64, seed=5)
+    assert model.score(X_test, labels_test) >= 0.9
+    heat = grad_cam(model, X_test, class_index="N+")
+    assert heat.shape == (64, 48, 48) and heat.min() >= 0 and heat.max() <= 1
+    over_outside, over_distractor = _lesion_scores(heat, y_test, boxes)
+    assert np.mean(over_outside > 2) >= 0.9, np.round(over_outside, 2)
+    assert np.mean(over_distractor > 2) >= 0.8, np.round(over_distractor, 2)
+
+
 # ------------------------------------------------------------ the fitted-classifier path
 
 

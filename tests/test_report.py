@@ -691,3 +691,45 @@ def test_delong_table_warns_for_tiny_cohorts(data):
         table = report.delong_table()
     assert np.isnan(table.loc[("tiny", "logistic", "shrunk"), "pvalue"])
     assert not np.isnan(table.loc[("training", "logistic", "shrunk"), "pvalue"])
+
+
+def test_gradcam_panel_of_an_image_model(tmp_path):
+    from sklearn_alnm.datasets import make_alnm_cohort
+    from sklearn_alnm.models import ImageClassifier
+
+    X, y = make_alnm_cohort(48, modalities=("ultrasound",), image_size=32, random_state=0)
+    labels = np.where(y == 1, "N+", "N0")  # positive class "N0" (sorted second) by default
+    image = ImageClassifier(
+        "image",
+        "mask",
+        backbone="resnet18",
+        input_size=32,
+        max_epochs=1,
+        batch_size=16,
+        random_state=0,
+    ).fit(X[:32], labels[:32])
+    report = StudyReport(
+        {"CNN": image},
+        {"training": (X[:32], labels[:32]), "test": (X[32:], labels[32:])},
+        pos_label="N+",
+        gradcam=3,
+    )
+    assert report.gradcam_models == ["CNN"]
+    fig = report.plot_gradcam()
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    # the 3 N+ test patients with the highest probability, titled with that probability
+    positives = np.flatnonzero(labels[32:] == "N+")
+    proba = report.probabilities_["CNN"]["test"]
+    chosen = positives[np.argsort(-proba[positives], kind="stable")][:3]
+    for row in chosen:
+        assert any(f"{proba[row]:.2f}" in t for t in titles), (titles, proba[row])
+    assert "Grad-CAM - CNN (test)" in fig._suptitle.get_text()
+    index = report.to_html(tmp_path / "report", dpi=40)
+    assert (tmp_path / "report" / "gradcam_cnn.png").is_file()
+    assert "gradcam_cnn.png" in index.read_text()
+    with pytest.raises(ValueError, match="not an image model"):
+        report.plot_gradcam("nope")
+    with pytest.raises(ValueError, match="unknown cohort"):
+        report.plot_gradcam(cohort="external")
+    with pytest.raises(ValueError, match="gradcam"):
+        StudyReport({"CNN": image}, {"test": (X[32:], labels[32:])}, gradcam=0)

@@ -132,7 +132,17 @@ def _figure(src, alt, caption):
 
 
 def render_page(
-    report, *, metrics, formatted, delong, readers, figures, nomograms, files, generated
+    report,
+    *,
+    metrics,
+    formatted,
+    delong,
+    readers,
+    figures,
+    nomograms,
+    files,
+    generated,
+    gradcams=(),
 ):
     """The HTML text of the report page."""
     title = report.title or "Study report"
@@ -209,6 +219,18 @@ def render_page(
                         float_format="{:.1f}".format,
                     )
                 )
+    if gradcams:
+        parts.append("<h2>Grad-CAM</h2>")
+        for model, png in gradcams:
+            parts.append(f"<h3>{_e(model)}</h3>")
+            parts.append(
+                _figure(
+                    png,
+                    f"Grad-CAM of {model}",
+                    f"Network input and Grad-CAM heat map of the {report.gradcam} positive "
+                    f"patients of the last cohort with the highest probability under {model}.",
+                )
+            )
     parts.append("<h2>Files</h2>")
     parts.append("<ul>")
     for name in files:

@@ -384,6 +384,12 @@ default="youden-on-first-cohort"
         Number of risk groups of the Hosmer-Lemeshow test and of calibration-curve bins.
     title : str, default=None
         Title of the HTML page; default ``"Study report"``.
+    gradcam : int or None, default=None
+        Number of cases in a Grad-CAM panel (:meth:`plot_gradcam`) per image model, i.e. a
+        model with ``prepare_images`` and ``module_`` such as
+        :class:`~sklearn_alnm.models.ImageClassifier` (or a ``Pipeline`` ending in one). The
+        cases are the positive patients of the **last** cohort with the highest predicted
+        probability. ``None``: no panel in :meth:`to_html`.
 
     Attributes
     ----------
@@ -464,6 +470,7 @@ default="youden-on-first-cohort"
         confidence=0.95,
         n_groups=10,
         title=None,
+        gradcam=None,
     ):
         self.models = _check_models(models)
         self.cohorts = _check_cohorts(cohorts)
@@ -472,6 +479,7 @@ default="youden-on-first-cohort"
         if title is not None and not isinstance(title, str):
             raise TypeError(f"title must be a string or None; got {type(title).__name__}.")
         self.title = title
+        self.gradcam = _check_gradcam(gradcam)
         self.pos_label = pos_label
         self.threshold = threshold
         thresholds = _check_thresholds(threshold, self.models)
@@ -518,6 +526,11 @@ default="youden-on-first-cohort"
         A ``Pipeline`` qualifies when its final step does.
         """
         return [name for name, model in self.models.items() if _nomogram_of(model) is not None]
+
+    @property
+    def gradcam_models(self):
+        """Names of the models that Grad-CAM can explain (image models, see ``gradcam``)."""
+        return [name for name, model in self.models.items() if _image_model_of(model)]
 
     def __repr__(self):
         return (
@@ -908,6 +921,62 @@ default="youden-on-first-cohort"
             )
         return _figures.nomogram_figure(_nomogram_of(self.models[model]), model)
 
+    def plot_gradcam(self, model=None, *, cohort=None, rows=None, n_cases=None):
+        """Grad-CAM panel of chosen cases of an image model (input and heat-map overlay).
+
+        Parameters
+        ----------
+        model : str, default=None
+            Model name; default the first model in :attr:`gradcam_models`.
+        cohort : str, default=None
+            Cohort of the cases; default the last cohort.
+        rows : sequence of int, default=None
+            Positions of the cases in that cohort; default the ``n_cases`` positive patients
+            with the highest predicted probability.
+        n_cases : int, default=None
+            Number of cases when ``rows`` is None; default ``gradcam`` or 4.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+
+        Raises
+        ------
+        ValueError
+            When no model (or not ``model``) is an image model, or for an unknown cohort.
+        """
+        from ..explain import plot_gradcam
+
+        available = self.gradcam_models
+        if model is None:
+            if not available:
+                raise ValueError(
+                    "No model is an image model that Grad-CAM can explain (prepare_images and "
+                    f"module_); the models are {list(self.models)}."
+                )
+            model = available[0]
+        elif model not in available:
+            raise ValueError(
+                f"model {model!r} is not an image model Grad-CAM can explain; those that are: "
+                f"{available}."
+            )
+        if cohort is None:
+            cohort = list(self.cohorts)[-1]
+        if cohort not in self.cohorts:
+            raise ValueError(f"unknown cohort {cohort!r}; the cohorts are {list(self.cohorts)}.")
+        X, _ = self.cohorts[cohort]
+        if rows is None:
+            n = n_cases if n_cases is not None else (self.gradcam or 4)
+            probability = self.probabilities_[model][cohort]
+            positive = np.flatnonzero(self._is_positive[cohort])
+            rows = positive[np.argsort(-probability[positive], kind="stable")][:n].tolist()
+        net, inputs = _image_model_of(self.models[model], X)
+        # a position, not the label: integer labels would be read as output positions
+        position = int(np.flatnonzero(np.asarray(net.classes_) == self.pos_label_)[0])
+        fig = plot_gradcam(net, inputs, rows=[int(r) for r in rows], class_index=position)
+        fig.suptitle(f"Grad-CAM - {model} ({cohort})", fontweight="bold")
+        return fig
+
     # ----------------------------------------------------------------------------------------
     # HTML
     # ----------------------------------------------------------------------------------------
@@ -922,7 +991,8 @@ default="youden-on-first-cohort"
 
         * ``index.html``;
         * ``roc.png``, ``calibration.png``, ``decision_curve.png``,
-          ``confusion_matrices.png`` and ``nomogram_<model>.png`` per nomogram model;
+          ``confusion_matrices.png``, ``nomogram_<model>.png`` per nomogram model and
+          ``gradcam_<model>.png`` per image model (when ``gradcam`` is set);
         * ``metrics.csv`` (numeric :meth:`metrics_table`), ``metrics_formatted.csv``,
           ``delong.csv`` (long :meth:`delong_table`), ``readers.csv`` (when there are
           readers), ``nomogram_<model>_points.csv`` (when ``points_table`` is a table).
@@ -1041,6 +1111,13 @@ default="youden-on-first-cohort"
                 save_csv(points, csv)
             nomograms.append((model, png, points, csv))
 
+        gradcams = []
+        if self.gradcam:
+            for model in self.gradcam_models:
+                png = f"gradcam_{_slug(model, taken)}.png"
+                save_figure(self.plot_gradcam(model), png)
+                gradcams.append((model, png))
+
         page = _html.render_page(
             self,
             metrics=metrics,
@@ -1049,12 +1126,44 @@ default="youden-on-first-cohort"
             readers=readers,
             figures=figures,
             nomograms=nomograms,
+            gradcams=gradcams,
             files=list(written),
             generated=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         )
         (out / "index.html").write_text(page, encoding="utf-8")
         written.append("index.html")
         return written
+
+
+def _check_gradcam(value):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"gradcam must be None or a positive integer; got {value!r}.")
+    return int(value)
+
+
+def _image_model_of(model, X=None):
+    """``(network estimator, its input)`` of an image model, or None.
+
+    The estimator itself when it has ``prepare_images`` and ``module_`` (fitted), or the last
+    step of a ``Pipeline`` whose earlier steps then transform ``X``.
+    """
+
+    def is_image_model(candidate):
+        return callable(getattr(candidate, "prepare_images", None)) and (
+            getattr(candidate, "module_", None) is not None
+        )
+
+    try:
+        if is_image_model(model):
+            return model, X
+        steps = getattr(model, "steps", None)
+        if isinstance(steps, list) and steps and is_image_model(steps[-1][1]):
+            return steps[-1][1], (None if X is None else model[:-1].transform(X))
+    except Exception:  # an unfitted or unusual model is simply not an image model
+        return None
+    return None
 
 
 def _nomogram_of(model):
