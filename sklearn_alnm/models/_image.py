@@ -16,7 +16,7 @@ from skorch.utils import to_numpy, to_tensor
 
 from .._logging import get_logger
 from ..nn import Backbone, get_backbone_spec, resolve_weights
-from ..utils import CohortInputError
+from ..utils import check_cohort
 from ._base import AcceleratedNet, BaseNeuralEstimator
 from ._data import (
     ImagePreparer,
@@ -446,23 +446,6 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
 
     # ------------------------------------------------------------------------------- checks
 
-    def _check_cohort(self, X, columns):
-        import pandas as pd
-
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(
-                f"{type(self).__name__} reads images from a cohort DataFrame (one row per "
-                f"patient); got {type(X).__name__}."
-            )
-        for column in columns:
-            if column not in X.columns:
-                raise CohortInputError(
-                    f"column not found in the cohort; available columns: {list(X.columns)}",
-                    column=column,
-                )
-        if len(X) == 0:
-            raise ValueError(f"{type(self).__name__} got an empty cohort (0 rows).")
-
     def _check_sample_weight(self, sample_weight, n_samples):
         if sample_weight is None:
             return None
@@ -510,7 +493,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         self._validate_params()
         settings = self._check_training_params()
         preparer = self._make_preparer()
-        self._check_cohort(X, preparer.columns)
+        check_cohort(self, X, preparer.columns)
         classes, y_encoded = self._encode_labels(y, len(X))
         weights = self._check_sample_weight(sample_weight, len(X))
         class_weight = self._class_weights(classes, y_encoded)
@@ -647,12 +630,12 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
             float32, on the CPU; exactly what ``predict_proba`` feeds the network.
         """
         check_is_fitted(self, "net_")
-        self._check_cohort(X, self.preparer_.columns)
+        check_cohort(self, X, self.preparer_.columns)
         return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
 
     def _logits(self, X):
         check_is_fitted(self, "net_")
-        self._check_cohort(X, self.preparer_.columns)
+        check_cohort(self, X, self.preparer_.columns)
         if self.preload:
             dataset = PreparedImageDataset(self.preparer_.prepare(X, n_jobs=self.n_jobs)[0])
         else:

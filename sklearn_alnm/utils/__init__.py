@@ -4,11 +4,12 @@ from ._cache import FeatureCache, resolve_cache
 from ._device import resolve_device
 from ._errors import CohortInputError, describe_location
 from ._seed import seed_everything
-from ._validation import column_mask
+from ._validation import check_cohort, column_mask
 
 __all__ = [
     "CohortInputError",
     "FeatureCache",
+    "check_cohort",
     "column_mask",
     "describe_location",
     "resolve_cache",

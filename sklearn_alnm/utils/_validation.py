@@ -77,3 +77,55 @@ def column_mask(spec, n_features, names=None, *, param="categorical", owner=None
         mask[[known[name] for name in spec]] = True
         return mask
     raise ValueError(f"{what} must be {kinds}; got an array of dtype {spec.dtype}.")
+
+
+def check_cohort(estimator, X, columns):
+    """Check that ``X`` is a non-empty cohort DataFrame holding ``columns``.
+
+    Parameters
+    ----------
+    estimator : object
+        The estimator asking (its class name is used in messages).
+    X : object
+        The input to check.
+    columns : iterable of str
+        Columns the estimator reads.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a :class:`pandas.DataFrame`.
+    CohortInputError
+        If a column is missing (the message names it and lists the available ones).
+    ValueError
+        If the cohort has no row.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_alnm.utils import check_cohort
+    >>> check_cohort("ImageClassifier", pd.DataFrame({"image": [0]}), ["image"])
+    >>> try:
+    ...     check_cohort("ImageClassifier", pd.DataFrame({"image": [0]}), ["mask"])
+    ... except ValueError as error:
+    ...     print(error.column)
+    mask
+    """
+    import pandas as pd
+
+    from ._errors import CohortInputError
+
+    name = estimator if isinstance(estimator, str) else type(estimator).__name__
+    if not isinstance(X, pd.DataFrame):
+        raise TypeError(
+            f"{name} reads images from a cohort DataFrame (one row per patient); got "
+            f"{type(X).__name__}."
+        )
+    for column in columns:
+        if column not in X.columns:
+            raise CohortInputError(
+                f"column not found in the cohort; available columns: {list(X.columns)}",
+                column=column,
+            )
+    if len(X) == 0:
+        raise ValueError(f"{name} got an empty cohort (0 rows).")

@@ -1,0 +1,498 @@
+"""Shared base of the semantic segmenters: loss, skorch net, cohort API and fitted outputs.
+
+Every segmenter is a scikit-learn estimator on a cohort DataFrame: ``fit(X)`` learns from an
+image column and a binary lesion-mask column, ``predict_proba(X)`` gives one probability map
+per row on that row's own image grid, ``predict(X)`` the thresholded masks, ``transform(X)``
+a copy of the cohort with the masks in a new column (for a following
+:class:`~sklearn_alnm.preprocessing.ROICropper` or
+:class:`~sklearn_alnm.models.ImageClassifier`) and ``score(X)`` the mean Dice against the mask
+column. :class:`SegmentationOutputMixin` implements the part built on ``predict_proba`` (shared
+with :class:`~sklearn_alnm.segmentation.SegmentationFusion`); :class:`BaseSegmenter` the
+training on :class:`~sklearn_alnm.models.BaseNeuralEstimator` (skorch parameter routing,
+device, mixed precision, seeding, checkpoints, CPU-loadable pickles).
+"""
+
+import numbers
+import os
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.dataset import unpack_data
+from skorch.utils import to_tensor
+from torch import nn
+
+from .._logging import get_logger
+from ..metrics import make_segmentation_scorer
+from ..models import AcceleratedNet, BaseNeuralEstimator
+from ..models._data import PreparedImageDataset
+from ..utils import check_cohort
+from ._data import (
+    SegmentationDataset,
+    SegmentationPreparer,
+    random_patches,
+    resolve_joint_augment,
+    to_image_grid,
+)
+
+_log = get_logger(__name__)
+
+_LOSSES = ("dice+bce", "bce", "dice")
+
+
+# ------------------------------------------------------------------------------------- loss
+
+
+class SegmentationLoss(nn.Module):
+    """Binary segmentation loss on logits: soft Dice, binary cross-entropy, or their sum.
+
+    Parameters
+    ----------
+    loss : {"dice+bce", "bce", "dice"}, default="dice+bce"
+        ``"bce"``: the mean pixel-wise binary cross-entropy of the logits; ``"dice"``: one
+        minus the soft Dice coefficient of the sigmoid probabilities, computed per image and
+        averaged; ``"dice+bce"``: their sum.
+    smooth : float, default=1.0
+        Added to the numerator and denominator of the soft Dice, so an image without lesion
+        whose prediction is empty has a Dice of 1 (no loss) and the gradient stays finite.
+
+    Notes
+    -----
+    Targets may be soft (values in ``[0, 1]``, e.g. masks resized bilinearly). A list of logit
+    maps (deep supervision, :class:`~sklearn_alnm.nn.UNetPlusPlus` in training) gives the mean
+    of their losses.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_alnm.segmentation._base import SegmentationLoss
+    >>> target = torch.zeros(2, 1, 8, 8)
+    >>> target[:, :, 2:6, 2:6] = 1.0
+    >>> good, bad = 20.0 * (2.0 * target - 1.0), -20.0 * (2.0 * target - 1.0)
+    >>> loss = SegmentationLoss("dice+bce")
+    >>> bool(loss(good, target) < 0.01), bool(loss(bad, target) > 1.0)
+    (True, True)
+    """
+
+    def __init__(self, loss="dice+bce", smooth=1.0):
+        super().__init__()
+        if loss not in _LOSSES:
+            raise ValueError(f"loss must be one of {list(_LOSSES)}; got {loss!r}.")
+        self.loss = loss
+        self.smooth = float(smooth)
+
+    def extra_repr(self):
+        return f"loss={self.loss!r}, smooth={self.smooth}"
+
+    def _single(self, logits, target):
+        logits = logits.float()
+        target = target.to(logits.dtype)
+        total = logits.new_zeros(())
+        if "bce" in self.loss:
+            total = total + nn.functional.binary_cross_entropy_with_logits(logits, target)
+        if "dice" in self.loss:
+            proba = torch.sigmoid(logits).flatten(1)
+            flat = target.flatten(1)
+            overlap = (proba * flat).sum(dim=1)
+            dice = (2.0 * overlap + self.smooth) / (
+                proba.sum(dim=1) + flat.sum(dim=1) + self.smooth
+            )
+            total = total + (1.0 - dice).mean()
+        return total
+
+    def forward(self, logits, target):
+        """The loss of logits ``(N, 1, H, W)`` (or a list of them) against ``target``."""
+        if isinstance(logits, list | tuple):
+            return torch.stack([self._single(out, target) for out in logits]).mean()
+        return self._single(logits, target)
+
+
+# -------------------------------------------------------------------------------------- net
+
+
+def _detached(y_pred):
+    if isinstance(y_pred, list | tuple):
+        return torch.stack([y.detach().float() for y in y_pred]).mean(dim=0)
+    return y_pred.detach()
+
+
+class SegmentationNet(AcceleratedNet):
+    """:class:`~sklearn_alnm.models.AcceleratedNet` whose targets are masks.
+
+    The training step applies the joint augmentation ``augment(images, masks)`` and then, with
+    ``patch_size``, cuts one random patch per image (at the same place in its mask), on the
+    device; validation and prediction batches see neither.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for :class:`~sklearn_alnm.models.AcceleratedNet`.
+    patch_size : tuple of 2 int or None, default=None
+        ``(height, width)`` of the random training patches; ``None`` trains on whole images.
+    """
+
+    def __init__(self, *args, patch_size=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patch_size = patch_size
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = self._to_device(Xi)
+        yi = self._to_device(yi)
+        if self.augment is not None:
+            Xi, yi = self.augment(Xi, yi)
+        if self.patch_size is not None:
+            Xi, yi = random_patches(Xi, yi, self.patch_size)
+        with self._autocast():
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        return {"loss": loss.detach(), "y_pred": _detached(y_pred)}
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, to_tensor(y_true, device=self.device))
+
+
+# ---------------------------------------------------------------------------- shared outputs
+
+
+class SegmentationOutputMixin(TransformerMixin):
+    """``predict``, ``transform``, ``score`` and feature names built on ``predict_proba``.
+
+    The estimator defines ``predict_proba(X)`` (a list of probability maps, one per row, each
+    on its image's grid) and has the parameters ``threshold``, ``output_col`` and a
+    ``mask_col`` (attribute) naming the reference masks.
+    """
+
+    def predict(self, X):
+        """Binary lesion masks: the probability maps thresholded at ``threshold``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort (only the image column is read).
+
+        Returns
+        -------
+        list of ndarray of bool
+            One mask per row, shape ``(H, W)`` of that row's image. An image without lesion
+            gets an all-False mask.
+        """
+        return [proba >= self.threshold for proba in self.predict_proba(X)]
+
+    def transform(self, X):
+        """A copy of the cohort with the predicted masks in ``output_col``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``X`` (same index and columns) plus ``output_col`` (appended, or replaced when it
+            exists) holding one uint8 0/1 mask per row on the row's image grid, ready for
+            :class:`~sklearn_alnm.preprocessing.ROICropper` (``mask_col=output_col``) or an
+            image classifier's ``mask_col``.
+        """
+        masks = self.predict(X)
+        cells = np.empty(len(X), dtype=object)
+        for k, mask in enumerate(masks):
+            cells[k] = np.asarray(mask, dtype=np.uint8)
+        out = X.copy()
+        out[self.output_col] = pd.Series(cells, index=X.index, dtype=object)
+        return out
+
+    def score(self, X, y=None):
+        """Mean Dice of the predicted masks against the cohort's masks (``X[mask_col]``).
+
+        Each image is scored on its own grid and the per-image Dice values are averaged; an
+        image whose reference and predicted masks are both empty scores 1 (see
+        :func:`~sklearn_alnm.metrics.dice_score`).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, with the image and mask columns.
+        y : ignored
+            The reference is the mask column.
+
+        Returns
+        -------
+        float
+        """
+        return make_segmentation_scorer("dice")(self, X)
+
+    def get_feature_names_out(self, input_features=None):
+        """Columns of the transformed cohort: the input columns, then ``output_col``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        if input_features is None:
+            if not hasattr(self, "feature_names_in_"):
+                raise NotFittedError(
+                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
+                    "pass input_features."
+                )
+            input_features = self.feature_names_in_
+        names = [str(c) for c in input_features]
+        if self.output_col not in names:
+            names.append(self.output_col)
+        return np.asarray(names, dtype=object)
+
+    def _remember_columns(self, X):
+        self.n_features_in_ = X.shape[1]
+        if all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
+
+
+# ----------------------------------------------------------------------------- base segmenter
+
+
+def as_size(value, name):
+    """An int or a pair of ints -> ``(height, width)``; ValueError otherwise."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        pair = (int(value), int(value))
+    else:
+        try:
+            pair = tuple(value)
+        except TypeError:
+            pair = ()
+        if len(pair) != 2 or not all(
+            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair
+        ):
+            raise ValueError(f"{name} must be an int or a pair (height, width); got {value!r}.")
+        pair = (int(pair[0]), int(pair[1]))
+    if min(pair) < 1:
+        raise ValueError(f"{name} must be positive; got {value!r}.")
+    return pair
+
+
+def _check_intensity_range(value):
+    if isinstance(value, str):
+        return value
+    pair = tuple(value)
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, numbers.Real) and np.isfinite(v) for v in pair)
+        or not pair[0] < pair[1]
+    ):
+        raise ValueError(
+            "intensity_range must be 'auto' or a pair (low, high) of finite numbers with "
+            f"low < high; got {value!r}."
+        )
+    return float(pair[0]), float(pair[1])
+
+
+#: Constraints shared by every segmenter (subclasses add their network's).
+COMMON_CONSTRAINTS = {
+    "image_col": [str],
+    "mask_col": [str],
+    "output_col": [str],
+    "input_size": [Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+    "in_chans": [StrOptions({"auto"}), Interval(numbers.Integral, 1, None, closed="left")],
+    "intensity_range": [StrOptions({"auto"}), tuple, list],
+    "normalize": [StrOptions({"zscore", "imagenet", "histeq+zscore"})],
+    "loss": [StrOptions(set(_LOSSES))],
+    "augment": [StrOptions({"default"}), None, callable],
+    "patch_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
+    "threshold": [Interval(numbers.Real, 0, 1, closed="both")],
+    "optimizer": "no_validation",
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "lr_schedule": "no_validation",
+    "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": "no_validation",
+    "valid_split": "no_validation",
+    "checkpoint_dir": [None, str, os.PathLike],
+    "n_jobs": [None, numbers.Integral],
+    "device": "no_validation",
+    "amp": "no_validation",
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+
+class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
+    """Base class of the semantic segmenters (not used directly).
+
+    Subclasses define ``__init__`` (the common parameters of :data:`COMMON_CONSTRAINTS`, their
+    network's, ``**skorch_kwargs``), ``_parameter_constraints`` and
+    ``_module_kwargs(in_chans, settings)`` returning the skorch ``module`` and its
+    ``module__...`` arguments for a one-logit network; ``_check_network()`` may validate
+    network settings before any image is read.
+    """
+
+    _net_class = SegmentationNet
+
+    _owned_skorch_keys = {
+        **BaseNeuralEstimator._owned_skorch_keys,
+        "module__in_chans": "in_chans",
+        "module__num_classes": None,
+        "criterion__loss": "loss",
+    }
+
+    def _check_network(self):
+        """Validate network settings before reading images (subclasses)."""
+
+    def _module_kwargs(self, in_chans, settings):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _train_split(self, seed):
+        # the targets are masks: hold out a random (not stratified) part of the images
+        from skorch.dataset import ValidSplit
+
+        vs = self.valid_split
+        if vs is None or callable(vs):
+            return vs
+        if isinstance(vs, float):
+            return ValidSplit(vs, stratified=False, random_state=seed)
+        return ValidSplit(int(vs), stratified=False)
+
+    def _make_preparer(self, size):
+        return SegmentationPreparer(
+            self.image_col,
+            self.mask_col,
+            input_size=size,
+            normalize=self.normalize,
+            intensity_range=_check_intensity_range(self.intensity_range),
+            in_chans=None if self.in_chans == "auto" else int(self.in_chans),
+        )
+
+    def fit(self, X, y=None):
+        """Train the network on the cohort's images and lesion masks.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, with ``image_col`` and ``mask_col`` (binary masks on the grids of
+            their images; an all-zero mask marks an image without lesion).
+        y : ignored
+            The targets are the masks; present so the segmenter fits in a
+            :class:`~sklearn.pipeline.Pipeline` whose ``y`` holds patient labels.
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        settings = self._check_training_params()
+        self._check_network()
+        size = as_size(self.input_size, "input_size")
+        patch = None
+        if self.patch_size is not None:
+            patch = as_size(self.patch_size, "patch_size")
+            if patch[0] > size[0] or patch[1] > size[1]:
+                raise ValueError(
+                    f"patch_size {patch} must fit in the resized image input_size {size}."
+                )
+            patch = None if patch == size else patch
+        augment = resolve_joint_augment(self.augment)
+        preparer = self._make_preparer(size)
+        check_cohort(self, X, [self.image_col, self.mask_col])
+        images, masks, _ = preparer.prepare(
+            X, with_masks=True, n_jobs=self.n_jobs, verbose=self.verbose
+        )
+        in_chans = preparer.in_chans
+        dataset = SegmentationDataset(images, masks)
+        net_kwargs = {**self._module_kwargs(in_chans, settings), "augment": augment}
+        net_kwargs["patch_size"] = patch
+        if "criterion" not in self._skorch_kwargs():
+            net_kwargs["criterion"] = SegmentationLoss
+            net_kwargs["criterion__loss"] = self.loss
+        fingerprint = None
+        if self.checkpoint_dir is not None:
+            fingerprint = joblib.hash((images.numpy(), masks.numpy()))
+        self._fit_net(
+            net_kwargs=net_kwargs,
+            dataset=dataset,
+            y=None,
+            settings=settings,
+            fingerprint=fingerprint,
+        )
+        self.in_chans_ = in_chans
+        self.input_size_ = size
+        self.patch_size_ = patch
+        self.preparer_ = preparer
+        self._remember_columns(X)
+        _log.info(
+            "%s: %d epochs on %d images (%d channels, %dx%d) on %s",
+            type(self).__name__,
+            len(self.net_.history),
+            len(X),
+            in_chans,
+            *size,
+            self.device_,
+        )
+        return self
+
+    def prepare_images(self, X):
+        """The network's input for ``X``: read, resized and normalised, no augmentation.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_patients, in_chans_, height, width)
+            float32 on the CPU, exactly what ``predict_proba`` feeds the network.
+        """
+        check_is_fitted(self, "net_")
+        check_cohort(self, X, [self.preparer_.image_col])
+        return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
+
+    def predict_proba(self, X):
+        """Lesion probability maps, one per row, on each image's own grid.
+
+        The network's logits on the resized image are resized back (bilinearly) to the
+        image's height and width and mapped through the sigmoid.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort (only the image column is read).
+
+        Returns
+        -------
+        list of ndarray of float32
+            One map of shape ``(H, W)`` per row, values in ``[0, 1]``.
+        """
+        check_is_fitted(self, "net_")
+        check_cohort(self, X, [self.preparer_.image_col])
+        images, _, shapes = self.preparer_.prepare(X, n_jobs=self.n_jobs)
+        logits = self._forward(PreparedImageDataset(images))
+        return [to_image_grid(logits[k, 0], shape) for k, shape in enumerate(shapes)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
