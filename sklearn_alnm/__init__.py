@@ -13,6 +13,8 @@ datasets
 metrics
     Clinical statistics: AUC with DeLong / bootstrap CI, DeLong test, binary metrics at a
     threshold, Hosmer-Lemeshow, calibration and decision curves; Dice / IoU of masks.
+segmentation
+    Lesion segmenters (U-Net, U-Net++, DeepLabV3, Mask R-CNN) and their fusion.
 preprocessing
     Image-column transformers: lesion ROI cropping and per-image intensity normalisation.
 features

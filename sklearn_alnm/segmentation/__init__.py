@@ -1,4 +1,4 @@
-"""Lesion segmentation estimators: U-Net, UNet++ and DeepLabV3 segmenters and their fusion.
+"""Lesion segmentation estimators: U-Net, UNet++, DeepLabV3 and Mask R-CNN, and their fusion.
 
 Each segmenter learns from a cohort's image column and binary lesion-mask column and predicts
 one mask (or probability map) per row on the row's own image grid; ``transform`` adds the
@@ -12,11 +12,13 @@ Dice.
 from ._base import BaseSegmenter
 from ._data import RandomFlipRotate
 from ._fusion import SegmentationFusion
+from ._maskrcnn import MaskRCNNSegmenter
 from ._semantic import DeepLabV3Segmenter, UNetPlusPlusSegmenter, UNetSegmenter
 
 __all__ = [
     "BaseSegmenter",
     "DeepLabV3Segmenter",
+    "MaskRCNNSegmenter",
     "RandomFlipRotate",
     "SegmentationFusion",
     "UNetPlusPlusSegmenter",

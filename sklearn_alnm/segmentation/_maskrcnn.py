@@ -1,0 +1,914 @@
+"""Mask R-CNN lesion segmentation (the mammography study's segmenter) as a scikit-learn estimator.
+
+:class:`MaskRCNNSegmenter` trains torchvision's Mask R-CNN on a cohort's image and mask
+columns and returns one lesion mask per patient, on the patient's own image grid, like the
+semantic segmenters of the library (so :class:`~sklearn_alnm.segmentation.SegmentationFusion`
+can combine them). Each connected component of a training mask is one lesion instance (its
+box, class "lesion" and binary mask); an image whose mask is empty teaches the detector what
+background looks like. At prediction time the detections above ``score_threshold`` are kept
+(the most confident one, or all of them) and their masks are pasted back on the image grid.
+
+The skorch net built by ``fit`` (:class:`DetectionNet`) replaces skorch's usual steps: a
+batch is a list of images of different sizes and a list of target dicts, the module returns
+torchvision's dict of losses in training, and the loss is the sum of that dict
+(:class:`DetectionLoss`).
+"""
+
+import numbers
+import os
+import types
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+from scipy import ndimage
+from sklearn.base import TransformerMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import GradientNormClipping, PassthroughScoring
+from skorch.dataset import ValidSplit, unpack_data
+from torch import nn
+from torch.utils.data import Dataset
+
+from .._logging import get_logger
+from ..io import read_cell, read_image_mask, resolve_id_column
+from ..models._base import AcceleratedNet, BaseNeuralEstimator
+from ..nn import build_maskrcnn, resolve_weights
+from ..utils import CohortInputError, check_cohort
+from ..utils._imaging import match_channels, to_unit_range
+
+_log = get_logger(__name__)
+
+#: The losses torchvision's Mask R-CNN returns in training (recorded per epoch in the history).
+LOSS_NAMES = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg")
+#: 8-connectivity: lesion pixels touching by a corner belong to one instance.
+_CONNECTIVITY = np.ones((3, 3), dtype=bool)
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def instance_targets(mask):
+    """Mask R-CNN training targets of one lesion mask: one instance per connected component.
+
+    Parameters
+    ----------
+    mask : array-like of shape (H, W)
+        Any non-zero value is lesion. Components are 8-connected (pixels touching by an edge
+        or a corner belong to one lesion).
+
+    Returns
+    -------
+    dict
+        ``boxes``: float32 tensor ``(K, 4)`` of ``x1, y1, x2, y2`` in pixel-edge coordinates
+        (a component covering columns ``c0 .. c1`` has ``x1 = c0``, ``x2 = c1 + 1``);
+        ``labels``: int64 tensor ``(K,)`` of ones (the lesion class); ``masks``: uint8 tensor
+        ``(K, H, W)``, one binary mask per component. ``K = 0`` for an empty mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_alnm.segmentation._maskrcnn import instance_targets
+    >>> mask = np.zeros((6, 8), dtype=np.uint8)
+    >>> mask[1:3, 1:4] = 1
+    >>> mask[4:6, 6:8] = 1
+    >>> target = instance_targets(mask)
+    >>> target["boxes"].tolist()
+    [[1.0, 1.0, 4.0, 3.0], [6.0, 4.0, 8.0, 6.0]]
+    >>> target["labels"].tolist(), tuple(target["masks"].shape)
+    ([1, 1], (2, 6, 8))
+    >>> instance_targets(np.zeros((6, 8)))["boxes"].shape
+    torch.Size([0, 4])
+    """
+    foreground = np.asarray(mask) != 0
+    if foreground.ndim != 2:
+        raise ValueError(f"expected a 2-D mask; got an array of shape {foreground.shape}.")
+    labelled, count = ndimage.label(foreground, structure=_CONNECTIVITY)
+    height, width = foreground.shape
+    if count == 0:
+        return {
+            "boxes": torch.zeros((0, 4), dtype=torch.float32),
+            "labels": torch.zeros((0,), dtype=torch.int64),
+            "masks": torch.zeros((0, height, width), dtype=torch.uint8),
+        }
+    boxes = [
+        (cols.start, rows.start, cols.stop, rows.stop)
+        for rows, cols in ndimage.find_objects(labelled)
+    ]
+    masks = np.stack([labelled == k for k in range(1, count + 1)]).astype(np.uint8)
+    return {
+        "boxes": torch.tensor(boxes, dtype=torch.float32),
+        "labels": torch.ones((count,), dtype=torch.int64),
+        "masks": torch.from_numpy(masks),
+    }
+
+
+def combine_detections(detections, *, score_threshold=0.5, mask_threshold=0.5, keep="largest"):
+    """One image's detections -> ``(probability map, binary mask)`` on the image grid.
+
+    Parameters
+    ----------
+    detections : dict
+        torchvision's output for one image: ``scores`` ``(K,)`` and ``masks`` ``(K, 1, H, W)``
+        (mask probabilities on the image grid).
+    score_threshold : float, default=0.5
+        Detections scoring below it are dropped.
+    mask_threshold : float, default=0.5
+        A pixel belongs to an instance when its mask probability is at least this.
+    keep : {"largest", "union"}, default="largest"
+        ``"largest"``: the highest-scoring detection only; ``"union"``: all kept detections.
+
+    Returns
+    -------
+    proba : torch.Tensor of shape (H, W), float32
+        Pixel-wise maximum over the kept detections of ``score * mask probability``; zeros
+        when nothing is kept.
+    mask : torch.Tensor of shape (H, W), bool
+        Union of the kept detections' masks (``mask probability >= mask_threshold``).
+    """
+    masks = detections["masks"]
+    scores = detections["scores"].float()
+    height, width = masks.shape[-2:]
+    kept = torch.nonzero(scores >= score_threshold).flatten()
+    if keep == "largest" and kept.numel() > 1:
+        kept = kept[scores[kept].argmax()].reshape(1)
+    if kept.numel() == 0:
+        zeros = torch.zeros((height, width), dtype=torch.float32, device=masks.device)
+        return zeros, zeros.bool()
+    chosen = masks[kept, 0].float()
+    proba = (chosen * scores[kept].view(-1, 1, 1)).amax(dim=0)
+    return proba, (chosen >= mask_threshold).any(dim=0)
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+class _DetectionDataset(Dataset):
+    """Prepared images ``(C, H, W)`` (and their target dicts), each on its own grid."""
+
+    def __init__(self, images, targets=None):
+        self.images = images
+        self.targets = targets
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], ({} if self.targets is None else self.targets[i])
+
+
+class _LazyDetectionDataset(Dataset):
+    """Images read from the cohort and prepared when requested (prediction of large cohorts)."""
+
+    reads_on_access = True
+
+    def __init__(self, X, image_col, in_chans):
+        self.X = X
+        self.image_col = image_col
+        self.in_chans = in_chans
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, i):
+        image = _read_image(self.X, i, self.image_col)
+        return prepare_image(image, self.in_chans), {}
+
+
+class ImageBatch:
+    """The images of a batch: a sequence of ``(C, H, W)`` tensors of any sizes.
+
+    Not a ``list``, so that skorch counts the images of a batch rather than the channels of
+    its first image.
+    """
+
+    def __init__(self, images):
+        self.images = list(images)
+
+    def __len__(self):
+        return len(self.images)
+
+    def __iter__(self):
+        return iter(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i]
+
+    def pin_memory(self):
+        """The batch in pinned memory (called by the DataLoader with ``pin_memory=True``)."""
+        return ImageBatch(image.pin_memory() for image in self.images)
+
+
+def collate_detections(items):
+    """``collate_fn`` of the detection datasets: ``(ImageBatch, list of targets)``."""
+    images, targets = zip(*items)
+    return ImageBatch(images), list(targets)
+
+
+def prepare_image(image, in_chans):
+    """An (H, W) or (H, W, C) array -> float32 tensor ``(in_chans, H, W)`` in ``[0, 1]``.
+
+    Intensities are mapped to ``[0, 1]`` by each image's own minimum and maximum (a constant
+    image becomes zeros); gray images are replicated to 3 channels or RGB averaged to 1 as
+    ``in_chans`` asks. The grid is unchanged (Mask R-CNN resizes internally).
+    """
+    unit = to_unit_range(image, float(image.min()), float(image.max()))
+    tensor = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
+    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
+    return match_channels(tensor, in_chans).contiguous()
+
+
+def _row_ids(X):
+    id_col = resolve_id_column(X, "auto")
+    values = X[id_col] if id_col is not None else X.index
+    return [v.item() if isinstance(v, np.generic) else v for v in values]
+
+
+def _check_finite(image, X, i, column, row_id):
+    if not np.all(np.isfinite(image)):
+        cell = X[column].iloc[i]
+        raise CohortInputError(
+            "image contains NaN or infinite values; expected finite intensities",
+            row=row_id,
+            column=column,
+            path=None if isinstance(cell, np.ndarray) else cell,
+        )
+
+
+def _read_image(X, i, column):
+    image = read_cell(X, i, column, kind="image")
+    _check_finite(image, X, i, column, _row_ids(X.iloc[[i]])[0])
+    return image
+
+
+# --------------------------------------------------------------------------------- net
+
+
+class DetectionLoss(nn.Module):
+    """The training loss of a torchvision detector: the (weighted) sum of its loss dict.
+
+    Parameters
+    ----------
+    weights : dict or None, default=None
+        ``{loss name: weight}`` (e.g. ``{"loss_mask": 2.0}``); unnamed losses weigh 1.
+    """
+
+    def __init__(self, weights=None):
+        super().__init__()
+        self.weights = dict(weights or {})
+
+    def forward(self, losses, targets=None):
+        """``sum(weight[name] * loss)`` over the losses' dict."""
+        return sum(self.weights.get(name, 1.0) * value for name, value in losses.items())
+
+
+def _move(obj, device, non_blocking=False):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device, non_blocking=non_blocking)
+    if isinstance(obj, dict):
+        return {k: _move(v, device, non_blocking) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | ImageBatch):
+        return [_move(v, device, non_blocking) for v in obj]
+    return obj
+
+
+def hflip_instances(image, target):
+    """Mirror an image ``(C, H, W)`` and its instance target (boxes and masks) left-right."""
+    width = image.shape[-1]
+    target = dict(target)
+    boxes = target["boxes"]
+    target["boxes"] = torch.stack(
+        [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1
+    )
+    target["masks"] = target["masks"].flip(-1)
+    return image.flip(-1), target
+
+
+class DetectionNet(AcceleratedNet):
+    """:class:`~sklearn_alnm.models._base.AcceleratedNet` for torchvision detection models.
+
+    A batch is ``(images, targets)``: a list of ``(C, H, W)`` tensors of any sizes and a list of
+    target dicts (``boxes``, ``labels``, ``masks``). Training calls ``module(images, targets)``
+    and sums the returned loss dict with the criterion (:class:`DetectionLoss`); every loss
+    of the dict is also recorded per batch (``train_loss_mask``, ...). The validation loss is
+    computed the same way, without gradients and with batch-norm layers in inference mode
+    (torchvision's detectors return losses only in training mode). Inference returns
+    torchvision's list of detections per batch.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for :class:`~sklearn_alnm.models._base.AcceleratedNet`.
+    hflip : float, default=0.0
+        Probability of mirroring a training image with its boxes and masks left-right.
+    """
+
+    def __init__(self, *args, hflip=0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hflip = hflip
+
+    def _to_device(self, x):
+        if self.device is None:
+            return x
+        return _move(x, self.device, non_blocking=self._on_cuda())
+
+    def _augment(self, images, targets):
+        if not self.hflip:
+            return images, targets
+        flips = torch.rand(len(images)) < self.hflip
+        pairs = [
+            hflip_instances(image, target) if flip else (image, target)
+            for image, target, flip in zip(images, targets, flips.tolist())
+        ]
+        return [p[0] for p in pairs], [p[1] for p in pairs]
+
+    def _record(self, prefix, losses):
+        for name, value in losses.items():
+            self.history.record_batch(f"{prefix}_{name}", float(value.detach()))
+
+    def get_loss(self, y_pred, y_true=None, X=None, training=False):
+        """The criterion applied to the module's loss dict ``y_pred``."""
+        return self.criterion_(y_pred, y_true)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        images, targets = unpack_data(batch)
+        images, targets = self._augment(self._to_device(images), self._to_device(targets))
+        with self._autocast():
+            losses = self.module_(images, targets, **fit_params)
+            loss = self.get_loss(losses, targets, X=images, training=True)
+        scaler = getattr(self, "grad_scaler_", None)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        self._record("train", losses)
+        return {"loss": loss.detach(), "y_pred": {k: v.detach() for k, v in losses.items()}}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(True)  # losses are only computed in training mode ...
+        for module in self.module_.modules():  # ... but running statistics stay untouched
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+        images, targets = unpack_data(batch)
+        images, targets = self._to_device(images), self._to_device(targets)
+        with torch.no_grad(), self._autocast():
+            losses = self.module_(images, targets, **fit_params)
+            loss = self.get_loss(losses, targets, X=images, training=False)
+        self._set_training(False)
+        self._record("valid", losses)
+        return {"loss": loss, "y_pred": losses}
+
+    def evaluation_step(self, batch, training=False):
+        self.check_is_fitted()
+        images, _ = unpack_data(batch)
+        images = self._to_device(images)
+        self._set_training(training)
+        grad = torch.enable_grad() if training else torch.inference_mode()
+        with grad, self._autocast():
+            return self.module_(images)
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+def _weights_enum(version):
+    import torchvision.models.detection as tvd
+
+    if version == "v2":
+        return "maskrcnn_resnet50_fpn_v2", tvd.MaskRCNN_ResNet50_FPN_V2_Weights
+    return "maskrcnn_resnet50_fpn", tvd.MaskRCNN_ResNet50_FPN_Weights
+
+
+class MaskRCNNSegmenter(TransformerMixin, BaseNeuralEstimator):
+    """Lesion segmentation with Mask R-CNN: one mask per patient, on the patient's image grid.
+
+    The instance segmenter of the mammography study: torchvision's Mask R-CNN (ResNet50-FPN,
+    He et al. 2017; ``version="v2"``: the improved heads of Li et al. 2021) is trained on a
+    cohort's image column and lesion-mask column, and predicts each patient's lesion as a
+    mask on the image's own pixel grid. Images of different sizes are fine (the detector
+    resizes each to ``min_size`` / ``max_size`` internally and pastes its masks back).
+
+    Training targets come from the masks: every connected component (8-connected) of a mask is
+    one lesion instance, with its bounding box, the class "lesion" and its binary mask; an
+    image with an empty mask has no instance and teaches the detector background. Intensities
+    are mapped to ``[0, 1]`` per image (its own minimum and maximum); gray images are used
+    as they are (replicated to RGB inside the network), RGB ones as RGB.
+
+    Prediction keeps the detections scoring at least ``score_threshold``: with
+    ``keep="largest"`` only the highest-scoring one (one lesion per image, the study's
+    setting), with ``keep="union"`` all of them. :meth:`predict` returns the union of the kept
+    detections' masks (mask probability at least ``mask_threshold``); an image without any
+    kept detection gets an empty mask, a valid answer. :meth:`predict_proba` returns, per
+    pixel, the maximum over the kept detections of *detection score x mask probability*
+    (zeros without detection) — a soft lesion map comparable with the semantic segmenters'
+    probabilities. Note that ``predict`` is the union of the thresholded instance masks, not
+    ``predict_proba >= mask_threshold``.
+
+    Parameters
+    ----------
+    image_col : str, default="image"
+        Cohort column of the images (paths or arrays, see :func:`sklearn_alnm.io.read_image`).
+    mask_col : str, default="mask"
+        Cohort column of the reference lesion masks (same grid as the images; any non-zero
+        value is lesion; empty masks allowed). Needed by ``fit`` and ``score`` only.
+    output_col : str, default="pred_mask"
+        Column added by :meth:`transform`.
+    version : {"v1", "v2"}, default="v1"
+        ``"v1"``: ``maskrcnn_resnet50_fpn``; ``"v2"``: ``maskrcnn_resnet50_fpn_v2``.
+    weights : None, str or os.PathLike, default=None
+        Weights of the whole detector: ``None`` (random, seeded by ``random_state``),
+        ``"DEFAULT"`` / ``"COCO_V1"`` (used only when the file is already in the local torch
+        hub cache; nothing is downloaded) or a checkpoint path. The COCO box and mask
+        predictors are replaced by lesion ones. See :func:`sklearn_alnm.nn.build_maskrcnn`.
+    weights_backbone : None, str or os.PathLike, default=None
+        ImageNet weights of the ResNet50 trunk only (``"DEFAULT"``, a weights name in the hub
+        cache, or a checkpoint path). Not with ``weights``.
+    min_size, max_size : int, default=512, 1024
+        Each image is rescaled inside the network so that its shorter side is ``min_size``,
+        unless its longer side would then exceed ``max_size``.
+    score_threshold : float in [0, 1], default=0.5
+        Detections scoring below it are ignored at prediction time.
+    mask_threshold : float in [0, 1], default=0.5
+        Threshold of a detection's mask probabilities.
+    keep : {"largest", "union"}, default="largest"
+        ``"largest"``: keep the highest-scoring detection only (the most confident lesion);
+        ``"union"``: keep every detection above ``score_threshold``.
+    optimizer : {"sgd", "adam", "adamw"} or torch.optim.Optimizer class, default="sgd"
+        ``"sgd"`` uses momentum 0.9 (torchvision's detection recipe); other arguments through
+        ``optimizer__<name>`` (e.g. ``optimizer__weight_decay=1e-4``). The gradients' global
+        norm is clipped at 10, which keeps a randomly initialised detector from diverging in
+        its first steps (:class:`skorch.callbacks.GradientNormClipping`, named
+        ``"gradient_clipping"``; set another bound with
+        ``callbacks__gradient_clipping__gradient_clip_value``, or remove it with
+        ``callbacks__gradient_clipping=None``).
+    lr : float, default=0.005
+        Initial learning rate.
+    lr_schedule : None, "step", "cosine" or dict, default=None
+        Stepped once per epoch, as for :class:`~sklearn_alnm.models.ImageClassifier`.
+    max_epochs : int, default=30
+        Training epochs.
+    batch_size : int, default=2
+        Images per batch (training and prediction).
+    augment : {"default"} or None, default="default"
+        ``"default"``: each training image is mirrored left-right with probability 0.5,
+        together with its boxes and masks; never at prediction. ``None``: no augmentation.
+    early_stopping : None, int or dict, default=None
+        Stop when the validation loss (the training loss without ``valid_split``) has not
+        improved for this many epochs and restore the best epoch's weights; a dict gives
+        :class:`skorch.callbacks.EarlyStopping` arguments.
+    valid_split : None, float, int or callable, default=None
+        Hold out a (random, seeded) part of the training images for a validation loss per
+        epoch: a fraction, a number of folds ``k`` (1/k held out), or a callable ``(dataset,
+        y) -> (train, valid)``.
+    checkpoint_dir : None, str or os.PathLike, default=None
+        Folder for per-epoch checkpoints; an interrupted fit of the same settings and data
+        resumes, a finished one is loaded (see :class:`~sklearn_alnm.models.ImageClassifier`).
+    n_jobs : int or None, default=None
+        Threads reading the images and masks in ``fit``.
+    device : str, default="auto"
+        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    amp : "auto", False, "bf16" or "fp16", default="auto"
+        Mixed precision on CUDA (``"auto"``: bfloat16 where supported, else float16 with
+        gradient scaling); always off on the CPU.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation, shuffling, flips, the validation split and the detector's
+        sampling of anchors and proposals (torch's global generators are forked during
+        ``fit``; the caller's state is untouched).
+    verbose : int, default=0
+        ``>0``: a progress bar per epoch and skorch's epoch table.
+    **skorch_kwargs
+        Other :class:`skorch.NeuralNet` arguments in skorch's syntax, e.g. arguments of the
+        detector (:class:`torchvision.models.detection.MaskRCNN`):
+        ``module__box_detections_per_img`` (10 by default here, not torchvision's 100: each
+        detection's mask is pasted on the full image grid), ``module__rpn_batch_size_per_image``,
+        ``module__box_batch_size_per_image``, ``module__trainable_backbone_layers=3``,
+        ``module__anchor_generator=...``; ``criterion__weights={"loss_mask": 2.0}`` (weights of
+        the summed losses);
+        ``optimizer__weight_decay``, ``iterator_train__num_workers``, ``callbacks``. They are
+        estimator parameters (``get_params``, ``set_params``, ``clone``, ``GridSearchCV``).
+
+    Attributes
+    ----------
+    module_ : sklearn_alnm.nn.MaskRCNNNet
+        The trained detector (on ``device_``), in inference mode.
+    net_ : DetectionNet
+        The trained skorch net.
+    history_ : skorch.history.History
+        One dict per epoch: ``train_loss`` (the summed loss) and each of torchvision's losses
+        (``train_loss_classifier``, ``train_loss_box_reg``, ``train_loss_mask``,
+        ``train_loss_objectness``, ``train_loss_rpn_box_reg``), their ``valid_`` versions
+        with ``valid_split``, ``event_lr`` with ``lr_schedule``, ``dur``, ...
+    in_chans_ : int
+        Channels the network takes: 3 when any training image is RGB, else 1.
+    n_instances_ : int
+        Lesion instances (mask components) in the training masks.
+    device_ : str
+        The device the detector is on.
+    checkpoint_path_ : str or None
+        The run folder with ``checkpoint_dir``.
+
+    See Also
+    --------
+    sklearn_alnm.nn.build_maskrcnn : The network.
+    sklearn_alnm.metrics.dice_score : The metric of :meth:`score`.
+
+    Notes
+    -----
+    Without pretrained weights Mask R-CNN needs many images and epochs; use ``weights`` or
+    ``weights_backbone`` (files placed in the torch hub cache) for real studies. Pickles
+    (``joblib.dump``) hold the weights and the history, and load on a CPU-only machine.
+
+    References
+    ----------
+    .. [1] K. He, G. Gkioxari, P. Dollár, R. Girshick, "Mask R-CNN", ICCV 2017.
+    .. [2] Y. Li, S. Xie, X. Chen, P. Dollár, K. He, R. Girshick, "Benchmarking Detection
+       Transfer Learning with Vision Transformers", arXiv:2111.11429, 2021 (the ``v2`` heads).
+    .. [3] Mammography study of the library's recipes: clinical, radiomics and deep-learning
+       features of the CC and MLO views, the lesions outlined by Mask R-CNN.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.datasets import make_alnm_cohort
+    >>> from sklearn_alnm.segmentation._maskrcnn import MaskRCNNSegmenter
+    >>> X, _ = make_alnm_cohort(4, modalities="mammography", image_size=32, random_state=0)
+    >>> seg = MaskRCNNSegmenter("cc_image", "cc_mask", min_size=32, max_size=32,
+    ...                         max_epochs=1, random_state=0, device="cpu",
+    ...                         module__rpn_batch_size_per_image=32,
+    ...                         module__box_batch_size_per_image=16,
+    ...                         module__box_detections_per_img=5)
+    >>> masks = seg.fit(X).predict(X)
+    >>> len(masks), masks[0].shape, masks[0].dtype
+    (4, (32, 32), dtype('bool'))
+    >>> seg.transform(X).columns[-1], len(seg.history_)
+    ('pred_mask', 1)
+    """
+
+    _parameter_constraints = {
+        "image_col": [str],
+        "mask_col": [str],
+        "output_col": [str],
+        "version": [StrOptions({"v1", "v2"})],
+        "weights": "no_validation",  # None, a name, a path or an enum member: build_maskrcnn
+        "weights_backbone": "no_validation",
+        "min_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "max_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "score_threshold": [Interval(numbers.Real, 0, 1, closed="both")],
+        "mask_threshold": [Interval(numbers.Real, 0, 1, closed="both")],
+        "keep": [StrOptions({"largest", "union"})],
+        "optimizer": "no_validation",  # a name or an Optimizer class: checked in fit
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "lr_schedule": "no_validation",
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+        "augment": [StrOptions({"default"}), None],
+        "early_stopping": "no_validation",
+        "valid_split": "no_validation",
+        "checkpoint_dir": [None, str, os.PathLike],
+        "n_jobs": [None, numbers.Integral],
+        "device": "no_validation",  # checked by resolve_device
+        "amp": "no_validation",
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _owned_skorch_keys = {
+        **BaseNeuralEstimator._owned_skorch_keys,
+        "module__num_classes": None,
+        "module__in_chans": None,
+        "module__weights": "weights",
+        "module__weights_backbone": "weights_backbone",
+        "module__version": "version",
+        "module__min_size": "min_size",
+        "module__max_size": "max_size",
+        "iterator_train__collate_fn": None,
+        "iterator_valid__collate_fn": None,
+    }
+
+    _net_class = DetectionNet
+
+    def __init__(
+        self,
+        image_col="image",
+        mask_col="mask",
+        *,
+        output_col="pred_mask",
+        version="v1",
+        weights=None,
+        weights_backbone=None,
+        min_size=512,
+        max_size=1024,
+        score_threshold=0.5,
+        mask_threshold=0.5,
+        keep="largest",
+        optimizer="sgd",
+        lr=0.005,
+        lr_schedule=None,
+        max_epochs=30,
+        batch_size=2,
+        augment="default",
+        early_stopping=None,
+        valid_split=None,
+        checkpoint_dir=None,
+        n_jobs=None,
+        device="auto",
+        amp="auto",
+        random_state=None,
+        verbose=0,
+        **skorch_kwargs,
+    ):
+        self.image_col = image_col
+        self.mask_col = mask_col
+        self.output_col = output_col
+        self.version = version
+        self.weights = weights
+        self.weights_backbone = weights_backbone
+        self.min_size = min_size
+        self.max_size = max_size
+        self.score_threshold = score_threshold
+        self.mask_threshold = mask_threshold
+        self.keep = keep
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_schedule = lr_schedule
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.augment = augment
+        self.early_stopping = early_stopping
+        self.valid_split = valid_split
+        self.checkpoint_dir = checkpoint_dir
+        self.n_jobs = n_jobs
+        self.device = device
+        self.amp = amp
+        self.random_state = random_state
+        self.verbose = verbose
+        self._store_skorch_kwargs(skorch_kwargs)
+
+    # ------------------------------------------------------------------------------- checks
+
+    def _check_weights(self):
+        """Fail on unavailable or conflicting weights before any image is read."""
+        if self.weights is not None and self.weights_backbone is not None:
+            raise ValueError(
+                "pass weights (the whole detector) or weights_backbone (the trunk only), not both."
+            )
+        if self.weights is not None:
+            from ..nn._weights import resolve_spec_weights
+
+            name, enum = _weights_enum(self.version)
+            resolve_spec_weights(types.SimpleNamespace(name=name, weights_enum=enum), self.weights)
+        resolve_weights("resnet50", self.weights_backbone)
+
+    def _read_training_data(self, X):
+        """Images and masks of ``X``; masks must be binary and on their image's grid."""
+        try:
+            images, masks = read_image_mask(
+                X, self.image_col, self.mask_col, binary=False, n_jobs=self.n_jobs
+            )
+        except CohortInputError as exc:
+            if "fractional" not in exc.reason:
+                raise
+            raise CohortInputError(
+                "mask holds fractional values; expected a binary mask (0/1, 0/255 or a label "
+                "map: any non-zero value is lesion)",
+                row=exc.row,
+                column=exc.column,
+                path=exc.path,
+            ) from None
+        ids = _row_ids(X)
+        for i, image in enumerate(images):
+            _check_finite(image, X, i, self.image_col, ids[i])
+        return images, masks
+
+    # ---------------------------------------------------------------------------------- fit
+
+    def fit(self, X, y=None):
+        """Train Mask R-CNN on the cohort's images and lesion masks.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, with ``image_col`` and ``mask_col``.
+        y : None
+            Ignored (the targets are the masks).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        settings = self._check_training_params()
+        self._check_weights()
+        check_cohort(self, X, [self.image_col, self.mask_col])
+        images, masks = self._read_training_data(X)
+        in_chans = 3 if any(image.ndim == 3 for image in images) else 1
+        tensors = [prepare_image(image, in_chans) for image in images]
+        targets = [instance_targets(mask) for mask in masks]
+        dataset = _DetectionDataset(tensors, targets)
+        net_kwargs = {
+            "module": build_maskrcnn,
+            "module__num_classes": 2,
+            "module__in_chans": in_chans,
+            "module__weights": self.weights,
+            "module__weights_backbone": self.weights_backbone,
+            "module__version": self.version,
+            "module__min_size": int(self.min_size),
+            "module__max_size": int(self.max_size),
+            "hflip": 0.5 if self.augment == "default" else 0.0,
+            "augment": None,
+            "channels_last": False,
+            "iterator_train__collate_fn": collate_detections,
+            "iterator_valid__collate_fn": collate_detections,
+        }
+        if "criterion" not in self._skorch_kwargs():
+            net_kwargs["criterion"] = DetectionLoss
+        fingerprint = None
+        if self.checkpoint_dir is not None:
+            fingerprint = joblib.hash(([t.numpy() for t in tensors], [m for m in masks]))
+        self._fit_net(
+            net_kwargs=net_kwargs,
+            dataset=dataset,
+            y=None,
+            settings=settings,
+            fingerprint=fingerprint,
+        )
+        self.in_chans_ = in_chans
+        self.n_features_in_ = X.shape[1]
+        if all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        self.n_instances_ = int(sum(len(t["labels"]) for t in targets))
+        _log.info(
+            "%s(%s): %d epochs on %d images (%d lesion instances) on %s",
+            type(self).__name__,
+            self.version,
+            len(self.net_.history),
+            len(X),
+            self.n_instances_,
+            self.device_,
+        )
+        return self
+
+    def _net_kwargs(self, settings, *, has_valid, run_dir):
+        kwargs = super()._net_kwargs(settings, has_valid=has_valid, run_dir=run_dir)
+        # keep every training image (a batch of one is fine for the detector)
+        kwargs.setdefault("iterator_train__drop_last", False)
+        # a lesion study needs a few detections per image, not COCO's 100 full-grid masks
+        kwargs.setdefault("module__box_detections_per_img", 10)
+        return kwargs
+
+    def _train_split(self, seed):
+        vs = self.valid_split
+        if vs is None or callable(vs):
+            return vs
+        if isinstance(vs, float):
+            return ValidSplit(vs, stratified=False, random_state=seed)
+        return ValidSplit(int(vs), stratified=False)
+
+    def _scoring_callbacks(self, has_valid):
+        prefixes = ("train", "valid") if has_valid else ("train",)
+        clipping = ("gradient_clipping", GradientNormClipping(gradient_clip_value=10.0))
+        return [clipping] + [
+            (
+                f"{prefix}_{name}",
+                PassthroughScoring(
+                    f"{prefix}_{name}", lower_is_better=None, on_train=prefix == "train"
+                ),
+            )
+            for prefix in prefixes
+            for name in LOSS_NAMES
+        ]
+
+    # ---------------------------------------------------------------------------- inference
+
+    def _segment(self, X):
+        """``[(proba, mask), ...]`` per row: numpy float32 and bool maps on each image grid."""
+        check_is_fitted(self, "net_")
+        self._validate_params()
+        check_cohort(self, X, [self.image_col])
+        dataset = _LazyDetectionDataset(X, self.image_col, self.in_chans_)
+        on_cuda = self.device_.startswith("cuda")
+        devices = [torch.device(self.device_).index or 0] if on_cuda else []
+        options = {
+            "score_threshold": float(self.score_threshold),
+            "mask_threshold": float(self.mask_threshold),
+            "keep": self.keep,
+        }
+        results = []
+        # (the DataLoader draws a seed from torch's global generator: leave the caller's alone)
+        with torch.random.fork_rng(devices=devices):
+            for detections in self.net_.forward_iter(dataset, training=False, device=None):
+                for detection in detections:
+                    proba, mask = combine_detections(detection, **options)
+                    results.append((proba.cpu().numpy(), mask.cpu().numpy()))
+        return results
+
+    def predict_proba(self, X):
+        """Soft lesion maps: per pixel, the maximum of *score x mask probability* of the kept
+        detections (zeros where nothing is detected).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort (``image_col``).
+
+        Returns
+        -------
+        list of ndarray
+            One float32 array ``(H, W)`` in ``[0, 1]`` per row, on that row's image grid.
+        """
+        return [proba for proba, _ in self._segment(X)]
+
+    def predict(self, X):
+        """Lesion masks: the union of the kept detections' masks (empty without detection).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort (``image_col``).
+
+        Returns
+        -------
+        list of ndarray
+            One boolean array ``(H, W)`` per row, on that row's image grid.
+        """
+        return [mask for _, mask in self._segment(X)]
+
+    def transform(self, X):
+        """A copy of the cohort with the predicted masks in ``output_col``.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort (``image_col``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``X`` (same index and columns) plus ``output_col`` (appended, or replaced when it
+            exists) holding one uint8 0/1 mask per row on the row's image grid, ready for
+            :class:`~sklearn_alnm.preprocessing.ROICropper` (``mask_col=output_col``) or an
+            image classifier's ``mask_col``.
+        """
+        masks = self.predict(X)
+        cells = np.empty(len(X), dtype=object)
+        for k, mask in enumerate(masks):
+            cells[k] = mask.astype(np.uint8)
+        out = X.copy()
+        out[self.output_col] = pd.Series(cells, index=X.index, dtype=object)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Columns of the transformed cohort: the input columns, then ``output_col``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        if input_features is None:
+            if not hasattr(self, "feature_names_in_"):
+                raise NotFittedError(
+                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
+                    "pass input_features."
+                )
+            input_features = self.feature_names_in_
+        names = [str(c) for c in input_features]
+        if self.output_col not in names:
+            names.append(self.output_col)
+        return np.asarray(names, dtype=object)
+
+    def score(self, X, y=None):
+        """Mean Dice of the predicted masks against the cohort's ``mask_col``.
+
+        An image whose reference and predicted masks are both empty scores 1 (see
+        :func:`sklearn_alnm.metrics.dice_score`).
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort, with ``image_col`` and ``mask_col``.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        float
+        """
+        from ..metrics import dice_scorer
+
+        check_is_fitted(self, "net_")
+        check_cohort(self, X, [self.image_col, self.mask_col])
+        return dice_scorer(self, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        return tags
