@@ -20,11 +20,8 @@ import types
 
 import joblib
 import numpy as np
-import pandas as pd
 import torch
 from scipy import ndimage
-from sklearn.base import TransformerMixin
-from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping, PassthroughScoring
@@ -38,6 +35,7 @@ from ..models._base import AcceleratedNet, BaseNeuralEstimator
 from ..nn import build_maskrcnn, resolve_weights
 from ..utils import CohortInputError, check_cohort
 from ..utils._imaging import match_channels, to_unit_range
+from ._base import SegmentationOutputMixin
 
 _log = get_logger(__name__)
 
@@ -382,7 +380,7 @@ def _weights_enum(version):
     return "maskrcnn_resnet50_fpn", tvd.MaskRCNN_ResNet50_FPN_Weights
 
 
-class MaskRCNNSegmenter(TransformerMixin, BaseNeuralEstimator):
+class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
     """Lesion segmentation with Mask R-CNN: one mask per patient, on the patient's image grid.
 
     The instance segmenter of the mammography study: torchvision's Mask R-CNN (ResNet50-FPN,
@@ -735,11 +733,7 @@ class MaskRCNNSegmenter(TransformerMixin, BaseNeuralEstimator):
             fingerprint=fingerprint,
         )
         self.in_chans_ = in_chans
-        self.n_features_in_ = X.shape[1]
-        if all(isinstance(c, str) for c in X.columns):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self._remember_columns(X)
         self.n_instances_ = int(sum(len(t["labels"]) for t in targets))
         _log.info(
             "%s(%s): %d epochs on %d images (%d lesion instances) on %s",
@@ -836,79 +830,3 @@ class MaskRCNNSegmenter(TransformerMixin, BaseNeuralEstimator):
             One boolean array ``(H, W)`` per row, on that row's image grid.
         """
         return [mask for _, mask in self._segment(X)]
-
-    def transform(self, X):
-        """A copy of the cohort with the predicted masks in ``output_col``.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            The cohort (``image_col``).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``X`` (same index and columns) plus ``output_col`` (appended, or replaced when it
-            exists) holding one uint8 0/1 mask per row on the row's image grid, ready for
-            :class:`~sklearn_alnm.preprocessing.ROICropper` (``mask_col=output_col``) or an
-            image classifier's ``mask_col``.
-        """
-        masks = self.predict(X)
-        cells = np.empty(len(X), dtype=object)
-        for k, mask in enumerate(masks):
-            cells[k] = mask.astype(np.uint8)
-        out = X.copy()
-        out[self.output_col] = pd.Series(cells, index=X.index, dtype=object)
-        return out
-
-    def get_feature_names_out(self, input_features=None):
-        """Columns of the transformed cohort: the input columns, then ``output_col``.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        if input_features is None:
-            if not hasattr(self, "feature_names_in_"):
-                raise NotFittedError(
-                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
-                    "pass input_features."
-                )
-            input_features = self.feature_names_in_
-        names = [str(c) for c in input_features]
-        if self.output_col not in names:
-            names.append(self.output_col)
-        return np.asarray(names, dtype=object)
-
-    def score(self, X, y=None):
-        """Mean Dice of the predicted masks against the cohort's ``mask_col``.
-
-        An image whose reference and predicted masks are both empty scores 1 (see
-        :func:`sklearn_alnm.metrics.dice_score`).
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            The cohort, with ``image_col`` and ``mask_col``.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        float
-        """
-        from ..metrics import dice_scorer
-
-        check_is_fitted(self, "net_")
-        check_cohort(self, X, [self.image_col, self.mask_col])
-        return dice_scorer(self, X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = False
-        return tags
