@@ -39,7 +39,7 @@ from skorch.utils import TeeGenerator, noop
 from torch.utils.data import DataLoader
 
 from .._logging import get_logger
-from ..utils import resolve_device
+from ..utils import check_cohort, resolve_device
 from ._data import collate_batches
 
 _log = get_logger(__name__)
@@ -641,6 +641,23 @@ class BaseNeuralEstimator(BaseEstimator):
         return net
 
     # ---------------------------------------------------------------------------- inference
+
+    def prepare_images(self, X):
+        """The network's input for ``X``: read, cropped, resized, normalised; no augmentation.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_patients, in_chans_, height, width)
+            float32, on the CPU; exactly what the network is fed at inference.
+        """
+        check_is_fitted(self, "net_")
+        check_cohort(self, X, self.preparer_.columns)
+        return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
 
     def _forward(self, dataset):
         """Outputs of the fitted module on ``dataset`` (eval mode, no augmentation), on the CPU."""

@@ -616,23 +616,6 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
 
     # ---------------------------------------------------------------------------- inference
 
-    def prepare_images(self, X):
-        """The network's input for ``X``: read, cropped, resized, normalised; no augmentation.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            The cohort.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_patients, in_chans_, height, width)
-            float32, on the CPU; exactly what ``predict_proba`` feeds the network.
-        """
-        check_is_fitted(self, "net_")
-        check_cohort(self, X, self.preparer_.columns)
-        return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
-
     def _logits(self, X):
         check_is_fitted(self, "net_")
         check_cohort(self, X, self.preparer_.columns)

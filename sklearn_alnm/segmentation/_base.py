@@ -453,23 +453,6 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         )
         return self
 
-    def prepare_images(self, X):
-        """The network's input for ``X``: read, resized and normalised, no augmentation.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            The cohort.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_patients, in_chans_, height, width)
-            float32 on the CPU, exactly what ``predict_proba`` feeds the network.
-        """
-        check_is_fitted(self, "net_")
-        check_cohort(self, X, [self.preparer_.image_col])
-        return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
-
     def predict_proba(self, X):
         """Lesion probability maps, one per row, on each image's own grid.
 
@@ -487,7 +470,7 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
             One map of shape ``(H, W)`` per row, values in ``[0, 1]``.
         """
         check_is_fitted(self, "net_")
-        check_cohort(self, X, [self.preparer_.image_col])
+        check_cohort(self, X, self.preparer_.columns)
         images, _, shapes = self.preparer_.prepare(X, n_jobs=self.n_jobs)
         logits = self._forward(PreparedImageDataset(images))
         return [to_image_grid(logits[k, 0], shape) for k, shape in enumerate(shapes)]

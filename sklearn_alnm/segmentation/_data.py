@@ -111,6 +111,11 @@ class SegmentationPreparer:
     def in_chans(self):
         return self.images.in_chans
 
+    @property
+    def columns(self):
+        """Cohort columns read at inference (the masks only serve training)."""
+        return [self.image_col]
+
     def _load_row(self, X, i, row_id, with_mask):
         image, _ = self.images.read_row(X, i, row_id)
         shape = image.shape[:2]
