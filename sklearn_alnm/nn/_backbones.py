@@ -573,13 +573,12 @@ def _build_network(spec, weights, size):
     return net
 
 
-def _adapt_first_conv(net, spec, in_chans):
-    conv = net.get_submodule(spec.first_conv)
-    if not isinstance(conv, nn.Conv2d):
-        raise TypeError(
-            f"first_conv {spec.first_conv!r} of backbone {spec.name!r} is a "
-            f"{type(conv).__name__}, not a Conv2d."
-        )
+def conv_for_channels(conv, in_chans):
+    """A copy of ``conv`` taking ``in_chans`` input channels, kernels adapted.
+
+    The kernels come from :func:`adapt_conv_weight` (RGB kernels summed for one channel);
+    every other setting and the bias are kept.
+    """
     new = nn.Conv2d(
         in_chans,
         conv.out_channels,
@@ -595,7 +594,17 @@ def _adapt_first_conv(net, spec, in_chans):
         new.weight.copy_(adapt_conv_weight(conv.weight, in_chans))
         if conv.bias is not None:
             new.bias.copy_(conv.bias)
-    _set_submodule(net, spec.first_conv, new)
+    return new
+
+
+def _adapt_first_conv(net, spec, in_chans):
+    conv = net.get_submodule(spec.first_conv)
+    if not isinstance(conv, nn.Conv2d):
+        raise TypeError(
+            f"first_conv {spec.first_conv!r} of backbone {spec.name!r} is a "
+            f"{type(conv).__name__}, not a Conv2d."
+        )
+    _set_submodule(net, spec.first_conv, conv_for_channels(conv, in_chans))
     if getattr(net, "transform_input", False):
         net.transform_input = False  # defined per RGB channel
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._logging import get_logger
-from ._backbones import Backbone, _set_submodule, resolve_weights
+from ._backbones import Backbone, _set_submodule, conv_for_channels, resolve_weights
 from ._weights import (
     _describe,
     adapt_conv_weight,
@@ -364,22 +364,7 @@ def _adapt_first_conv(module, in_chans):
     conv = module.get_submodule(name)
     if conv.in_channels == in_chans:
         return name
-    new = nn.Conv2d(
-        in_chans,
-        conv.out_channels,
-        conv.kernel_size,
-        stride=conv.stride,
-        padding=conv.padding,
-        dilation=conv.dilation,
-        groups=conv.groups,
-        bias=conv.bias is not None,
-        padding_mode=conv.padding_mode,
-    )
-    with torch.no_grad():
-        new.weight.copy_(adapt_conv_weight(conv.weight, in_chans))
-        if conv.bias is not None:
-            new.bias.copy_(conv.bias)
-    _set_submodule(module, name, new)
+    _set_submodule(module, name, conv_for_channels(conv, in_chans))
     return name
 
 
