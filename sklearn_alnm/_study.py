@@ -93,14 +93,21 @@ def _resolve_paths(params, base):
 
 
 def _column_params(estimator):
-    """``(parameter, column)`` pairs of every ``*_col`` parameter in a (nested) estimator."""
+    """``(parameter, column)`` pairs of the ``*_col`` parameters a (nested) estimator reads.
+
+    Columns that a step writes (``output_col``, ``output_mask_col``, ...: a segmenter's
+    predicted masks, a cropper's regions) are not expected in the manifest, nor are the
+    parameters of later steps that read them.
+    """
     if not hasattr(estimator, "get_params"):
         return []
-    pairs = []
-    for key, value in estimator.get_params(deep=True).items():
-        if re.search(r"(^|__)\w*_col$", key) and isinstance(value, str):
-            pairs.append((key, value))
-    return pairs
+    columns = [
+        (key, value)
+        for key, value in estimator.get_params(deep=True).items()
+        if re.search(r"(^|__)\w*_col$", key) and isinstance(value, str)
+    ]
+    written = {value for key, value in columns if re.search(r"(^|__)output\w*_col$", key)}
+    return [(key, value) for key, value in columns if value not in written]
 
 
 class Study:

@@ -362,8 +362,6 @@ def ultrasound_combined(
     >>> model.predict_proba(X.head(2)).shape
     (2, 2)
     """
-    if output not in ("probability", "logit"):
-        raise ValueError(f"output must be 'probability' or 'logit'; got {output!r}.")
     if dl_signature is None:
         dl_signature = ultrasound_dl_signature(
             image_col=image_col,
@@ -372,6 +370,36 @@ def ultrasound_combined(
             cache=cache,
             random_state=random_state,
         )
+    return Pipeline(
+        _combined_steps(
+            dl_signature,
+            clinical_signature=clinical_signature,
+            clinical_factors=clinical_factors,
+            output=output,
+            nomogram=nomogram,
+            n_jobs=n_jobs,
+            group_col=group_col,
+            cv=cv,
+            random_state=random_state,
+        )
+    )
+
+
+def _combined_steps(
+    dl_signature,
+    *,
+    clinical_signature,
+    clinical_factors,
+    output,
+    nomogram,
+    n_jobs,
+    group_col,
+    cv,
+    random_state,
+):
+    """The ``signatures`` and ``nomogram`` (or ``combined``) steps of the ultrasound models."""
+    if output not in ("probability", "logit"):
+        raise ValueError(f"output must be 'probability' or 'logit'; got {output!r}.")
     signatures = SignatureScores(
         [
             ("clinical", _clinical_signature(clinical_signature, random_state, n_jobs)),
@@ -385,6 +413,229 @@ def ultrasound_combined(
         random_state=random_state,
     )
     if not nomogram:
-        return Pipeline([("signatures", signatures), ("combined", LogisticRegression(C=np.inf))])
+        return [("signatures", signatures), ("combined", LogisticRegression(C=np.inf))]
     labels = {"clinical_signature": "Clinical signature", "dl_signature": "DL signature"}
-    return Pipeline([("signatures", signatures), ("nomogram", Nomogram(labels=labels))])
+    return [("signatures", signatures), ("nomogram", Nomogram(labels=labels))]
+
+
+#: Default members of the ultrasound study's automatic segmentation (:func:`ultrasound_autoseg`).
+AUTOSEG_SEGMENTERS = ("unet", "unetpp", "deeplabv3")
+
+
+def _segmenter_classes():
+    from .segmentation import (
+        DeepLabV3Segmenter,
+        MaskRCNNSegmenter,
+        UNetPlusPlusSegmenter,
+        UNetSegmenter,
+    )
+
+    return {
+        "unet": UNetSegmenter,
+        "unetpp": UNetPlusPlusSegmenter,
+        "deeplabv3": DeepLabV3Segmenter,
+        "maskrcnn": MaskRCNNSegmenter,
+    }
+
+
+def _autoseg_members(segmenters, params, image_col, mask_col, random_state):
+    """``[(name, segmenter)]`` from names and (name, estimator) pairs; True when one alone."""
+    classes = _segmenter_classes()
+    single = isinstance(segmenters, str) or not isinstance(segmenters, (list, tuple))
+    members = [segmenters] if single else list(segmenters)
+    params = dict(params or {})
+    names = [m for m in members if isinstance(m, str)]
+    unknown = [m for m in names if m not in classes]
+    if unknown:
+        raise ValueError(f"unknown segmenters {unknown}; available: {sorted(classes)}.")
+    if params and not names:
+        raise ValueError(
+            "segmentation= sets the segmenters given by name; not used with estimators."
+        )
+    unused = [k for k in params if k in classes and k not in names]
+    if unused:
+        raise ValueError(f"segmentation= has settings of segmenters not used: {unused}.")
+    shared = {k: v for k, v in params.items() if k not in classes}
+    built = []
+    for member in members:
+        if isinstance(member, str):
+            own = {"random_state": random_state, **shared, **dict(params.get(member) or {})}
+            member = (member, classes[member](image_col, mask_col, **own))
+        built.append(member)
+    return built, single
+
+
+def ultrasound_autoseg(
+    *,
+    segmenters=None,
+    fusion="mean",
+    segmentation=None,
+    roi_size=224,
+    margin=0.1,
+    empty="whole",
+    cnn=None,
+    clinical_signature="lr",
+    clinical_factors=None,
+    image_col="image",
+    mask_col="mask",
+    output="probability",
+    nomogram=True,
+    n_jobs=None,
+    group_col="patient_id",
+    cv=5,
+    random_state=None,
+):
+    """The fully automatic ultrasound study: segment, crop, classify, combine in a nomogram.
+
+    The tumour is outlined automatically by a post-fusion of several segmenters (U-Net, UNet++
+    and DeepLabV3 by default; :class:`~sklearn_alnm.segmentation.SegmentationFusion`), the
+    rectangle around the largest connected component of the fused mask is cropped and resampled
+    (:class:`~sklearn_alnm.preprocessing.ROICropper`), and a CNN trained on the crops
+    (:class:`~sklearn_alnm.models.ImageClassifier`) gives the deep-learning (DL) signature. As
+    in :func:`ultrasound_combined`, a logistic regression on the out-of-fold DL and clinical
+    signatures is the combined model, drawn as a nomogram. Only the images and the clinical
+    factors are needed to predict: the reference masks are read by ``fit`` alone, to train the
+    segmenters.
+
+    Parameters
+    ----------
+    segmenters : list of str or (str, estimator), str, estimator or None, default=None
+        The segmentation members, fused: names among ``"unet"``
+        (:class:`~sklearn_alnm.segmentation.UNetSegmenter`), ``"unetpp"``
+        (:class:`~sklearn_alnm.segmentation.UNetPlusPlusSegmenter`), ``"deeplabv3"``
+        (:class:`~sklearn_alnm.segmentation.DeepLabV3Segmenter`) and ``"maskrcnn"``
+        (:class:`~sklearn_alnm.segmentation.MaskRCNNSegmenter`), built on ``image_col`` and
+        ``mask_col`` with ``segmentation``, or ``(name, segmenter)`` pairs used as given.
+        ``None``: ``["unet", "unetpp", "deeplabv3"]``, the study's three networks. A single
+        name or estimator is used alone, without fusion.
+    fusion : {"mean", "vote", "union", "stack"}, default="mean"
+        How the members' probability maps are fused (``method`` of
+        :class:`~sklearn_alnm.segmentation.SegmentationFusion`; ``"stack"`` learns a
+        pixel-level logistic regression on the members' out-of-fold maps).
+    segmentation : dict, default=None
+        Parameters of the segmenters given by name: those shared by all (e.g.
+        ``{"input_size": 128, "max_epochs": 40, "device": "cuda"}``) and, under a member's
+        name, its own (e.g. ``{"unet": {"base_channels": 16}}``). Every member's parameters
+        are also reachable on the returned pipeline, e.g.
+        ``segmentation__unet__base_channels``.
+    roi_size : int, default=224
+        Side of the square crops (``ROICropper(output_size=...)``) and of the CNN's input.
+    margin : int or float, default=0.1
+        Margin around the lesion's rectangle: pixels (int) or a fraction of its size (float).
+    empty : {"whole", "center", "error"}, default="whole"
+        What an image whose fused mask is empty gives the CNN: the whole image, a centred
+        half-size rectangle, or an error (see :class:`~sklearn_alnm.preprocessing.ROICropper`).
+    cnn : dict, default=None
+        Parameters of the :class:`~sklearn_alnm.models.ImageClassifier` over the defaults
+        (ResNet50 with random initial weights, z-score normalisation; e.g. ``{"weights":
+        "DEFAULT", "normalize": "imagenet", "max_epochs": 30, "device": "cuda"}``).
+    clinical_signature : {"lr", "rf", "xgboost"} or classifier, default="lr"
+        The clinical model.
+    clinical_factors : list of str, default=None
+        Clinical columns entering the nomogram directly, beside the two signatures.
+    image_col, mask_col : str, default="image", "mask"
+        Ultrasound image column and reference lesion mask column (read by ``fit`` only).
+    output : {"probability", "logit"}, default="probability"
+        Scale of the signature scores on the nomogram.
+    nomogram : bool, default=True
+        Combine with a :class:`~sklearn_alnm.clinical.Nomogram`; ``False`` uses a plain
+        ``LogisticRegression``.
+    n_jobs : int or None, default=None
+        Parallel fitting of the signatures.
+    group_col : str or None, default="patient_id"
+        Patient id column of the grouped out-of-fold split.
+    cv : int or CV splitter, default=5
+        Out-of-fold scheme of the training signatures (the CNN is trained ``cv + 1`` times).
+    random_state : int or None, default=None
+        Seed of the networks, the folds and the default models.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted; steps ``"segmentation"`` (adds the predicted masks: ``"pred_mask"``, or
+        the single segmenter's ``output_col``), ``"crop"``
+        (adds ``"roi"`` and ``"roi_mask"``), ``"signatures"`` (members ``clinical`` and
+        ``dl``; e.g. ``signatures__dl__max_epochs``) and ``"nomogram"`` (or ``"combined"``).
+
+    See Also
+    --------
+    ultrasound_combined : The same combination with the reference masks and deep features.
+    sklearn_alnm.segmentation.SegmentationFusion : The fused segmentation step.
+
+    Notes
+    -----
+    ``fit`` trains the segmenters on the reference masks, then crops every training image with
+    its predicted mask, as at prediction time; the CNN and the nomogram therefore learn from
+    the automatic crops. The segmentation is fitted once, outside the out-of-fold loop of the
+    signatures: its predicted masks on the training images are in-sample (better than on new
+    images), which the clinical study also accepted by segmenting its training set with the
+    trained networks.
+
+    References
+    ----------
+    Study 001 of the design notes: ultrasound deep-learning signature with automatic tumour
+    segmentation (U-Net, UNet++, DeepLabV3 and their post-fusion; ResNet50 on the segmented
+    region) combined with clinical factors in a nomogram for axillary lymph node metastasis.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.datasets import make_alnm_cohort
+    >>> from sklearn_alnm.recipes import ultrasound_autoseg
+    >>> X, y = make_alnm_cohort(60, modalities=("clinical", "ultrasound"), image_size=32,
+    ...                         random_state=0)
+    >>> tiny = {"base_channels": 4, "depth": 2, "input_size": 32, "max_epochs": 2}
+    >>> model = ultrasound_autoseg(segmenters="unet", segmentation=tiny, roi_size=32,
+    ...                            cnn={"backbone": "resnet18", "max_epochs": 1}, cv=2,
+    ...                            random_state=0)
+    >>> [name for name, _ in model.steps]
+    ['segmentation', 'crop', 'signatures', 'nomogram']
+    >>> model.fit(X, y).predict_proba(X.drop(columns="mask").head(2)).shape
+    (2, 2)
+    """
+    from .models import ImageClassifier
+    from .preprocessing import ROICropper
+    from .segmentation import SegmentationFusion
+
+    members, single = _autoseg_members(
+        AUTOSEG_SEGMENTERS if segmenters is None else segmenters,
+        segmentation,
+        image_col,
+        mask_col,
+        random_state,
+    )
+    if single:
+        segment = members[0][1] if isinstance(members[0], tuple) else members[0]
+    else:
+        segment = SegmentationFusion(
+            members, method=fusion, output_col="pred_mask", random_state=random_state
+        )
+    crop = ROICropper(
+        image_col,
+        getattr(segment, "output_col", "pred_mask"),
+        output_col="roi",
+        output_mask_col="roi_mask",
+        margin=margin,
+        output_size=(roi_size, roi_size),
+        empty=empty,
+    )
+    params = {
+        "backbone": "resnet50",
+        "weights": None,
+        "input_size": roi_size,
+        "normalize": "zscore",
+        "random_state": random_state,
+        **dict(cnn or {}),
+    }
+    dl_signature = ImageClassifier("roi", None, crop=None, **params)
+    steps = _combined_steps(
+        dl_signature,
+        clinical_signature=clinical_signature,
+        clinical_factors=clinical_factors,
+        output=output,
+        nomogram=nomogram,
+        n_jobs=n_jobs,
+        group_col=group_col,
+        cv=cv,
+        random_state=random_state,
+    )
+    return Pipeline([("segmentation", segment), ("crop", crop), *steps])

@@ -1,4 +1,5 @@
 import io
+import re
 import subprocess
 import sys
 
@@ -95,6 +96,8 @@ def test_demo_out_writes_the_html_report_with_the_ultrasound_nomogram(tmp_path, 
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "Ultrasound study" in printed and "DeLong p vs Combined nomogram (US)" in printed
+    dice = re.search(r"automatic segmentation, test Dice vs reference masks: fused (\S+)", printed)
+    assert dice and float(dice.group(1)) > 0.5
     assert str(out / "index.html") in printed
     for name in (
         "index.html",
@@ -114,6 +117,7 @@ def test_demo_out_writes_the_html_report_with_the_ultrasound_nomogram(tmp_path, 
         "DL signature (US)",
         "CNN (US)",
         "Combined nomogram (US)",
+        "Auto-segmentation nomogram (US)",
     }
     assert set(metrics["cohort"]) == {"Training", "Test"}
     page = (out / "index.html").read_text()

@@ -174,3 +174,110 @@ def test_ultrasound_combined_clinical_models_and_plain_lr(us_cohort, cache):
         ultrasound_combined(clinical_signature="svm")
     with pytest.raises(ValueError, match="output"):
         ultrasound_combined(output="odds")
+
+
+# ----------------------------------------------------------- the automatic-segmentation study
+def _tiny_autoseg(**kwargs):
+    from sklearn_alnm.recipes import ultrasound_autoseg
+    from sklearn_alnm.segmentation import UNetPlusPlusSegmenter, UNetSegmenter
+
+    tiny = {"base_channels": 4, "depth": 2, "input_size": 32, "lr": 0.02, "random_state": 0}
+    params = {
+        "segmenters": [
+            ("unet", UNetSegmenter(max_epochs=6, **tiny)),
+            ("unetpp", UNetPlusPlusSegmenter(max_epochs=4, **tiny)),
+        ],
+        "roi_size": 32,
+        "cnn": {"backbone": "resnet18", "max_epochs": 2, "batch_size": 16},
+        "cv": 2,
+        "random_state": 0,
+    }
+    params.update(kwargs)
+    return ultrasound_autoseg(**params)
+
+
+def test_ultrasound_autoseg_structure_and_errors():
+    from sklearn_alnm.models import ImageClassifier
+    from sklearn_alnm.preprocessing import ROICropper
+    from sklearn_alnm.recipes import ultrasound_autoseg
+    from sklearn_alnm.segmentation import DeepLabV3Segmenter, SegmentationFusion, UNetSegmenter
+
+    model = ultrasound_autoseg(segmentation={"input_size": 128, "max_epochs": 5}, random_state=3)
+    assert [name for name, _ in model.steps] == ["segmentation", "crop", "signatures", "nomogram"]
+    fusion = model["segmentation"]
+    assert isinstance(fusion, SegmentationFusion) and fusion.method == "mean"
+    params = model.get_params()
+    assert isinstance(params["segmentation__deeplabv3"], DeepLabV3Segmenter)
+    assert params["segmentation__unet__input_size"] == 128
+    assert params["segmentation__unetpp__max_epochs"] == 5
+    assert params["segmentation__deeplabv3__random_state"] == 3
+    crop = model["crop"]
+    assert isinstance(crop, ROICropper)
+    assert (crop.mask_col, crop.output_col, crop.output_size) == ("pred_mask", "roi", (224, 224))
+    cnn = params["signatures__dl"]
+    assert isinstance(cnn, ImageClassifier)
+    assert (cnn.image_col, cnn.mask_col, cnn.crop, cnn.backbone) == ("roi", None, None, "resnet50")
+    # a single segmenter is used as it is, its own output column cropped
+    single = ultrasound_autoseg(segmenters=UNetSegmenter(output_col="auto"), nomogram=False)
+    assert isinstance(single["segmentation"], UNetSegmenter)
+    assert single["crop"].mask_col == "auto" and "combined" in single.named_steps
+    # members by name, with shared and own settings
+    named = ultrasound_autoseg(
+        segmenters=["unet", "maskrcnn"],
+        segmentation={"max_epochs": 2, "unet": {"base_channels": 8}},
+        fusion="vote",
+    )
+    params = named.get_params()
+    assert params["segmentation__unet__base_channels"] == 8
+    assert params["segmentation__maskrcnn__max_epochs"] == 2
+    assert params["segmentation__unet__max_epochs"] == 2
+    with pytest.raises(ValueError, match="segmentation= sets the segmenters given by name"):
+        ultrasound_autoseg(segmenters=UNetSegmenter(), segmentation={"max_epochs": 1})
+    with pytest.raises(ValueError, match="unknown segmenters"):
+        ultrasound_autoseg(segmenters=["unet", "segformer"])
+    with pytest.raises(ValueError, match="not used"):
+        ultrasound_autoseg(segmenters=["unet"], segmentation={"unetpp": {"depth": 3}})
+    with pytest.raises(ValueError, match="output"):
+        ultrasound_autoseg(output="odds")
+
+
+def test_ultrasound_autoseg_fits_predicts_without_masks_and_pickles(us_cohort, tmp_path):
+    from sklearn_alnm.metrics import dice_score
+
+    X, y = us_cohort
+    model = _tiny_autoseg(clinical_factors=["tumor_size_mm"]).fit(X, y)
+    assert model["nomogram"].variables_ == ["clinical_signature", "dl_signature", "tumor_size_mm"]
+    # the fused segmentation learnt the lesions: well above the best constant mask
+    masks = model["segmentation"].predict(X)
+    trivial = max(
+        dice_score(X["mask"], [np.ones_like(m, dtype=bool) for m in X["mask"]]),
+        dice_score(X["mask"], [np.zeros_like(m, dtype=bool) for m in X["mask"]]),
+    )
+    assert dice_score(X["mask"], masks) > trivial + 0.2
+    # the crops follow the predicted masks, at the CNN's size
+    rois = model[:2].transform(X.head(3))
+    assert rois["roi"].iloc[0].shape == (32, 32)
+    assert np.array_equal(rois["pred_mask"].iloc[0], masks[0])
+    # new patients need their images and clinical factors only
+    new = X.drop(columns="mask")
+    proba = model.predict_proba(new)
+    np.testing.assert_allclose(proba, model.predict_proba(X))
+    assert proba.shape == (len(X), 2) and np.all((proba >= 0) & (proba <= 1))
+    joblib.dump(model, tmp_path / "autoseg.joblib")
+    np.testing.assert_allclose(joblib.load(tmp_path / "autoseg.joblib").predict_proba(new), proba)
+
+
+def test_ultrasound_autoseg_in_grouped_cross_validation(us_cohort):
+    from sklearn.model_selection import GroupKFold
+
+    X, y = us_cohort
+    auc = cross_val_score(
+        _tiny_autoseg(fusion="vote"),
+        X,
+        y,
+        groups=X["patient_id"],
+        cv=GroupKFold(n_splits=2),
+        scoring="roc_auc",
+        error_score="raise",
+    )
+    assert auc.shape == (2,) and np.all((auc > 0.5) & (auc <= 1))

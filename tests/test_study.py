@@ -134,6 +134,51 @@ def test_ultrasound_combined_model_runs_and_its_nomogram_is_in_the_report(study_
     assert model["nomogram"].variables_ == ["clinical_signature", "dl_signature"]
 
 
+def test_autoseg_study_runs_and_predicts_new_patients_without_masks(study_dir, tmp_path):
+    autoseg = {
+        "recipe": "ultrasound_autoseg",
+        "params": {
+            "segmenters": ["unet"],
+            "segmentation": {"base_channels": 4, "depth": 2, "input_size": 32, "max_epochs": 3},
+            "roi_size": 32,
+            "cnn": {"backbone": "resnet18", "max_epochs": 1},
+            "cv": 2,
+            "random_state": 0,
+        },
+    }
+    config = write_config(
+        study_dir,
+        "autoseg.yaml",
+        models={"Clinical": "clinical", "Auto-segmentation": autoseg},
+        primary="Auto-segmentation",
+        output="autoseg-results",
+    )
+    assert main(["run", str(config)]) == 0
+    out = study_dir / "autoseg-results"
+    report = out / "report"
+    assert (report / "nomogram_auto-segmentation.png").is_file()
+    assert "nomogram_auto-segmentation.png" in (report / "index.html").read_text()
+    model = joblib.load(out / "model.joblib")
+    assert [name for name, _ in model.steps] == ["segmentation", "crop", "signatures", "nomogram"]
+    manifest = load_manifest(study_dir / "cohort" / "manifest.csv").drop(columns="mask")
+    save_manifest(manifest, tmp_path / "no_masks.csv")
+    predictions = tmp_path / "predictions.csv"
+    assert (
+        main(
+            [
+                "predict",
+                str(out / "model.joblib"),
+                str(tmp_path / "no_masks.csv"),
+                "-o",
+                str(predictions),
+            ]
+        )
+        == 0
+    )
+    result = pd.read_csv(predictions)
+    assert len(result) == len(manifest) and result["probability_1"].between(0, 1).all()
+
+
 def test_kfold_run_reports_out_of_fold_predictions(study_dir):
     config = write_config(
         study_dir,
