@@ -3,28 +3,24 @@
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.exceptions import NotFittedError
 
 from ..io import read_cell, resolve_id_column
 from ..utils import CohortInputError
+from ..utils._validation import CohortColumnsMixin
 
 
-class BaseCohortTransformer(TransformerMixin, BaseEstimator):
+class BaseCohortTransformer(CohortColumnsMixin, TransformerMixin, BaseEstimator):
     """Base class: a cohort DataFrame in, a copy with rewritten image columns out.
 
     Subclasses name the columns they read in :meth:`_input_columns` and the columns they write
     in :meth:`_output_columns`, check cross-parameter rules in :meth:`_check_settings` and
     compute the new cells in ``_transform(X, row_ids) -> {column: list of cells}``. The base
-    validates parameters and columns, copies the cohort, stores the new cells as object
-    columns (existing columns keep their position, new ones are appended) and keeps the
-    scikit-learn bookkeeping (``n_features_in_``, ``feature_names_in_``,
-    :meth:`get_feature_names_out`). The transformers learn nothing: ``fit`` only validates.
+    validates parameters and columns, copies the cohort and stores the new cells, keeping the
+    scikit-learn bookkeeping of :class:`~sklearn_alnm.utils._validation.CohortColumnsMixin`.
+    The transformers learn nothing: ``fit`` only validates.
     """
 
     def _input_columns(self):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _output_columns(self):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _check_settings(self):
@@ -66,11 +62,7 @@ class BaseCohortTransformer(TransformerMixin, BaseEstimator):
             column name is a string, ``feature_names_in_`` set.
         """
         self._validate(X)
-        self.n_features_in_ = X.shape[1]
-        if all(isinstance(c, str) for c in X.columns):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
+        self._remember_columns(X)
         return self
 
     def transform(self, X):
@@ -88,43 +80,10 @@ class BaseCohortTransformer(TransformerMixin, BaseEstimator):
             output columns holding numpy arrays.
         """
         self._validate(X)
-        cells = self._transform(X, cohort_row_ids(X))
-        out = X.copy()
-        for column, values in cells.items():
-            column_cells = np.empty(len(X), dtype=object)
-            for i, value in enumerate(values):
-                column_cells[i] = value
-            out[column] = pd.Series(column_cells, index=X.index, dtype=object)
-        return out
-
-    def get_feature_names_out(self, input_features=None):
-        """Columns of the transformed cohort: the input columns, then the new output columns.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        if input_features is None:
-            if not hasattr(self, "feature_names_in_"):
-                raise NotFittedError(
-                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
-                    "pass input_features."
-                )
-            input_features = self.feature_names_in_
-        names = [str(c) for c in input_features]
-        names += [c for c in self._output_columns() if c not in names]
-        return np.asarray(names, dtype=object)
+        return self._with_columns(X, self._transform(X, cohort_row_ids(X)))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = False
         tags.requires_fit = False
         return tags
 

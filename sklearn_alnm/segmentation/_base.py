@@ -17,10 +17,8 @@ import os
 
 import joblib
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
-from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import unpack_data
@@ -32,6 +30,7 @@ from ..metrics import make_segmentation_scorer
 from ..models import AcceleratedNet, BaseNeuralEstimator
 from ..models._data import PreparedImageDataset
 from ..utils import check_cohort
+from ..utils._validation import CohortColumnsMixin
 from ._data import (
     SegmentationDataset,
     SegmentationPreparer,
@@ -166,7 +165,7 @@ class SegmentationNet(AcceleratedNet):
 # ---------------------------------------------------------------------------- shared outputs
 
 
-class SegmentationOutputMixin(TransformerMixin):
+class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
     """``predict``, ``transform``, ``score`` and feature names built on ``predict_proba``.
 
     The estimator defines ``predict_proba(X)`` (a list of probability maps, one per row, each
@@ -206,13 +205,8 @@ class SegmentationOutputMixin(TransformerMixin):
             :class:`~sklearn_alnm.preprocessing.ROICropper` (``mask_col=output_col``) or an
             image classifier's ``mask_col``.
         """
-        masks = self.predict(X)
-        cells = np.empty(len(X), dtype=object)
-        for k, mask in enumerate(masks):
-            cells[k] = np.asarray(mask, dtype=np.uint8)
-        out = X.copy()
-        out[self.output_col] = pd.Series(cells, index=X.index, dtype=object)
-        return out
+        masks = [np.asarray(mask, dtype=np.uint8) for mask in self.predict(X)]
+        return self._with_columns(X, {self.output_col: masks})
 
     def score(self, X, y=None):
         """Mean Dice of the predicted masks against the cohort's masks (``X[mask_col]``).
@@ -234,43 +228,8 @@ class SegmentationOutputMixin(TransformerMixin):
         """
         return make_segmentation_scorer("dice")(self, X)
 
-    def get_feature_names_out(self, input_features=None):
-        """Columns of the transformed cohort: the input columns, then ``output_col``.
-
-        Parameters
-        ----------
-        input_features : array-like of str or None, default=None
-            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
-
-        Returns
-        -------
-        ndarray of str
-        """
-        if input_features is None:
-            if not hasattr(self, "feature_names_in_"):
-                raise NotFittedError(
-                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
-                    "pass input_features."
-                )
-            input_features = self.feature_names_in_
-        names = [str(c) for c in input_features]
-        if self.output_col not in names:
-            names.append(self.output_col)
-        return np.asarray(names, dtype=object)
-
-    def _remember_columns(self, X):
-        self.n_features_in_ = X.shape[1]
-        if all(isinstance(c, str) for c in X.columns):
-            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = False
-        return tags
+    def _output_columns(self):
+        return [self.output_col]
 
 
 # ----------------------------------------------------------------------------- base segmenter

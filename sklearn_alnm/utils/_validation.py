@@ -129,3 +129,69 @@ def check_cohort(estimator, X, columns):
             )
     if len(X) == 0:
         raise ValueError(f"{name} got an empty cohort (0 rows).")
+
+
+class CohortColumnsMixin:
+    """Column bookkeeping of the estimators that add columns to a cohort DataFrame.
+
+    The estimator names the columns it writes in ``_output_columns()``; the mixin records the
+    cohort's columns (``n_features_in_``, ``feature_names_in_``) in :meth:`_remember_columns`,
+    writes new cells as object columns (:meth:`_with_columns`: existing columns keep their
+    position, new ones are appended), gives :meth:`get_feature_names_out` and the tags of an
+    estimator reading a DataFrame of references rather than a numeric array.
+    """
+
+    def _output_columns(self):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _remember_columns(self, X):
+        self.n_features_in_ = X.shape[1]
+        if all(isinstance(c, str) for c in X.columns):
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
+    @staticmethod
+    def _with_columns(X, cells):
+        """A copy of ``X`` with ``{column: sequence of cells}`` stored as object columns."""
+        import pandas as pd
+
+        out = X.copy()
+        for column, values in cells.items():
+            column_cells = np.empty(len(X), dtype=object)
+            for i, value in enumerate(values):
+                column_cells[i] = value
+            out[column] = pd.Series(column_cells, index=X.index, dtype=object)
+        return out
+
+    def get_feature_names_out(self, input_features=None):
+        """Columns of the transformed cohort: the input columns, then the new output columns.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            The cohort's columns; ``None`` uses ``feature_names_in_`` seen in ``fit``.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        if input_features is None:
+            if not hasattr(self, "feature_names_in_"):
+                from sklearn.exceptions import NotFittedError
+
+                raise NotFittedError(
+                    f"{type(self).__name__} needs the cohort's column names: call fit first or "
+                    "pass input_features."
+                )
+            input_features = self.feature_names_in_
+        names = [str(c) for c in input_features]
+        names += [c for c in self._output_columns() if c not in names]
+        return np.asarray(names, dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
