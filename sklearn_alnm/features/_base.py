@@ -7,9 +7,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..io import resolve_id_column
 from ..utils import CohortInputError
+from ..utils._validation import CohortInputMixin
 
 
-class BaseCohortFeatures(TransformerMixin, BaseEstimator):
+class BaseCohortFeatures(CohortInputMixin, TransformerMixin, BaseEstimator):
     """Base class: a cohort DataFrame in, one row of numeric features per patient out.
 
     Subclasses declare the columns they read in :meth:`_input_columns`, learn what they need in
@@ -93,10 +94,3 @@ class BaseCohortFeatures(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "feature_names_out_")
         return np.asarray(self.feature_names_out_, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = False
-        return tags

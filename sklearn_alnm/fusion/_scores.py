@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._validation import CohortInputMixin
 from ._split import GroupColumnKFold
 
 _EPS = 1e-6
@@ -22,7 +23,7 @@ def _fit_one(estimator, X, y):
     return clone(estimator).fit(X, y)
 
 
-class SignatureScores(TransformerMixin, _BaseComposition):
+class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
     """Turn fitted signatures into the score columns of a combined model (e.g. a nomogram).
 
     Each signature (a classifier reading its own columns of the cohort: the clinical model,
@@ -286,7 +287,5 @@ class SignatureScores(TransformerMixin, _BaseComposition):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.target_tags.required = True
         return tags

@@ -131,14 +131,29 @@ def check_cohort(estimator, X, columns):
         raise ValueError(f"{name} got an empty cohort (0 rows).")
 
 
-class CohortColumnsMixin:
+class CohortInputMixin:
+    """Tags of an estimator whose input is a cohort DataFrame of references and values.
+
+    Not a numeric 2-D array (so scikit-learn's common checks skip array-only checks), string
+    cells allowed, no target needed (subclasses needing one set ``target_tags.required``).
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = False
+        return tags
+
+
+class CohortColumnsMixin(CohortInputMixin):
     """Column bookkeeping of the estimators that add columns to a cohort DataFrame.
 
     The estimator names the columns it writes in ``_output_columns()``; the mixin records the
     cohort's columns (``n_features_in_``, ``feature_names_in_``) in :meth:`_remember_columns`,
     writes new cells as object columns (:meth:`_with_columns`: existing columns keep their
     position, new ones are appended), gives :meth:`get_feature_names_out` and the tags of an
-    estimator reading a DataFrame of references rather than a numeric array.
+    estimator reading a DataFrame of references (:class:`CohortInputMixin`).
     """
 
     def _output_columns(self):  # pragma: no cover - abstract
@@ -188,10 +203,3 @@ class CohortColumnsMixin:
         names = [str(c) for c in input_features]
         names += [c for c in self._output_columns() if c not in names]
         return np.asarray(names, dtype=object)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.target_tags.required = False
-        return tags
