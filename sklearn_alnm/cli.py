@@ -11,6 +11,9 @@ configuration and ``alnm predict`` scores a cohort with a fitted model.
 import argparse
 import logging
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
 
 from . import __version__
 from ._logging import enable_console_logging, get_logger
@@ -112,82 +115,112 @@ def run_demo(
         f"{len(split[2])} / test {len(split[3])} (stratified, seed {random_state}).\n",
         file=out_stream,
     )
-    tables, fitted = {}, {}
-    settings = {"random_state": random_state, "n_jobs": n_jobs, "out": out_stream}
+    builders = {
+        "clinical": _clinical_study,
+        "ultrasound": _ultrasound_study,
+        "mammography": _mammography_study,
+    }
+    X_train, X_test, y_train, y_test = split
+    tables = {}
     with tempfile.TemporaryDirectory(prefix="alnm-demo-cache-") as cache:
-        if "clinical" in studies:
-            tables["clinical"], models = _clinical_study(*split, out=out_stream)
-            fitted.update(models)
-        if "ultrasound" in studies:
-            tables["ultrasound"], models = _ultrasound_study(*split, cache=cache, **settings)
-            fitted.update(models)
-        if "mammography" in studies:
-            tables["mammography"], models = _mammography_study(*split, cache=cache, **settings)
-            fitted.update((name, m) for name, m in models.items() if name not in fitted)
+        plans = [
+            builders[key](cache=cache, random_state=random_state, n_jobs=n_jobs)
+            for key in DEMO_STUDIES
+            if key in studies
+        ]
+        reported = {}
+        for plan in plans:
+            for name, model in plan.models.items():
+                _log.info("fitting %s on %d patients", name, len(y_train))
+                model.fit(X_train, y_train)
+                if name in plan.report:
+                    reported.setdefault(name, model)
+        # one prediction per model and cohort, shared by the printed tables and the report
+        report = _demo_report(reported, *split)
+        for plan in plans:
+            scores = {
+                name: report.probabilities_[name]
+                if reported.get(name) is model
+                else {
+                    "Training": model.predict_proba(X_train)[:, 1],
+                    "Test": model.predict_proba(X_test)[:, 1],
+                }
+                for name, model in plan.models.items()
+            }
+            tables[plan.key] = plan.show(scores, plan.models, X_test, y_train, y_test, out_stream)
         if out is not None:
-            _demo_report(fitted, *split, out=out, stream=out_stream)
+            _log.info("writing the study report of %d models", len(reported))
+            report.to_html(out)
+            print(f"\nreport: {Path(out) / 'index.html'}", file=out_stream)
     return tables
 
 
-def _demo_report(models, X_train, X_test, y_train, y_test, *, out, stream):
-    from pathlib import Path
+class _DemoStudy(NamedTuple):
+    """One study of the demo: unfitted models, the names in the report, and its printout."""
 
+    key: str
+    models: dict
+    report: tuple
+    show: Callable  # (scores, fitted models, X_test, y_train, y_test, stream) -> table
+
+
+def _demo_report(models, X_train, X_test, y_train, y_test):
     from .report import StudyReport
 
-    _log.info("writing the study report of %d models", len(models))
-    report = StudyReport(
+    return StudyReport(
         models,
         {"Training": (X_train, y_train), "Test": (X_test, y_test)},
         title="sklearn_alnm demo: synthetic ALNM cohort",
         gradcam=4,
     )
-    report.to_html(out)
-    print(f"\nreport: {Path(out) / 'index.html'}", file=stream)
 
 
-def _clinical_study(X_train, X_test, y_train, y_test, *, out):
+def _clinical_study(*, cache, random_state, n_jobs):
     from .clinical import make_clinical_pipeline
-    from .metrics import format_performance_table, performance_table
 
-    _log.info("training the clinical signature on %d patients", len(y_train))
-    model = make_clinical_pipeline().fit(X_train, y_train)
-    table = performance_table(
-        {
-            "Training": (y_train, model.predict_proba(X_train)[:, 1]),
-            "Test": (y_test, model.predict_proba(X_test)[:, 1]),
-        }
-    )
-    features = model[:-1].get_feature_names_out()
-    print(
-        f"== Clinical signature: logistic regression on {len(features)} encoded clinical "
-        "features ==\nthreshold: Youden index on the training cohort\n",
-        file=out,
-    )
-    print(format_performance_table(table).rename_axis(None).to_string(), file=out)
-    print(_LEGEND, file=out)
-    return table, {"Clinical": model}
+    def show(scores, models, X_test, y_train, y_test, out):
+        from .metrics import format_performance_table, performance_table
+
+        (score,) = scores.values()
+        table = performance_table(
+            {"Training": (y_train, score["Training"]), "Test": (y_test, score["Test"])}
+        )
+        features = models["Clinical"][:-1].get_feature_names_out()
+        print(
+            f"== Clinical signature: logistic regression on {len(features)} encoded clinical "
+            "features ==\nthreshold: Youden index on the training cohort\n",
+            file=out,
+        )
+        print(format_performance_table(table).rename_axis(None).to_string(), file=out)
+        print(_LEGEND, file=out)
+        return table
+
+    return _DemoStudy("clinical", {"Clinical": make_clinical_pipeline()}, ("Clinical",), show)
 
 
-def _compare_on_test(models, reference, X_train, X_test, y_train, y_test, *, header, out):
-    """Fit ``models``, print their test performance with DeLong p against ``reference``."""
+def _compare_on_test(scores, reference, y_train, y_test, *, header, out):
+    """Print the models' test performance with DeLong p against ``reference``.
+
+    Each model's threshold is its Youden index on the training cohort.
+    """
     import pandas as pd
 
     from .metrics import delong_test, format_performance_table, performance_table
 
-    rows, test_scores = [], {}
-    for name, model in models.items():
-        _log.info("fitting %s", name)
-        model.fit(X_train, y_train)
-        p_train = model.predict_proba(X_train)[:, 1]
-        test_scores[name] = model.predict_proba(X_test)[:, 1]
-        both = performance_table(
-            {"Training": (y_train, p_train), "Test": (y_test, test_scores[name])}
-        )
-        rows.append(both.loc[["Test"]].rename(index={"Test": name}))
-    table = pd.concat(rows)
+    test = {name: score["Test"] for name, score in scores.items()}
+    table = pd.concat(
+        [
+            performance_table(
+                {"Training": (y_train, score["Training"]), "Test": (y_test, score["Test"])}
+            )
+            .loc[["Test"]]
+            .rename(index={"Test": name})
+            for name, score in scores.items()
+        ]
+    )
     table["delong_p"] = [
-        float("nan") if name == reference else delong_test(y_test, s, test_scores[reference])[1]
-        for name, s in test_scores.items()
+        float("nan") if name == reference else delong_test(y_test, s, test[reference])[1]
+        for name, s in test.items()
     ]
     shown = format_performance_table(table.drop(columns="delong_p")).rename_axis(None)
     shown[f"DeLong p vs {reference}"] = [
@@ -199,7 +232,20 @@ def _compare_on_test(models, reference, X_train, X_test, y_train, y_test, *, hea
     return table
 
 
-def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, n_jobs, out):
+_ULTRASOUND_HEADER = (
+    "\n== Ultrasound study: deep-learning signature + clinical signature -> nomogram ==\n"
+    "test cohort; thresholds: Youden index on the training cohort; DL signature: deep "
+    "features of a randomly initialised\nResNet18 (no pretrained weights) on the "
+    "lesion's bounding box -> selection -> SGD; CNN: a ResNet18 trained from scratch\n"
+    "on the lesion crops (64 px, 8 epochs); combined: logistic regression on the "
+    "out-of-fold clinical and DL signatures;\nauto-segmentation: U-Net + UNet++ "
+    "(64 px, 12 epochs) fused by their mean probability -> crop of the largest "
+    "predicted lesion -> CNN\n(as above) -> nomogram with the clinical signature, "
+    "no reference mask needed to predict\n"
+)
+
+
+def _ultrasound_study(*, cache, random_state, n_jobs):
     from .clinical import make_clinical_pipeline
     from .models import ImageClassifier
     from .recipes import ultrasound_autoseg, ultrasound_combined, ultrasound_dl_signature
@@ -233,41 +279,29 @@ def _ultrasound_study(X_train, X_test, y_train, y_test, *, cache, random_state, 
             random_state=random_state,
         ),
     }
-    table = _compare_on_test(
-        models,
-        "Combined nomogram (US)",
-        X_train,
-        X_test,
-        y_train,
-        y_test,
-        header=(
-            "\n== Ultrasound study: deep-learning signature + clinical signature -> nomogram ==\n"
-            "test cohort; thresholds: Youden index on the training cohort; DL signature: deep "
-            "features of a randomly initialised\nResNet18 (no pretrained weights) on the "
-            "lesion's bounding box -> selection -> SGD; CNN: a ResNet18 trained from scratch\n"
-            "on the lesion crops (64 px, 8 epochs); combined: logistic regression on the "
-            "out-of-fold clinical and DL signatures;\nauto-segmentation: U-Net + UNet++ "
-            "(64 px, 12 epochs) fused by their mean probability -> crop of the largest "
-            "predicted lesion -> CNN\n(as above) -> nomogram with the clinical signature, "
-            "no reference mask needed to predict\n"
-        ),
-        out=out,
-    )
-    segmentation = models["Auto-segmentation nomogram (US)"]["segmentation"]
-    members = ", ".join(
-        f"{name} {member.score(X_test):.3f}"
-        for name, member in segmentation.named_segmenters_.items()
-    )
-    fused = segmentation.score(X_test)
-    print(
-        f"automatic segmentation, test Dice vs reference masks: fused {fused:.3f} ({members})",
-        file=out,
-    )
-    models.pop("Clinical signature")  # the clinical study's model in the report
-    return table, models
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        reference = "Combined nomogram (US)"
+        table = _compare_on_test(
+            scores, reference, y_train, y_test, header=_ULTRASOUND_HEADER, out=out
+        )
+        segmentation = models["Auto-segmentation nomogram (US)"]["segmentation"]
+        members = ", ".join(
+            f"{name} {member.score(X_test):.3f}"
+            for name, member in segmentation.named_segmenters_.items()
+        )
+        fused = segmentation.score(X_test)
+        print(
+            f"automatic segmentation, test Dice vs reference masks: fused {fused:.3f} ({members})",
+            file=out,
+        )
+        return table
+
+    # the clinical signature is the clinical study's model in the report
+    return _DemoStudy("ultrasound", models, tuple(models)[1:], show)
 
 
-def _mammography_study(X_train, X_test, y_train, y_test, *, cache, random_state, n_jobs, out):
+def _mammography_study(*, cache, random_state, n_jobs):
     import radiomics
 
     from .recipes import mammography_fusion
@@ -288,22 +322,18 @@ def _mammography_study(X_train, X_test, y_train, y_test, *, cache, random_state,
         "Pre-fusion": mammography_fusion("pre", **light),
         "Post-fusion": mammography_fusion("post", **light),
     }
-    table = _compare_on_test(
-        models,
-        "Post-fusion",
-        X_train,
-        X_test,
-        y_train,
-        y_test,
-        header=(
-            "\n== Mammography study: clinical + radiomics + deep features (CC and MLO views) ==\n"
-            "test cohort; each model's threshold is its Youden index on the training cohort; "
-            "radiomics on the original image,\ndeep features from a randomly initialised "
-            "ResNet18 (no pretrained weights); selection: p<0.05 -> |r|<0.75 -> LASSO\n"
-        ),
-        out=out,
+    header = (
+        "\n== Mammography study: clinical + radiomics + deep features (CC and MLO views) ==\n"
+        "test cohort; each model's threshold is its Youden index on the training cohort; "
+        "radiomics on the original image,\ndeep features from a randomly initialised "
+        "ResNet18 (no pretrained weights); selection: p<0.05 -> |r|<0.75 -> LASSO\n"
     )
-    return table, models
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        return _compare_on_test(scores, "Post-fusion", y_train, y_test, header=header, out=out)
+
+    # "Clinical" is shown in the report only when the clinical study does not run
+    return _DemoStudy("mammography", models, tuple(models), show)
 
 
 _LEGEND = (
