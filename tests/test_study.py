@@ -308,5 +308,10 @@ def test_example_configuration_validates(tmp_path):
     config = tmp_path / "ultrasound_study.yaml"
     config.write_text((examples / "ultrasound_study.yaml").read_text(), encoding="utf-8")
     study = _study.Study(config)
-    assert list(study.models) == ["Clinical signature", "DL signature", "Combined (nomogram)"]
+    assert list(study.models) == [
+        "Clinical signature",
+        "DL signature",
+        "Combined (nomogram)",
+        "Automatic segmentation",
+    ]
     assert study.primary == "Combined (nomogram)"
