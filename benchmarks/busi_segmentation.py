@@ -129,8 +129,9 @@ def main(argv=None):
     truth = read_column(test, "mask", kind="mask")
     print(
         f"BUSI lesions: {len(fit)} training / {len(hold)} stacker hold-out / {len(test)} test "
-        f"cases; from scratch, {args.size} px, {args.epochs} epochs, Adam 1e-3 cosine, "
-        f"Dice+BCE, flips/rotation/zoom",
+        f"cases; from scratch, {args.size} px, {args.epochs} epochs; U-Net, UNet++, DeepLabV3: "
+        "Adam 1e-3 cosine, Dice+BCE, flips/rotation/zoom; Mask R-CNN: Adam 1e-4, its own "
+        "losses, flips",
         flush=True,
     )
     rows, members = [], {}
