@@ -339,6 +339,16 @@ class BaseNeuralEstimator(BaseEstimator):
 
     # ------------------------------------------------------------------------ parameters
 
+    def _store_parameters(self, arguments):
+        """Store every ``__init__`` argument unchanged (``arguments`` is ``locals()`` of
+        ``__init__``), as scikit-learn requires, then the skorch keyword arguments."""
+        import inspect
+
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name != "self" and parameter.kind is not parameter.VAR_KEYWORD:
+                setattr(self, name, arguments[name])
+        self._store_skorch_kwargs(arguments.get("skorch_kwargs", {}))
+
     def _store_skorch_kwargs(self, skorch_kwargs):
         for key, value in skorch_kwargs.items():
             if not is_skorch_key(key):

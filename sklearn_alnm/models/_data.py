@@ -424,3 +424,20 @@ def check_margin(margin):
             f"margin must be a non-negative int (pixels) or float (fraction); got {margin!r}."
         )
     return margin
+
+
+def check_intensity_range(value):
+    """``intensity_range`` as given (``"auto"``) or as a validated ``(low, high)`` float pair."""
+    if isinstance(value, str):
+        return value
+    pair = tuple(value)
+    if (
+        len(pair) != 2
+        or not all(isinstance(v, numbers.Real) and np.isfinite(v) for v in pair)
+        or not pair[0] < pair[1]
+    ):
+        raise ValueError(
+            "intensity_range must be 'auto' or a pair (low, high) of finite numbers with "
+            f"low < high; got {value!r}."
+        )
+    return float(pair[0]), float(pair[1])

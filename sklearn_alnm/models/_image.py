@@ -22,6 +22,7 @@ from ._data import (
     ImagePreparer,
     LazyImageDataset,
     PreparedImageDataset,
+    check_intensity_range,
     check_margin,
     resolve_augment,
 )
@@ -122,22 +123,6 @@ def _binary_auc(y, scores):
     n_neg = len(y) - n_pos
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _check_intensity_range(value):
-    if isinstance(value, str):
-        return value
-    pair = tuple(value)
-    if (
-        len(pair) != 2
-        or not all(isinstance(v, numbers.Real) and np.isfinite(v) for v in pair)
-        or not pair[0] < pair[1]
-    ):
-        raise ValueError(
-            "intensity_range must be 'auto' or a pair (low, high) of finite numbers with "
-            f"low < high; got {value!r}."
-        )
-    return float(pair[0]), float(pair[1])
 
 
 class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
@@ -573,7 +558,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
             margin=check_margin(self.margin),
             input_size=(size, size) if isinstance(size, numbers.Integral) else tuple(size),
             normalize=self.normalize,
-            intensity_range=_check_intensity_range(self.intensity_range),
+            intensity_range=check_intensity_range(self.intensity_range),
             in_chans=None if self.in_chans == "auto" else int(self.in_chans),
         )
 

@@ -471,6 +471,40 @@ def _deeplab_models():
     }
 
 
+def _maskrcnn_models():
+    import torchvision.models.detection as tvd
+
+    return {
+        "v1": (tvd.maskrcnn_resnet50_fpn, tvd.MaskRCNN_ResNet50_FPN_Weights),
+        "v2": (tvd.maskrcnn_resnet50_fpn_v2, tvd.MaskRCNN_ResNet50_FPN_V2_Weights),
+    }
+
+
+def resolve_network_weights(network, variant, weights, weights_backbone):
+    """``(weights, trunk weights)`` of a DeepLabV3 or Mask R-CNN, resolved offline.
+
+    ``network`` is ``"deeplabv3"`` (``variant``: the backbone) or ``"maskrcnn"`` (``variant``:
+    ``"v1"`` / ``"v2"``). Whole-network weights go through :func:`resolve_spec_weights`, the
+    trunk's through :func:`~sklearn_alnm.nn.resolve_weights`; both at once is refused.
+    Unavailable weights fail here, so estimators call it before reading any image.
+    """
+    if network == "deeplabv3":
+        _, enum = _deeplab_models()[variant]
+        name, trunk, whole = f"deeplabv3_{variant}", variant, "network"
+    else:
+        _, enum = _maskrcnn_models()[variant]
+        name = "maskrcnn_resnet50_fpn" + ("_v2" if variant == "v2" else "")
+        trunk, whole = "resnet50", "detector"
+    if weights is not None and weights_backbone is not None:
+        raise ValueError(
+            f"pass weights (the whole {whole}) or weights_backbone (the trunk only), not both."
+        )
+    return (
+        resolve_spec_weights(_model_spec(name, enum), weights),
+        resolve_weights(trunk, weights_backbone),
+    )
+
+
 class DeepLabV3Net(nn.Module):
     """A torchvision DeepLabV3 whose ``forward`` returns the logits tensor.
 
@@ -585,14 +619,9 @@ def build_deeplabv3(
         raise ValueError(f"backbone must be one of {sorted(models)}; got {backbone!r}.")
     in_chans = _positive_int(in_chans, "in_chans")
     num_classes = _positive_int(num_classes, "num_classes")
-    if weights is not None and weights_backbone is not None:
-        raise ValueError(
-            "pass weights (the whole network) or weights_backbone (the trunk only), not both."
-        )
-    builder, enum = models[key]
+    builder, _ = models[key]
     name = f"deeplabv3_{key}"
-    resolved = resolve_spec_weights(_model_spec(name, enum), weights)
-    trunk = resolve_weights(key, weights_backbone)
+    resolved, trunk = resolve_network_weights("deeplabv3", key, weights, weights_backbone)
     if resolved is not None and not isinstance(resolved, os.PathLike):
         model = _build_with_cached_weights(
             lambda: builder(weights=resolved, weights_backbone=None, progress=False),
@@ -789,23 +818,15 @@ def build_maskrcnn(
     >>> net.extra_repr()
     "version='v1', in_chans=1, num_classes=2"
     """
-    import torchvision.models.detection as tvd
     from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
     from torchvision.models.detection.mask_rcnn import MaskRCNNPredictor
 
     num_classes = _positive_int(num_classes, "num_classes", minimum=2)
     if in_chans not in (1, 3) or isinstance(in_chans, bool):
         raise ValueError(f"in_chans must be 1 (gray) or 3 (RGB); got {in_chans!r}.")
-    builders = {
-        "v1": (tvd.maskrcnn_resnet50_fpn, tvd.MaskRCNN_ResNet50_FPN_Weights),
-        "v2": (tvd.maskrcnn_resnet50_fpn_v2, tvd.MaskRCNN_ResNet50_FPN_V2_Weights),
-    }
+    builders = _maskrcnn_models()
     if version not in builders:
         raise ValueError(f"version must be 'v1' or 'v2'; got {version!r}.")
-    if weights is not None and weights_backbone is not None:
-        raise ValueError(
-            "pass weights (the whole detector) or weights_backbone (the trunk only), not both."
-        )
     if trainable_backbone_layers is not None:
         trainable_backbone_layers = _positive_int(
             trainable_backbone_layers, "trainable_backbone_layers", minimum=0
@@ -814,10 +835,9 @@ def build_maskrcnn(
             raise ValueError(
                 f"trainable_backbone_layers must be in [0, 5]; got {trainable_backbone_layers}."
             )
-    builder, enum = builders[version]
+    builder, _ = builders[version]
     name = "maskrcnn_resnet50_fpn" + ("_v2" if version == "v2" else "")
-    resolved = resolve_spec_weights(_model_spec(name, enum), weights)
-    trunk = resolve_weights("resnet50", weights_backbone)
+    resolved, trunk = resolve_network_weights("maskrcnn", version, weights, weights_backbone)
     options = {"min_size": min_size, "max_size": max_size, **kwargs}
     pretrained_file = isinstance(resolved, os.PathLike) or isinstance(trunk, os.PathLike)
     if resolved is not None and not pretrained_file:

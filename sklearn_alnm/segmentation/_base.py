@@ -28,7 +28,7 @@ from torch import nn
 from .._logging import get_logger
 from ..metrics import make_segmentation_scorer
 from ..models import AcceleratedNet, BaseNeuralEstimator
-from ..models._data import PreparedImageDataset
+from ..models._data import PreparedImageDataset, check_intensity_range
 from ..utils import check_cohort
 from ..utils._validation import CohortColumnsMixin
 from ._data import (
@@ -235,6 +235,18 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
 # ----------------------------------------------------------------------------- base segmenter
 
 
+def random_valid_split(valid_split, seed):
+    """skorch's ``train_split`` for ``valid_split``: the targets are masks, so a random (not
+    stratified) fraction or fold of the images is held out; callables and None as given."""
+    from skorch.dataset import ValidSplit
+
+    if valid_split is None or callable(valid_split):
+        return valid_split
+    if isinstance(valid_split, float):
+        return ValidSplit(valid_split, stratified=False, random_state=seed)
+    return ValidSplit(int(valid_split), stratified=False)
+
+
 def as_size(value, name):
     """An int or a pair of ints -> ``(height, width)``; ValueError otherwise."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
@@ -252,22 +264,6 @@ def as_size(value, name):
     if min(pair) < 1:
         raise ValueError(f"{name} must be positive; got {value!r}.")
     return pair
-
-
-def _check_intensity_range(value):
-    if isinstance(value, str):
-        return value
-    pair = tuple(value)
-    if (
-        len(pair) != 2
-        or not all(isinstance(v, numbers.Real) and np.isfinite(v) for v in pair)
-        or not pair[0] < pair[1]
-    ):
-        raise ValueError(
-            "intensity_range must be 'auto' or a pair (low, high) of finite numbers with "
-            f"low < high; got {value!r}."
-        )
-    return float(pair[0]), float(pair[1])
 
 
 #: Constraints shared by every segmenter (subclasses add their network's).
@@ -325,15 +321,7 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         raise NotImplementedError
 
     def _train_split(self, seed):
-        # the targets are masks: hold out a random (not stratified) part of the images
-        from skorch.dataset import ValidSplit
-
-        vs = self.valid_split
-        if vs is None or callable(vs):
-            return vs
-        if isinstance(vs, float):
-            return ValidSplit(vs, stratified=False, random_state=seed)
-        return ValidSplit(int(vs), stratified=False)
+        return random_valid_split(self.valid_split, seed)
 
     def _make_preparer(self, size):
         return SegmentationPreparer(
@@ -341,7 +329,7 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
             self.mask_col,
             input_size=size,
             normalize=self.normalize,
-            intensity_range=_check_intensity_range(self.intensity_range),
+            intensity_range=check_intensity_range(self.intensity_range),
             in_chans=None if self.in_chans == "auto" else int(self.in_chans),
         )
 

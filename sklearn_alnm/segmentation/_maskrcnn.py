@@ -16,7 +16,6 @@ torchvision's dict of losses in training, and the loss is the sum of that dict
 
 import numbers
 import os
-import types
 
 import joblib
 import numpy as np
@@ -25,17 +24,18 @@ from scipy import ndimage
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping, PassthroughScoring
-from skorch.dataset import ValidSplit, unpack_data
+from skorch.dataset import unpack_data
 from torch import nn
 from torch.utils.data import Dataset
 
 from .._logging import get_logger
 from ..io import read_cell, read_image_mask, resolve_id_column
 from ..models._base import AcceleratedNet, BaseNeuralEstimator
-from ..nn import build_maskrcnn, resolve_weights
+from ..nn import build_maskrcnn
+from ..nn._segmentation import resolve_network_weights
 from ..utils import CohortInputError, check_cohort
 from ..utils._imaging import match_channels, to_unit_range
-from ._base import SegmentationOutputMixin
+from ._base import SegmentationOutputMixin, random_valid_split
 
 _log = get_logger(__name__)
 
@@ -372,14 +372,6 @@ class DetectionNet(AcceleratedNet):
 # --------------------------------------------------------------------------- estimator
 
 
-def _weights_enum(version):
-    import torchvision.models.detection as tvd
-
-    if version == "v2":
-        return "maskrcnn_resnet50_fpn_v2", tvd.MaskRCNN_ResNet50_FPN_V2_Weights
-    return "maskrcnn_resnet50_fpn", tvd.MaskRCNN_ResNet50_FPN_Weights
-
-
 class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
     """Lesion segmentation with Mask R-CNN: one mask per patient, on the patient's image grid.
 
@@ -617,47 +609,13 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         verbose=0,
         **skorch_kwargs,
     ):
-        self.image_col = image_col
-        self.mask_col = mask_col
-        self.output_col = output_col
-        self.version = version
-        self.weights = weights
-        self.weights_backbone = weights_backbone
-        self.min_size = min_size
-        self.max_size = max_size
-        self.score_threshold = score_threshold
-        self.mask_threshold = mask_threshold
-        self.keep = keep
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_schedule = lr_schedule
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.augment = augment
-        self.early_stopping = early_stopping
-        self.valid_split = valid_split
-        self.checkpoint_dir = checkpoint_dir
-        self.n_jobs = n_jobs
-        self.device = device
-        self.amp = amp
-        self.random_state = random_state
-        self.verbose = verbose
-        self._store_skorch_kwargs(skorch_kwargs)
+        self._store_parameters(locals())
 
     # ------------------------------------------------------------------------------- checks
 
     def _check_weights(self):
         """Fail on unavailable or conflicting weights before any image is read."""
-        if self.weights is not None and self.weights_backbone is not None:
-            raise ValueError(
-                "pass weights (the whole detector) or weights_backbone (the trunk only), not both."
-            )
-        if self.weights is not None:
-            from ..nn._weights import resolve_spec_weights
-
-            name, enum = _weights_enum(self.version)
-            resolve_spec_weights(types.SimpleNamespace(name=name, weights_enum=enum), self.weights)
-        resolve_weights("resnet50", self.weights_backbone)
+        resolve_network_weights("maskrcnn", self.version, self.weights, self.weights_backbone)
 
     def _read_training_data(self, X):
         """Images and masks of ``X``; masks must be binary and on their image's grid."""
@@ -755,12 +713,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         return kwargs
 
     def _train_split(self, seed):
-        vs = self.valid_split
-        if vs is None or callable(vs):
-            return vs
-        if isinstance(vs, float):
-            return ValidSplit(vs, stratified=False, random_state=seed)
-        return ValidSplit(int(vs), stratified=False)
+        return random_valid_split(self.valid_split, seed)
 
     def _scoring_callbacks(self, has_valid):
         prefixes = ("train", "valid") if has_valid else ("train",)

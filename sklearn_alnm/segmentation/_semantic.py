@@ -4,7 +4,8 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..nn import UNet, UNetPlusPlus, build_deeplabv3, resolve_weights
+from ..nn import UNet, UNetPlusPlus, build_deeplabv3
+from ..nn._segmentation import resolve_network_weights
 from ._base import COMMON_CONSTRAINTS, BaseSegmenter
 
 # ------------------------------------------------------------------------------ docstrings
@@ -161,59 +162,6 @@ sklearn_alnm.preprocessing.ROICropper : Crop the predicted lesion for a classifi
 """
 
 
-def _init_common(
-    self,
-    image_col,
-    mask_col,
-    output_col,
-    input_size,
-    in_chans,
-    intensity_range,
-    normalize,
-    loss,
-    augment,
-    patch_size,
-    threshold,
-    optimizer,
-    lr,
-    lr_schedule,
-    max_epochs,
-    batch_size,
-    early_stopping,
-    valid_split,
-    checkpoint_dir,
-    n_jobs,
-    device,
-    amp,
-    random_state,
-    verbose,
-):
-    self.image_col = image_col
-    self.mask_col = mask_col
-    self.output_col = output_col
-    self.input_size = input_size
-    self.in_chans = in_chans
-    self.intensity_range = intensity_range
-    self.normalize = normalize
-    self.loss = loss
-    self.augment = augment
-    self.patch_size = patch_size
-    self.threshold = threshold
-    self.optimizer = optimizer
-    self.lr = lr
-    self.lr_schedule = lr_schedule
-    self.max_epochs = max_epochs
-    self.batch_size = batch_size
-    self.early_stopping = early_stopping
-    self.valid_split = valid_split
-    self.checkpoint_dir = checkpoint_dir
-    self.n_jobs = n_jobs
-    self.device = device
-    self.amp = amp
-    self.random_state = random_state
-    self.verbose = verbose
-
-
 # ------------------------------------------------------------------------------------ U-Net
 
 
@@ -267,38 +215,7 @@ class UNetSegmenter(BaseSegmenter):
         verbose=0,
         **skorch_kwargs,
     ):
-        _init_common(
-            self,
-            image_col,
-            mask_col,
-            output_col,
-            input_size,
-            in_chans,
-            intensity_range,
-            normalize,
-            loss,
-            augment,
-            patch_size,
-            threshold,
-            optimizer,
-            lr,
-            lr_schedule,
-            max_epochs,
-            batch_size,
-            early_stopping,
-            valid_split,
-            checkpoint_dir,
-            n_jobs,
-            device,
-            amp,
-            random_state,
-            verbose,
-        )
-        self.base_channels = base_channels
-        self.depth = depth
-        self.dropout = dropout
-        self.upsample = upsample
-        self._store_skorch_kwargs(skorch_kwargs)
+        self._store_parameters(locals())
 
     def _module_kwargs(self, in_chans, settings):
         return {
@@ -418,38 +335,7 @@ class UNetPlusPlusSegmenter(BaseSegmenter):
         verbose=0,
         **skorch_kwargs,
     ):
-        _init_common(
-            self,
-            image_col,
-            mask_col,
-            output_col,
-            input_size,
-            in_chans,
-            intensity_range,
-            normalize,
-            loss,
-            augment,
-            patch_size,
-            threshold,
-            optimizer,
-            lr,
-            lr_schedule,
-            max_epochs,
-            batch_size,
-            early_stopping,
-            valid_split,
-            checkpoint_dir,
-            n_jobs,
-            device,
-            amp,
-            random_state,
-            verbose,
-        )
-        self.base_channels = base_channels
-        self.depth = depth
-        self.deep_supervision = deep_supervision
-        self.dropout = dropout
-        self._store_skorch_kwargs(skorch_kwargs)
+        self._store_parameters(locals())
 
     def _module_kwargs(self, in_chans, settings):
         return {
@@ -556,50 +442,11 @@ class DeepLabV3Segmenter(BaseSegmenter):
         verbose=0,
         **skorch_kwargs,
     ):
-        _init_common(
-            self,
-            image_col,
-            mask_col,
-            output_col,
-            input_size,
-            in_chans,
-            intensity_range,
-            normalize,
-            loss,
-            augment,
-            patch_size,
-            threshold,
-            optimizer,
-            lr,
-            lr_schedule,
-            max_epochs,
-            batch_size,
-            early_stopping,
-            valid_split,
-            checkpoint_dir,
-            n_jobs,
-            device,
-            amp,
-            random_state,
-            verbose,
-        )
-        self.backbone = backbone
-        self.weights = weights
-        self.weights_backbone = weights_backbone
-        self._store_skorch_kwargs(skorch_kwargs)
+        self._store_parameters(locals())
 
     def _check_network(self):
-        if self.weights is not None and self.weights_backbone is not None:
-            raise ValueError(
-                "pass weights (the whole network) or weights_backbone (the trunk only), not both."
-            )
-        # unavailable named weights fail before any image is read
-        from ..nn._segmentation import _deeplab_models, _model_spec
-        from ..nn._weights import resolve_spec_weights
-
-        _, enum = _deeplab_models()[self.backbone]
-        resolve_spec_weights(_model_spec(f"deeplabv3_{self.backbone}", enum), self.weights)
-        resolve_weights(self.backbone, self.weights_backbone)
+        # unavailable or conflicting weights fail before any image is read
+        resolve_network_weights("deeplabv3", self.backbone, self.weights, self.weights_backbone)
 
     def _module_kwargs(self, in_chans, settings):
         return {
