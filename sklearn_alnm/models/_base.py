@@ -190,19 +190,31 @@ class AcceleratedNet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = self._to_device(Xi)
-        if self.augment is not None:
-            Xi = self.augment(Xi)
+        Xi, yi = self._training_batch(*unpack_data(batch))
         with self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        self._backward(loss)
+        return {"loss": loss.detach(), "y_pred": self._detach(y_pred)}
+
+    def _training_batch(self, Xi, yi):
+        """The training batch as the network sees it: inputs on the device, augmented."""
+        Xi = self._to_device(Xi)
+        if self.augment is not None:
+            Xi = self.augment(Xi)
+        return Xi, yi
+
+    def _backward(self, loss):
+        """Back-propagate ``loss``, scaled when fp16 autocast uses a gradient scaler."""
         scaler = getattr(self, "grad_scaler_", None)
         if scaler is not None:
             scaler.scale(loss).backward()
         else:
             loss.backward()
-        return {"loss": loss.detach(), "y_pred": y_pred.detach()}
+
+    @staticmethod
+    def _detach(y_pred):
+        return y_pred.detach()
 
     def train_step(self, batch, **fit_params):
         scaler = getattr(self, "grad_scaler_", None)

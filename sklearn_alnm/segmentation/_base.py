@@ -21,7 +21,6 @@ import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
 
@@ -114,12 +113,6 @@ class SegmentationLoss(nn.Module):
 # -------------------------------------------------------------------------------------- net
 
 
-def _detached(y_pred):
-    if isinstance(y_pred, list | tuple):
-        return torch.stack([y.detach().float() for y in y_pred]).mean(dim=0)
-    return y_pred.detach()
-
-
 class SegmentationNet(AcceleratedNet):
     """:class:`~sklearn_alnm.models.AcceleratedNet` whose targets are masks.
 
@@ -139,24 +132,21 @@ class SegmentationNet(AcceleratedNet):
         super().__init__(*args, **kwargs)
         self.patch_size = patch_size
 
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = self._to_device(Xi)
-        yi = self._to_device(yi)
+    def _training_batch(self, Xi, yi):
+        # images and masks move, flip and rotate together, then the same patch is cut
+        Xi, yi = self._to_device(Xi), self._to_device(yi)
         if self.augment is not None:
             Xi, yi = self.augment(Xi, yi)
         if self.patch_size is not None:
             Xi, yi = random_patches(Xi, yi, self.patch_size)
-        with self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-        else:
-            loss.backward()
-        return {"loss": loss.detach(), "y_pred": _detached(y_pred)}
+        return Xi, yi
+
+    @staticmethod
+    def _detach(y_pred):
+        # deep supervision returns one logit map per depth: their mean stands for the batch
+        if isinstance(y_pred, list | tuple):
+            return torch.stack([y.detach().float() for y in y_pred]).mean(dim=0)
+        return y_pred.detach()
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, to_tensor(y_true, device=self.device))

@@ -337,11 +337,7 @@ class DetectionNet(AcceleratedNet):
         with self._autocast():
             losses = self.module_(images, targets, **fit_params)
             loss = self.get_loss(losses, targets, X=images, training=True)
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-        else:
-            loss.backward()
+        self._backward(loss)
         self._record("train", losses)
         return {"loss": loss.detach(), "y_pred": {k: v.detach() for k, v in losses.items()}}
 
