@@ -360,7 +360,7 @@ def test_quasi_complete_separation_names_the_empty_level():
 
 def test_missing_and_infinite_values_are_rejected_with_the_column_name():
     X, y = _cohort(4, n=60)
-    with pytest.raises(ValueError, match=r"Column 'x2' has 1 missing value.*row 3.*impute"):
+    with pytest.raises(ValueError, match=r"Column 'x2' has 1 missing value.*row\(s\) 3.*impute"):
         StepwiseLogisticRegression().fit(X.assign(x2=X["x2"].where(X.index != 3)), y)
     with pytest.raises(ValueError, match="Column 'grade' has 1 missing"):
         StepwiseLogisticRegression().fit(X.assign(grade=X["grade"].where(X.index != 5)), y)
@@ -471,25 +471,49 @@ def test_an_aliased_term_is_removed_first_without_comparison_last_one_first():
 # --------------------------------------------------------------------------------------
 
 
-@parametrize_with_checks([StepwiseLogisticRegression(direction="both")])
+# Labels other than 0/1, -1/1 and booleans need pos_label: the positive class (the modelled
+# event) is never guessed, so the checks that fit on labels such as [1, 2] or strings fail by
+# design; test_string_labels_need_pos_label covers them.
+POS_LABEL_CHECKS = {
+    name: "labels other than 0/1 need pos_label (the modelled event is never guessed)"
+    for name in (
+        "check_estimators_dtypes",
+        "check_classifier_data_not_an_array",
+        "check_classifiers_classes",
+    )
+}
+
+
+@parametrize_with_checks(
+    [StepwiseLogisticRegression(direction="both")],
+    expected_failed_checks=lambda estimator: POS_LABEL_CHECKS,
+)
 @pytest.mark.filterwarnings("ignore::sklearn_alnm.clinical.SeparationWarning")
 @pytest.mark.filterwarnings("ignore:Removed constant column:UserWarning")
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def test_string_labels_any_order_give_the_same_model():
+def test_string_labels_need_pos_label_and_keep_the_effect_direction():
     X, y = _cohort(4)
-    labels = np.where(y == 1, "N+ (metastasis)", "N0")
+    labels = np.where(y == 1, "N+", "N0")  # sorts as ['N+', 'N0']: N+ is classes_[0]
+    with pytest.raises(ValueError, match=r"\['N\+', 'N0'\].*pos_label"):
+        StepwiseLogisticRegression().fit(X, labels)
     numeric = StepwiseLogisticRegression().fit(X, y)
-    text = StepwiseLogisticRegression().fit(X, labels)
-    assert text.classes_.tolist() == ["N+ (metastasis)", "N0"]
-    # classes_[1] ("N0") is the modelled event: coefficients change sign.
-    np.testing.assert_allclose(text.coef_, -numeric.coef_, rtol=1e-6)
+    text = StepwiseLogisticRegression(pos_label="N+").fit(X, labels)
+    assert text.classes_.tolist() == ["N+", "N0"] and text.pos_label_ == "N+"
+    # N+ is the modelled event: the same coefficients and odds ratios as with 0/1 labels.
+    np.testing.assert_allclose(text.coef_, numeric.coef_, rtol=1e-6)
+    np.testing.assert_allclose(text.summary_["odds_ratio"], numeric.summary_["odds_ratio"])
+    assert text.summary_.loc["x1", "odds_ratio"] > 1  # the true effect of x1 is positive
     assert text.selected_features_ == numeric.selected_features_
-    np.testing.assert_array_equal(
-        text.predict(X), np.where(numeric.predict(X) == 1, "N+ (metastasis)", "N0")
-    )
+    proba = text.predict_proba(X)
+    np.testing.assert_allclose(proba[:, 0], numeric.predict_proba(X)[:, 1])  # column of N+
+    np.testing.assert_array_equal(text.predict(X), np.where(numeric.predict(X) == 1, "N+", "N0"))
+    # decision_function keeps scikit-learn's convention (log odds of classes_[1] = "N0").
+    np.testing.assert_allclose(text.decision_function(X), -numeric.decision_function(X))
+    with pytest.raises(ValueError, match="pos_label='N1' is not one of the labels"):
+        StepwiseLogisticRegression(pos_label="N1").fit(X, labels)
 
 
 def test_numpy_input_and_feature_names():
@@ -545,3 +569,30 @@ def test_verbose_prints_the_path(capsys):
     assert "Step 1: remove " in out and "<none>" in out and "- noise" in out
     StepwiseLogisticRegression().fit(X, y)
     assert capsys.readouterr().out == ""
+
+
+def test_bool_and_category_columns_together_and_missing_values_named():
+    # A clinic's table: a numeric size, a bool ER flag and a pandas category grade.
+    rng = np.random.default_rng(0)
+    n = 300
+    X = pd.DataFrame(
+        {
+            "size_cm": rng.normal(2.0, 1.0, n),
+            "ER": rng.random(n) < 0.5,
+            "grade": pd.Categorical(rng.choice(["G1", "G2", "G3"], n)),
+        }
+    )
+    lp = 0.55 * (X["size_cm"] - 2) + 0.8 * X["ER"]
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-lp)), "N+", "N0")
+    model = StepwiseLogisticRegression(pos_label="N+").fit(X, y)
+    assert {"size_cm", "ER"} <= set(model.selected_features_)
+    assert model.summary_.loc["size_cm", "odds_ratio"] > 1
+    assert model.summary_.loc["ER_True", "odds_ratio"] > 1
+    assert model.predict_proba(X).shape == (n, 2)
+    holes = X.copy()
+    holes.loc[[3, 17], "size_cm"] = np.nan
+    with pytest.raises(ValueError, match=r"'size_cm' has 2 missing value\(s\).*row\(s\) 3, 17"):
+        StepwiseLogisticRegression(pos_label="N+").fit(holes, y)
+    holes.loc[[3, 17], "size_cm"] = np.inf
+    with pytest.raises(ValueError, match=r"'size_cm' has 2 infinite.*row\(s\) 3, 17"):
+        StepwiseLogisticRegression(pos_label="N+").fit(holes, y)

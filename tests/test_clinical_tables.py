@@ -382,3 +382,14 @@ def test_baseline_table_invalid_input():
         baseline_table(X, y, "centre")
     with pytest.raises(ValueError, match="binary classification only"):
         baseline_table(X, np.zeros(40))
+
+
+def test_odds_ratios_with_string_labels_refer_to_pos_label():
+    X, y = _clinical()
+    labels = np.where(y == 1, "N+", "N0")  # "N+" sorts first: never taken as negative
+    with pytest.raises(ValueError, match=r"odds_ratio_table: .*\['N\+', 'N0'\].*pos_label"):
+        odds_ratio_table(X, labels)
+    numeric = odds_ratio_table(X, y)
+    text = odds_ratio_table(X, labels, pos_label="N+")
+    pd.testing.assert_frame_equal(text, numeric)
+    assert text.loc[("size_mm", ""), ("univariable", "odds_ratio")] > 1

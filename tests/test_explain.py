@@ -349,10 +349,12 @@ def test_grad_cam_of_a_fitted_image_classifier_highlights_the_lesion(tiny_plnet)
         max_epochs=6,
         batch_size=32,
         random_state=0,
+        pos_label="N+",
     ).fit(X, labels)
     X_test, labels_test, y_test, boxes = cohort(64, seed=5)
     assert model.score(X_test, labels_test) >= 0.9
-    heat = grad_cam(model, X_test, class_index="N+")
+    heat = grad_cam(model, X_test)  # the positive class "N+", not the second sorted "N0"
+    np.testing.assert_allclose(heat, grad_cam(model, X_test, class_index="N+"))
     assert heat.shape == (64, 48, 48) and heat.min() >= 0 and heat.max() <= 1
     over_outside, over_distractor = _lesion_scores(heat, y_test, boxes)
     assert np.mean(over_outside > 2) >= 0.9, np.round(over_outside, 2)
@@ -365,8 +367,9 @@ def test_grad_cam_of_a_fitted_image_classifier_highlights_the_lesion(tiny_plnet)
 class FakeImageClassifier:
     """What grad_cam relies on from a fitted ImageClassifier (duck-typed)."""
 
-    def __init__(self, module, classes=("N0", "N+")):
+    def __init__(self, module, classes=("N0", "N+"), pos_label="N+"):
         self.module_ = module
+        self.pos_label_ = pos_label
         self.classes_ = np.array(classes, dtype=object)
         self.device_ = "cpu"
 
@@ -394,6 +397,12 @@ def test_classifier_path_uses_prepared_images_and_class_labels():
     )
     with pytest.raises(ValueError, match=r"'M1' is neither a position nor one of the classes"):
         grad_cam(clf, X, class_index="M1")
+    # Without a positive class, string labels are not guessed from their order.
+    guess = FakeImageClassifier(module, classes=("N+", "N0"), pos_label=None)
+    with pytest.raises(ValueError, match=r"grad_cam: .*\['N\+', 'N0'\].*pos_label"):
+        grad_cam(guess, X)
+    numeric = FakeImageClassifier(module, classes=(0, 1), pos_label=None)
+    np.testing.assert_allclose(grad_cam(numeric, X), direct)
 
     unfitted = FakeImageClassifier(module)
     del unfitted.module_

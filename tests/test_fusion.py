@@ -247,17 +247,21 @@ def test_signature_scores_are_out_of_fold_on_training_and_refit_at_transform(coh
 
 def test_signature_scores_options_labels_and_errors(cohort):
     X, y = cohort
-    labels = np.where(y == 1, "N+", "N0")  # sorted: classes_ = ["N+", "N0"], positive "N0"
+    labels = np.where(y == 1, "N+", "N0")  # sorted: classes_ = ["N+", "N0"]
+    with pytest.raises(ValueError, match=r"SignatureScores: .*\['N\+', 'N0'\].*pos_label"):
+        _scores(cv=3).fit(X, labels)  # never the probability of "N0" by sorting
     scores = _scores(cv=3, output="logit", passthrough=["age", "er"], random_state=0)
-    out = scores.fit_transform(X, labels)
+    out = scores.set_params(pos_label="N+").fit_transform(X, labels)
     assert out.columns.tolist() == ["clinical_signature", "image_signature", "age", "er"]
-    assert scores.classes_.tolist() == ["N+", "N0"]
+    assert scores.classes_.tolist() == ["N+", "N0"] and scores.pos_label_ == "N+"
     assert out["clinical_signature"].min() < 0 < out["clinical_signature"].max()  # log-odds
-    # scores are of classes_[1]: low for the node-positive patients here
+    # scores are of pos_label "N+": high for the node-positive patients, as with 0/1 labels
     assert (
-        out.loc[labels == "N0", "clinical_signature"].mean()
-        > out.loc[labels == "N+", "clinical_signature"].mean()
+        out.loc[labels == "N+", "clinical_signature"].mean()
+        > out.loc[labels == "N0", "clinical_signature"].mean()
     )
+    numeric = _scores(cv=3, output="logit", passthrough=["age", "er"], random_state=0)
+    pd.testing.assert_frame_equal(out, numeric.fit_transform(X, y))
     # nested parameters reach the members
     scores.set_params(clinical__model__C=0.5)
     assert scores.get_params()["clinical__model__C"] == 0.5
@@ -298,11 +302,13 @@ def test_xgboost_composes_with_cohort_routing_and_any_labels(cohort):
     assert stack.classes_.tolist() == ["N+", "N0"] and proba.shape == (len(X), 2)
     # a combined model on signature scores: SignatureScores encodes them too
     combined = make_pipeline(
-        SignatureScores([("clinical", xgb), ("image", image)], cv=3, random_state=0),
-        Nomogram(),
+        SignatureScores(
+            [("clinical", xgb), ("image", image)], cv=3, random_state=0, pos_label="N+"
+        ),
+        Nomogram(pos_label="N+"),
     ).fit(X, labels)
     assert combined.classes_.tolist() == ["N+", "N0"]
     score = cross_val_score(
-        combined, X, y, cv=GroupColumnKFold(n_splits=3, random_state=0), scoring="roc_auc"
+        combined, X, labels, cv=GroupColumnKFold(n_splits=3, random_state=0), scoring="roc_auc"
     )
     assert score.mean() > 0.7

@@ -395,11 +395,16 @@ def test_labels_any_two_values_and_pos_label():
     s = rng.normal(size=80) + y
     ref = roc_auc_ci(y, s)
     assert roc_auc_ci(y.astype(bool), s) == pytest.approx(ref)
-    assert roc_auc_ci(pd.Series(np.where(y == 1, 7, 3)), pd.Series(s)) == pytest.approx(ref)
+    assert roc_auc_ci(np.where(y == 1, 1, -1), s) == pytest.approx(ref)
+    seven = pd.Series(np.where(y == 1, 7, 3))
+    assert roc_auc_ci(seven, pd.Series(s), pos_label=7) == pytest.approx(ref)
     names = np.where(y == 1, "N+", "N0")
     assert roc_auc_ci(names, s, pos_label="N+") == pytest.approx(ref)
-    # Without pos_label the greater label ("N0" > "N+") is the positive class, as in sklearn.
-    assert roc_auc_ci(names, s).auc == pytest.approx(1 - ref.auc)
+    # Without pos_label the positive class is never guessed from the sorted labels (which
+    # would make "N0" positive, as "N0" > "N+").
+    for labels in (names, seven):
+        with pytest.raises(ValueError, match="cannot be guessed.*pos_label"):
+            roc_auc_ci(labels, s)
     assert roc_auc_ci(y, s, pos_label=0).auc == pytest.approx(1 - ref.auc)
 
 
@@ -612,7 +617,10 @@ def test_label_scores_match_sklearn(func, sk_func, kwargs):
     y, pred = rng.integers(0, 2, 100), rng.integers(0, 2, 100)
     assert func(y, pred) == pytest.approx(sk_func(y, pred, **kwargs))
     labels = np.array(["benign", "malignant"])
-    assert func(labels[y], labels[pred]) == pytest.approx(sk_func(y, pred, **kwargs))
+    got = func(labels[y], labels[pred], pos_label="malignant")
+    assert got == pytest.approx(sk_func(y, pred, **kwargs))
+    with pytest.raises(ValueError, match=r"\['benign', 'malignant'\].*pos_label"):
+        func(labels[y], labels[pred])
 
 
 def test_label_scores_by_hand_and_zero_division():

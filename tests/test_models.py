@@ -204,14 +204,20 @@ def test_same_seed_same_model_and_callers_random_state_untouched(cohort):
 def test_arbitrary_labels_are_kept(cohort):
     X, y = cohort
     labels = np.where(y == 1, "N+", "N0")
-    clf = _tiny(mask_col="mask").fit(X, labels)
-    assert clf.classes_.tolist() == ["N+", "N0"]
+    with pytest.raises(ValueError, match=r"ImageClassifier: .*\['N\+', 'N0'\].*pos_label"):
+        _tiny(mask_col="mask").fit(X, labels)
+    clf = _tiny(mask_col="mask", pos_label="N+").fit(X, labels)
+    assert clf.classes_.tolist() == ["N+", "N0"] and clf.pos_label_ == "N+"
+    assert _tiny(mask_col="mask").fit(X, y).pos_label_ == 1
     assert set(clf.predict(X)) <= {"N+", "N0"}
     assert 0.0 <= clf.score(X, labels) <= 1.0
     three = np.array(["a", "b", "c", "a"] * 4)
     multi = _tiny(mask_col="mask").fit(X, three)
     assert multi.predict_proba(X).shape == (16, 3)
     assert multi.decision_function(X).shape == (16, 3)
+    assert multi.pos_label_ is None
+    with pytest.raises(ValueError, match="applies to binary labels"):
+        _tiny(mask_col="mask", pos_label="a").fit(X, three)
 
 
 # ------------------------------------------------------------------------------ weights
@@ -220,15 +226,15 @@ def test_arbitrary_labels_are_kept(cohort):
 def test_class_weight_balanced_and_dict_set_the_loss_weights(cohort):
     X, _ = cohort
     y = np.array(["N0"] * 12 + ["N+"] * 4)
-    clf = _tiny(mask_col="mask", class_weight="balanced").fit(X, y)
+    clf = _tiny(mask_col="mask", class_weight="balanced", pos_label="N+").fit(X, y)
     expected = 16 / (2 * np.array([4, 12]))  # classes_ = ["N+", "N0"]
     np.testing.assert_allclose(clf.class_weight_, expected)
     np.testing.assert_allclose(clf.net_.criterion_.weight.cpu().numpy(), expected, rtol=1e-6)
-    clf = _tiny(mask_col="mask", class_weight={"N+": 5.0}).fit(X, y)
+    clf = _tiny(mask_col="mask", class_weight={"N+": 5.0}, pos_label="N+").fit(X, y)
     np.testing.assert_allclose(clf.net_.criterion_.weight.cpu().numpy(), [5.0, 1.0])
-    assert _tiny(mask_col="mask").fit(X, y).net_.criterion_.weight is None
+    assert _tiny(mask_col="mask", pos_label="N+").fit(X, y).net_.criterion_.weight is None
     with pytest.raises(ValueError, match="not in y"):
-        _tiny(mask_col="mask", class_weight={"N2": 5.0}).fit(X, y)
+        _tiny(mask_col="mask", class_weight={"N2": 5.0}, pos_label="N+").fit(X, y)
 
 
 def test_weighted_loss_is_the_weighted_mean_of_per_sample_losses():

@@ -525,7 +525,58 @@ def test_crowded_tick_labels_are_staggered_not_overlapping(fitted):
 
 
 @parametrize_with_checks(
-    [Nomogram(), Nomogram(make_pipeline(StandardScaler(), LogisticRegression()))]
+    [Nomogram(), Nomogram(make_pipeline(StandardScaler(), LogisticRegression()))],
+    # Labels other than 0/1 need pos_label: the outcome whose risk is drawn is never guessed.
+    expected_failed_checks=lambda estimator: {
+        name: "labels other than 0/1 need pos_label"
+        for name in (
+            "check_estimators_dtypes",
+            "check_classifier_data_not_an_array",
+            "check_classifiers_classes",
+        )
+    },
 )
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+# ---------------------------------------------------------------- positive class, stepwise
+def test_string_labels_need_pos_label_and_read_the_risk_of_it():
+    X, y = _cohort()
+    labels = np.where(y == 1, "N+", "N0")  # sorted: ['N+', 'N0'], so N+ is classes_[0]
+    with pytest.raises(ValueError, match=r"\['N\+', 'N0'\].*pos_label"):
+        Nomogram().fit(X, labels)
+    numeric = Nomogram().fit(X, y)
+    text = Nomogram(pos_label="N+").fit(X, labels)
+    assert text.pos_label_ == "N+" and text.classes_.tolist() == ["N+", "N0"]
+    # Same risk model as with 0/1 labels: coefficients keep their direction.
+    assert_allclose(text.raw_coef_, numeric.raw_coef_, rtol=1e-6, atol=1e-9)
+    assert text.raw_coef_["tumor_size_mm"] > 0 and text.raw_coef_["age"] < 0
+    assert_allclose(text.variable_points_, numeric.variable_points_, rtol=1e-6)
+    total = text.total_points(X.head(20))
+    # The risk axis is the probability of N+ (column 0 of predict_proba).
+    assert_allclose(text.points_to_probability(total), text.predict_proba(X.head(20))[:, 0])
+    assert_allclose(text.points_to_probability(total), numeric.predict_proba(X.head(20))[:, 1])
+    fig = text.plot()
+    assert any("Risk of ALN metastasis (N+)" in t.get_text() for t in fig.findobj(plt.Text))
+
+
+def test_fitted_stepwise_model_is_drawn_on_its_selected_terms():
+    from sklearn_alnm.clinical import StepwiseLogisticRegression
+
+    X, y = _cohort(600, seed=3)
+    X = X.assign(noise=np.random.default_rng(9).normal(size=len(X)))
+    labels = np.where(y == 1, "N+", "N0")
+    stepwise = StepwiseLogisticRegression(pos_label="N+").fit(X, labels)
+    assert "noise" not in stepwise.selected_features_
+    nomogram = Nomogram(stepwise, pos_label="N+").fit(X)
+    assert nomogram.estimator_ is stepwise
+    assert nomogram.variables_ == stepwise.selected_features_
+    position = stepwise.classes_.tolist().index("N+")
+    expected = stepwise.predict_proba(X)[:, position]
+    assert_allclose(nomogram.points_to_probability(nomogram.total_points(X)), expected)
+    assert_allclose(nomogram.predict_proba(X), stepwise.predict_proba(X))
+    # An unfitted stepwise model is fitted on the raw columns, then drawn the same way.
+    refit = Nomogram(StepwiseLogisticRegression(pos_label="N+"), pos_label="N+").fit(X, labels)
+    assert refit.variables_ == stepwise.selected_features_
+    assert_allclose(refit.raw_coef_, nomogram.raw_coef_)

@@ -327,6 +327,8 @@ def test_string_labels_and_pos_label(data):
     labels = np.where(y == 1, "N+", "N0")
     model = LogisticRegression().fit(X, labels)  # classes_ = ["N+", "N0"]
     named = {name: (Xc, np.where(yc == 1, "N+", "N0")) for name, (Xc, yc) in cohorts.items()}
+    with pytest.raises(ValueError, match=r"StudyReport: .*\['N\+', 'N0'\].*pos_label"):
+        StudyReport({"lr": model}, named)  # never "Positive class: N0" by sorting
     report = StudyReport({"lr": model}, named, pos_label="N+")
     assert report.pos_label_ == "N+"
     X_test, y_test = named["test"]
@@ -698,7 +700,7 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
     from sklearn_alnm.models import ImageClassifier
 
     X, y = make_alnm_cohort(48, modalities=("ultrasound",), image_size=32, random_state=0)
-    labels = np.where(y == 1, "N+", "N0")  # positive class "N0" (sorted second) by default
+    labels = np.where(y == 1, "N+", "N0")  # "N+" sorts first: it must be named
     image = ImageClassifier(
         "image",
         "mask",
@@ -707,6 +709,7 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
         max_epochs=1,
         batch_size=16,
         random_state=0,
+        pos_label="N+",
     ).fit(X[:32], labels[:32])
     report = StudyReport(
         {"CNN": image},

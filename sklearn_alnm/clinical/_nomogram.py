@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
-from ..utils import CohortInputError
+from ..utils import CohortInputError, is_conventional_labels, resolve_pos_label
 
 _SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
 _SUPPORTED = (
@@ -28,6 +28,40 @@ _SUPPORTED = (
     "'passthrough'"
 )
 _DEFAULT_PROBABILITY_TICKS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def _is_stepwise(estimator):
+    from ._stepwise import StepwiseLogisticRegression
+
+    return isinstance(_unfreeze(estimator), StepwiseLogisticRegression)
+
+
+class _SelectedTermsModel:
+    """A fitted stepwise model seen as a logistic model on its selected encoded columns.
+
+    Its inputs are the stepwise model's ``selected_columns_`` (numeric columns and
+    ``<column>_<level>`` indicators), which the Nomogram encodes itself; its coefficients are
+    those of the stepwise model's event, turned towards ``classes_[1]`` as for any
+    scikit-learn logistic model.
+    """
+
+    def __init__(self, stepwise):
+        stepwise = _unfreeze(stepwise)
+        self.classes_ = stepwise.classes_
+        self.feature_names_in_ = np.asarray(stepwise.selected_columns_, dtype=object)
+        self.n_features_in_ = len(stepwise.selected_columns_)
+        self.coef_ = stepwise._sign * stepwise.coef_
+        self.intercept_ = stepwise._sign * stepwise.intercept_
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X):
+        p = expit(self.decision_function(X))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, X):
+        return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
 # --------------------------------------------------------------------------- ticks and labels
@@ -254,13 +288,20 @@ class Nomogram(ClassifierMixin, BaseEstimator):
     labels : dict of str to str, default=None
         Display names of variables in :meth:`plot` (e.g. ``{"dl_signature": "DL
         signature"}``); ``plot(labels=...)`` overrides them per call.
+    pos_label : scalar or None, default=None
+        The outcome whose risk the nomogram reads (e.g. ``"N+"``). Required unless the labels
+        are 0/1, -1/1 or booleans (then 1 / True); never guessed from their sorted order.
 
     Attributes
     ----------
     estimator_ : estimator
-        The fitted model (the given one itself when it was already fitted).
+        The fitted model (the given one itself when it was already fitted). A
+        :class:`~sklearn_alnm.clinical.StepwiseLogisticRegression` is used on its selected
+        terms: ``estimator_`` is then the fitted stepwise model itself.
     classes_ : ndarray of shape (2,)
-        Class labels; the nomogram's risk is the probability of ``classes_[1]``.
+        Class labels, sorted; ``predict_proba``'s columns follow them.
+    pos_label_ : scalar
+        The outcome whose risk is drawn; ``raw_coef_`` and every points axis refer to it.
     feature_names_in_ : ndarray of str
         Columns of ``X`` seen in ``fit``.
     n_features_in_ : int
@@ -332,6 +373,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         "categorical": ["array-like", None],
         "n_ticks": [Interval(Integral, 2, None, closed="left")],
         "labels": [dict, None],
+        "pos_label": "no_validation",
     }
 
     def __init__(
@@ -343,6 +385,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         categorical=None,
         n_ticks=6,
         labels=None,
+        pos_label=None,
     ):
         self.estimator = estimator
         self.points = points
@@ -350,6 +393,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         self.categorical = categorical
         self.n_ticks = n_ticks
         self.labels = labels
+        self.pos_label = pos_label
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=False)
@@ -362,7 +406,8 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             One row per patient; numeric and categorical variables, no missing values. An
             array's columns are named ``x0``, ``x1``, ...
         y : array-like of shape (n_samples,), default=None
-            Binary outcome (any two labels). Needed unless ``estimator`` is already fitted.
+            Binary outcome: 0/1, or any two labels with ``pos_label``. Needed unless
+            ``estimator`` is already fitted.
         **fit_params : dict
             Passed to the model's ``fit``.
 
@@ -393,6 +438,15 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         categorical = self._categorical_columns(X)
         estimator = self.estimator
         prefitted = estimator is not None and _is_fitted(estimator)
+        if _is_stepwise(estimator) and not prefitted:
+            # The stepwise model chooses its terms on the raw columns; then it is drawn on them.
+            if y is None:
+                raise ValueError("Nomogram requires y to fit an unfitted stepwise model.")
+            estimator = clone(estimator).fit(X, y, **fit_params)
+            prefitted = True
+        stepwise = estimator if _is_stepwise(estimator) else None
+        if stepwise is not None:
+            estimator = _SelectedTermsModel(stepwise)
         names = getattr(estimator, "feature_names_in_", None) if prefitted else None
         if names is not None:
             # Only columns the fitted model can refer to need levels (a cohort table may hold
@@ -422,6 +476,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
 
         if prefitted:
             self.estimator_ = estimator
+            self._model = estimator
             classes = np.asarray(getattr(estimator, "classes_", []))
             if classes.shape[0] != 2:
                 raise ValueError(
@@ -443,12 +498,20 @@ class Nomogram(ClassifierMixin, BaseEstimator):
                 model = LogisticRegression(C=np.inf, solver="newton-cholesky", max_iter=1000)
             else:
                 model = clone(estimator)
-            self.estimator_ = model.fit(design, y, **fit_params)
+            self.estimator_ = self._model = model.fit(design, y, **fit_params)
 
-        coef, intercept = _raw_coefficients(self.estimator_, len(terms))
+        self.pos_label_ = resolve_pos_label(self.classes_, self.pos_label, owner="Nomogram")
+        coef, intercept = _raw_coefficients(self._model, len(terms))
         self.raw_coef_ = pd.Series(coef, index=self.model_inputs_, dtype=float)
         self.raw_intercept_ = intercept
-        self._check_logistic(design)
+        self._check_logistic(design)  # in the model's own terms: log odds of classes_[1]
+        # Every axis reads the risk of pos_label_: flip the linear predictor when it is
+        # classes_[0] (e.g. "N+" sorts before "N0").
+        self._sign = 1.0 if self.classes_[1] == self.pos_label_ else -1.0
+        self.raw_coef_ = self.raw_coef_ * self._sign
+        self.raw_intercept_ = self.raw_intercept_ * self._sign
+        if stepwise is not None:
+            self.estimator_ = stepwise
         self._layout(design)
         return self
 
@@ -506,17 +569,18 @@ class Nomogram(ClassifierMixin, BaseEstimator):
 
     def _check_logistic(self, design):
         """Refuse a model whose probability is not the logistic function of its coefficients."""
-        if not hasattr(self.estimator_, "predict_proba"):
+        if not hasattr(self._model, "predict_proba"):
             raise TypeError(
-                f"The fitted {type(self.estimator_).__name__} has no predict_proba; "
+                f"The fitted {type(self._model).__name__} has no predict_proba; "
                 f"expected {_SUPPORTED}."
             )
-        proba = self.estimator_.predict_proba(self._model_input(design))[:, 1]
+        proba = self._model.predict_proba(self._model_input(design))[:, 1]
         ours = expit(design.to_numpy() @ self.raw_coef_.to_numpy() + self.raw_intercept_)
+        # (called before raw_coef_ is turned towards pos_label_)
         worst = float(np.max(np.abs(proba - ours)))
         if not worst <= 1e-7:
             raise TypeError(
-                f"The predicted probability of {type(self.estimator_).__name__} is not the "
+                f"The predicted probability of {type(self._model).__name__} is not the "
                 "logistic function of its coefficients in the variables' units (largest "
                 f"difference {worst:.3g}), so no nomogram can represent it; expected {_SUPPORTED}."
             )
@@ -641,7 +705,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         return pd.DataFrame(data, index=X.index, columns=[t[0] for t in self._terms])
 
     def _model_input(self, design):
-        if getattr(self.estimator_, "feature_names_in_", None) is not None:
+        if getattr(self._model, "feature_names_in_", None) is not None:
             return design
         return design.to_numpy()
 
@@ -662,10 +726,11 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples, 2)
-            ``estimator_.predict_proba`` of the encoded variables; column 1 is the risk.
+            ``estimator_.predict_proba`` of the encoded variables, columns in the order of
+            ``classes_``; the risk is the column of ``pos_label_``.
         """
         design = self._validated_design(X)
-        return self.estimator_.predict_proba(self._model_input(design))
+        return self._model.predict_proba(self._model_input(design))
 
     def predict(self, X):
         """Predicted class (the model's ``predict``).
@@ -681,7 +746,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             Labels from ``classes_``.
         """
         design = self._validated_design(X)
-        return self.estimator_.predict(self._model_input(design))
+        return self._model.predict(self._model_input(design))
 
     def decision_function(self, X):
         """Linear predictor (log-odds of ``classes_[1]``).
@@ -698,9 +763,10 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             ``raw_intercept_ + inputs @ raw_coef_``.
         """
         design = self._validated_design(X)
-        if hasattr(self.estimator_, "decision_function"):
-            return np.ravel(self.estimator_.decision_function(self._model_input(design)))
-        return design.to_numpy() @ self.raw_coef_.to_numpy() + self.raw_intercept_
+        if hasattr(self._model, "decision_function"):
+            return np.ravel(self._model.decision_function(self._model_input(design)))
+        lp = design.to_numpy() @ self.raw_coef_.to_numpy() + self.raw_intercept_
+        return self._sign * lp
 
     def variable_points(self, X):
         """Points of each patient on each variable's axis.
@@ -742,7 +808,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         return (lp - self.lp_at_zero_) * self.points_per_unit_
 
     def points_to_probability(self, total):
-        """Risk (probability of ``classes_[1]``) for a number of total points.
+        """Risk (probability of ``pos_label_``) for a number of total points.
 
         Parameters
         ----------
@@ -818,7 +884,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         *,
         labels=None,
         title="Nomogram",
-        outcome_label="Risk of ALN metastasis",
+        outcome_label=None,
         probability_ticks=None,
         show_linear_predictor=True,
         grid=True,
@@ -843,8 +909,10 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             ``labels`` given at construction.
         title : str or None, default="Nomogram"
             Figure title.
-        outcome_label : str, default="Risk of ALN metastasis"
-            Name of the probability axis.
+        outcome_label : str or None, default=None
+            Name of the probability axis; ``None`` means ``"Risk of ALN metastasis"``,
+            followed by the positive label in parentheses when it is not 1 / True (e.g.
+            ``"Risk of ALN metastasis (N+)"``).
         probability_ticks : sequence of float, default=None
             Risks to mark; ``None`` means 0.01, 0.05, 0.1, 0.2, ..., 0.9, 0.95, 0.99. Only
             those reachable within the total points range are drawn.
@@ -986,6 +1054,10 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         ]
         x_from = shown[0][0] if shown else 0.0
         x_to = shown[-1][0] if shown else pts
+        if outcome_label is None:
+            outcome_label = "Risk of ALN metastasis"
+            if not is_conventional_labels(self.classes_):
+                outcome_label += f" ({self.pos_label_})"
         draw_axis(ys["risk"], x_from, x_to, shown, name=outcome_label)
         if not shown:
             row_labels[-1].append(

@@ -31,7 +31,7 @@ from statsmodels.tools import sm_exceptions
 
 from .._logging import get_logger
 from ..feature_selection._base import _check_binary_target, _input_feature_names
-from ..utils import column_mask
+from ..utils import column_mask, resolve_pos_label
 
 logger = get_logger(__name__)
 
@@ -111,6 +111,26 @@ def _dtype_kinds(X):
     return kinds
 
 
+def _for_validation(X):
+    """``X`` as scikit-learn's ``validate_data`` can check it with ``dtype=None``.
+
+    A DataFrame mixing ``bool`` or ``category`` columns with others makes scikit-learn cast
+    everything to one numeric dtype, which fails on string categories ("Cannot cast str
+    dtype to float64"); such columns are handed over as ``object`` instead (their values are
+    read from the original frame by :func:`_columns`).
+    """
+    if not hasattr(X, "dtypes") or not hasattr(X, "astype"):
+        return X
+    convert = {
+        c: object
+        for c, dtype in X.dtypes.items()
+        if isinstance(dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(dtype)
+    }
+    if not convert or len(convert) == X.shape[1]:
+        return X.astype(object) if convert else X
+    return X.astype(convert)
+
+
 def _columns(original, validated):
     """The input columns as 1-D arrays: a DataFrame's own columns (keeping integer, string
     and category values as given), else the columns of the validated array."""
@@ -132,16 +152,24 @@ def _check_complete(values, name, owner):
     """Raise a ValueError naming the column for missing (NaN / None) or infinite values."""
     missing = _missing_mask(values)
     if missing.any():
+        rows = np.flatnonzero(missing)
         raise ValueError(
-            f"Column {name!r} has {int(missing.sum())} missing value(s) (NaN or None; first at "
-            f"row {int(np.flatnonzero(missing)[0])}); {owner} needs complete data: impute "
-            "first, e.g. with a SimpleImputer in the same Pipeline."
+            f"Column {name!r} has {rows.size} missing value(s) (NaN or None) at row(s) "
+            f"{_show_rows(rows)}; {owner} needs complete data: impute first (e.g. a "
+            "SimpleImputer in the same Pipeline, or an explicit 'missing' level for a "
+            "categorical column), or drop those patients."
         )
     if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
         bad = np.flatnonzero(~np.isfinite(values))
         raise ValueError(
-            f"Column {name!r} has {bad.size} infinite value(s) (inf; first at row {int(bad[0])})."
+            f"Column {name!r} has {bad.size} infinite value(s) (inf) at row(s) "
+            f"{_show_rows(bad)}; clinical values must be finite."
         )
+
+
+def _show_rows(rows, limit=5):
+    shown = ", ".join(str(int(r)) for r in rows[:limit])
+    return f"{shown}, ..." if rows.size > limit else shown
 
 
 def _is_number(value):
@@ -547,18 +575,25 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     verbose : int, default=0
         1 prints the criterion of each step (as R's ``trace``); 2 also prints every
         candidate move of each step.
+    pos_label : scalar or None, default=None
+        The modelled event (e.g. ``"N+"``): coefficients, odds ratios and the linear
+        predictor refer to it. Required unless the labels are 0/1, -1/1 or booleans (then 1 /
+        True); it is never guessed from the sorted order of the labels.
 
     Attributes
     ----------
     classes_ : ndarray of shape (2,)
-        The two labels, sorted; ``classes_[1]`` is the positive class (modelled event).
+        The two labels, sorted (as in every scikit-learn classifier; ``predict_proba``'s
+        columns follow them).
+    pos_label_ : scalar
+        The modelled event (``pos_label``, or 1 / True for conventional labels).
     selected_features_ : list of str
         Terms (input columns) of the final model, in column order.
     selected_columns_ : list of str
         Encoded columns of the final model, in the order of ``coef_``: a numeric column keeps
         its name, a factor's indicators are named ``"<column>_<level>"``.
     coef_ : ndarray of shape (1, n_selected_columns)
-        Log odds ratios of ``selected_columns_``.
+        Log odds ratios of ``selected_columns_`` for the event ``pos_label_``.
     intercept_ : ndarray of shape (1,)
         Intercept of the final model.
     steps_ : pandas.DataFrame
@@ -626,8 +661,8 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     ...     "grade": rng.choice(["G1", "G2", "G3"], n),
     ... })
     >>> logit = 0.3 * (X["size_mm"] - 20) + 1.5 * (X["grade"] == "G3") - 0.5
-    >>> y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "positive", "negative")
-    >>> model = StepwiseLogisticRegression().fit(X, y)
+    >>> y = np.where(rng.random(n) < 1 / (1 + np.exp(-logit)), "N+", "N0")
+    >>> model = StepwiseLogisticRegression(pos_label="N+").fit(X, y)
     >>> model.selected_features_
     ['size_mm', 'grade']
     >>> model.selected_columns_
@@ -644,8 +679,8 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     size_mm        1.323   1.221    1.434    0.000
     grade_G2       1.005   0.498    2.026    0.989
     grade_G3       4.880   2.505    9.506    0.000
-    >>> model.classes_.tolist(), model.predict_proba(X).shape
-    (['negative', 'positive'], (300, 2))
+    >>> model.classes_.tolist(), model.pos_label_, model.predict_proba(X).shape
+    (['N+', 'N0'], 'N+', (300, 2))
     """
 
     _parameter_constraints: dict = {
@@ -655,6 +690,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         "categorical": ["array-like", str, None],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
+        "pos_label": "no_validation",
     }
 
     def __init__(
@@ -665,6 +701,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         categorical=None,
         max_iter=100,
         verbose=0,
+        pos_label=None,
     ):
         self.direction = direction
         self.criterion = criterion
@@ -672,6 +709,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         self.categorical = categorical
         self.max_iter = max_iter
         self.verbose = verbose
+        self.pos_label = pos_label
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -683,7 +721,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
             Clinical factors; a DataFrame may mix numeric, ``bool``, ``category`` and string
             columns. No missing values.
         y : array-like of shape (n_samples,)
-            Binary outcome (any two labels; the greater one is the modelled event).
+            Binary outcome: 0/1 (1 is the event), or any two labels with ``pos_label``.
 
         Returns
         -------
@@ -710,13 +748,22 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         """
         dtype_kinds = _dtype_kinds(X)
         original = X
-        X, y = validate_data(self, X, y, dtype=None, ensure_all_finite=False, ensure_min_samples=2)
+        X, y = validate_data(
+            self, _for_validation(X), y, dtype=None, ensure_all_finite=False, ensure_min_samples=2
+        )
         X = _columns(original, X)
         try:
-            self.classes_, y01 = _check_binary_target(y, type(self).__name__)
+            self.classes_, _ = _check_binary_target(y, type(self).__name__)
         except ValueError as exc:
             # scikit-learn's wording for binary-only classifiers, then ours.
             raise ValueError(f"Only binary classification is supported. {exc}") from None
+        self.pos_label_ = resolve_pos_label(
+            self.classes_, self.pos_label, owner=type(self).__name__
+        )
+        y01 = np.asarray(y == self.pos_label_, dtype=np.int64)
+        # The positive class's side of the linear predictor: +1 when it is classes_[1].
+        self._sign = 1.0 if self.classes_[1] == self.pos_label_ else -1.0
+        event = (self.classes_[self.classes_ != self.pos_label_][0], self.pos_label_)
         names = _input_feature_names(self)
         forced = _resolve_categorical(
             self.categorical, names, hasattr(self, "feature_names_in_"), type(self).__name__
@@ -759,9 +806,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
 
         separation = []
         for t in self._terms:
-            separation += _separation_messages(
-                t, encoded[:, term_columns[t.name]], y01, self.classes_
-            )
+            separation += _separation_messages(t, encoded[:, term_columns[t.name]], y01, event)
         _warn_separation(separation, stacklevel=3)
 
         candidates = [t.name for t in self._terms]
@@ -869,7 +914,9 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     def _encode(self, X):
         check_is_fitted(self)
         original = X
-        X = validate_data(self, X, dtype=None, ensure_all_finite=False, reset=False)
+        X = validate_data(
+            self, _for_validation(X), dtype=None, ensure_all_finite=False, reset=False
+        )
         n = X.shape[0]
         X = _columns(original, X)
         names = _input_feature_names(self)
@@ -887,8 +934,15 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
             blocks.append(block)
         return np.hstack(blocks) if blocks else np.empty((n, 0))
 
+    def _linear_predictor(self, X):
+        """Log odds of ``pos_label_``: :math:`\\beta_0 + x^\\top \\beta`."""
+        return self._encode(X) @ self.coef_[0] + self.intercept_[0]
+
     def decision_function(self, X):
-        """Linear predictor (log odds of ``classes_[1]``) of the final model.
+        """Log odds of ``classes_[1]`` (scikit-learn's convention for binary classifiers).
+
+        This is the linear predictor :math:`\\beta_0 + x^\\top \\beta` of the final model
+        when ``pos_label_`` is ``classes_[1]``, and its negative otherwise.
 
         Parameters
         ----------
@@ -898,9 +952,9 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,)
-            :math:`\\beta_0 + x^\\top \\beta`.
         """
-        return self._encode(X) @ self.coef_[0] + self.intercept_[0]
+        check_is_fitted(self)
+        return self._sign * self._linear_predictor(X)
 
     def predict_proba(self, X):
         """Probabilities of the two classes.
@@ -915,11 +969,11 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
             Columns follow ``classes_``.
         """
-        p = expit(self.decision_function(X))
+        p = expit(self.decision_function(X))  # probability of classes_[1]
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X):
-        """Predicted label: ``classes_[1]`` where its probability exceeds 0.5.
+        """Predicted label: ``pos_label_`` where its probability exceeds 0.5.
 
         Parameters
         ----------
@@ -930,8 +984,10 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         -------
         ndarray of shape (n_samples,)
         """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]
+        check_is_fitted(self)
+        positive = self._linear_predictor(X) > 0
+        negative = self.classes_[self.classes_ != self.pos_label_][0]
+        return np.where(positive, self.pos_label_, negative).astype(self.classes_.dtype)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

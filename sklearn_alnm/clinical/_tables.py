@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ..feature_selection._base import _check_binary_target
 from ..feature_selection._univariate import UnivariateFilter
+from ..utils import resolve_pos_label
 from ._stepwise import (
     _INTERCEPT,
     _dtype_kinds,
@@ -156,7 +157,9 @@ def _index_entries(term):
     return [(term.name, "")] + [(term.name, _level_name(level)) for level in term.levels]
 
 
-def odds_ratio_table(X, y, *, categorical=None, multivariable="significant", alpha=0.05):
+def odds_ratio_table(
+    X, y, *, categorical=None, multivariable="significant", alpha=0.05, pos_label=None
+):
     """Univariable and multivariable logistic regression: odds ratios, 95% CIs, p-values.
 
     The "Table 2" of the clinical papers. Each variable first gets its own logistic model
@@ -185,7 +188,7 @@ def odds_ratio_table(X, y, *, categorical=None, multivariable="significant", alp
         Clinical variables (numeric, ``bool``, ``category`` or string columns; missing values
         allowed).
     y : array-like of shape (n_samples,)
-        Binary outcome (any two labels; the odds are those of the greater label).
+        Binary outcome: 0/1 (the odds are those of 1), or any two labels with ``pos_label``.
     categorical : None, array-like of str or int, or boolean mask, default=None
         Columns to treat as categorical besides the ``category``, ``bool`` and string
         columns (e.g. integer-coded grade).
@@ -194,6 +197,9 @@ def odds_ratio_table(X, y, *, categorical=None, multivariable="significant", alp
         variables, or the named ones. An empty list skips the multivariable model.
     alpha : float, default=0.05
         Univariable significance level used by ``multivariable="significant"``.
+    pos_label : scalar or None, default=None
+        The outcome whose odds are modelled (e.g. ``"N+"``). Required unless the labels are
+        0/1, -1/1 or booleans; never guessed from the labels' sorted order.
 
     Returns
     -------
@@ -256,7 +262,10 @@ def odds_ratio_table(X, y, *, categorical=None, multivariable="significant", alp
     owner = "odds_ratio_table"
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not 0 < alpha <= 1:
         raise ValueError(f"{owner}: alpha must be a number in (0, 1]; got {alpha!r}.")
-    _, terms, values, classes, y01 = _prepare(X, y, categorical, owner)
+    _, terms, values, classes, _ = _prepare(X, y, categorical, owner)
+    pos_label = resolve_pos_label(classes, pos_label, owner=owner)
+    y01 = np.asarray(np.asarray(y) == pos_label, dtype=np.int64)
+    classes = (classes[classes != pos_label][0], pos_label)  # (reference, event)
     by_name = {t.name: t for t in terms}
     if isinstance(multivariable, str):
         if multivariable not in ("significant", "all"):

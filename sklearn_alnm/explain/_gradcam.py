@@ -22,6 +22,8 @@ from matplotlib.figure import Figure
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
+from ..utils import resolve_pos_label
+
 __all__ = ["grad_cam", "overlay", "plot_gradcam"]
 
 
@@ -127,6 +129,21 @@ def _resolve_layer(module, target_layer):
         ) from None
 
 
+def _default_class(model, classes):
+    """The class explained by default: the positive class of a binary classifier, output 1 of
+    a torch module. Never guessed from the sorted order of string labels."""
+    if classes is None:
+        return 1
+    classes = list(classes)
+    if len(classes) != 2:
+        raise ValueError(
+            f"The classifier has {len(classes)} classes {classes}; name the class to explain "
+            "with class_index."
+        )
+    pos_label = getattr(model, "pos_label_", None)
+    return resolve_pos_label(classes, pos_label, owner="grad_cam", name="the classifier's classes")
+
+
 def _class_position(class_index, classes):
     """Position of ``class_index`` among the outputs: ints are positions, else labels."""
     if isinstance(class_index, numbers.Integral) and not isinstance(class_index, bool):
@@ -221,7 +238,7 @@ def _scores(output, position):
     return output[:, position], probabilities
 
 
-def _compute(model, X, *, target_layer=None, class_index=1, batch_size=16):
+def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
     """Heat maps (N, H, W), probabilities of the class (N,), input images (N, C, H, W)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
@@ -229,6 +246,8 @@ def _compute(model, X, *, target_layer=None, class_index=1, batch_size=16):
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     module, images, device, classes = _resolve_model(model, X)
     layer_name, layer = _resolve_layer(module, target_layer)
+    if class_index is None:
+        class_index = _default_class(model, classes)
     position = _class_position(class_index, classes)
     n, _, height, width = images.shape
     patch = _patch_size(module)
@@ -307,7 +326,7 @@ def _compute(model, X, *, target_layer=None, class_index=1, batch_size=16):
     return heat, prob, images, label
 
 
-def grad_cam(model, X, *, target_layer=None, class_index=1, batch_size=16):
+def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
     """Grad-CAM heat maps of a class, one per image, on the network's input grid.
 
     For each image the gradient of the class score (the logit of ``class_index``) with respect
@@ -333,11 +352,13 @@ def grad_cam(model, X, *, target_layer=None, class_index=1, batch_size=16):
         ``gradcam_layer`` attribute (every :class:`~sklearn_alnm.nn.Backbone` has one: the
         last convolutional stage; for ViT the last encoder block's first LayerNorm, whose
         patch tokens are reshaped to their grid and the class token dropped).
-    class_index : int or class label, default=1
-        The output explained: an int is the output column (``1`` = the second class of a
-        classifier, the positive one for labels ``(0, 1)`` or ``("N0", "N+")``); any other
-        value is looked up in the classifier's ``classes_`` (e.g. ``"N+"``). For a single
-        logit, class 1 is the logit and class 0 its negative.
+    class_index : int, class label or None, default=None
+        The output explained: an int is the output column; any other value is looked up in
+        the classifier's ``classes_`` (e.g. ``"N+"``). ``None``: the positive class of a
+        binary classifier (its ``pos_label_``, or 1 / True for 0/1 or boolean labels; other
+        labels without ``pos_label_`` raise rather than take the second sorted label, which
+        is "N0" for "N0" / "N+"), and output 1 of a torch module. For a single logit, class 1
+        is the logit and class 0 its negative.
     batch_size : int, default=16
         Images per forward / backward pass.
 
@@ -539,7 +560,7 @@ def plot_gradcam(
     X,
     *,
     rows=None,
-    class_index=1,
+    class_index=None,
     target_layer=None,
     ncols=4,
     show_image=True,
@@ -560,8 +581,9 @@ def plot_gradcam(
     rows : None, int, slice, sequence of int or boolean mask, default=None
         Positions of the cases to show (``None``: all). Titles name a DataFrame's index
         labels (patient ids), else ``case <position>``.
-    class_index : int or class label, default=1
-        The class explained; its predicted probability is written in each title
+    class_index : int, class label or None, default=None
+        The class explained (``None``: as in :func:`grad_cam`); its predicted probability is
+        written in each title
         (softmax of the logits, or the sigmoid of a single logit).
     target_layer : str, torch.nn.Module or None, default=None
         See :func:`grad_cam`.
@@ -611,7 +633,7 @@ def plot_gradcam(
     heat, prob, images, label = _compute(
         model, subset, target_layer=target_layer, class_index=class_index, batch_size=batch_size
     )
-    class_name = str(label) if label is not None else f"class {class_index}"
+    class_name = str(label) if label is not None else f"class {class_index or 1}"
     per_case = 2 if show_image else 1
     n = heat.shape[0]
     if ax is None:

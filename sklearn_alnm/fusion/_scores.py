@@ -13,6 +13,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._labels import resolve_pos_label
 from ..utils._validation import CohortInputMixin
 from ._split import GroupColumnKFold
 
@@ -60,18 +61,23 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         Parallel fitting of the signatures (and of the folds inside ``cross_val_predict``).
     random_state : int or None, default=None
         Seed of the folds' shuffling for an int ``cv``.
+    pos_label : scalar or None, default=None
+        The positive class whose probability every score is (e.g. ``"N+"``). Required unless
+        the labels are 0/1, -1/1 or booleans; never guessed from the sorted labels.
 
     Attributes
     ----------
     estimators_ : list of estimator
         The signatures fitted on the whole training cohort (scoring at ``transform``). They
-        are fitted on the labels encoded as 0/1 (1 = ``classes_[1]``), as the members of
+        are fitted on the labels encoded as 0/1 (1 = ``pos_label_``), as the members of
         :class:`~sklearn.ensemble.StackingClassifier` are, so classifiers that only accept
         encoded labels (``xgboost.XGBClassifier``) work with any label values.
     named_estimators_ : dict
         The same, by name.
     classes_ : ndarray of shape (2,)
-        Labels; the scores are of ``classes_[1]``.
+        The two labels, sorted.
+    pos_label_ : scalar
+        The positive class; the scores are its probabilities (or log-odds).
     training_scores_ : pandas.DataFrame
         The out-of-fold scores of the training cohort (what ``fit_transform`` returned,
         without passthrough columns).
@@ -111,6 +117,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         "group_col": [str, None],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
+        "pos_label": "no_validation",
     }
 
     def __init__(
@@ -123,6 +130,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         group_col="patient_id",
         n_jobs=None,
         random_state=None,
+        pos_label=None,
     ):
         self.signatures = signatures
         self.cv = cv
@@ -131,6 +139,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         self.group_col = group_col
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.pos_label = pos_label
 
     # -- nested parameters (signatures__clinical__C, ...) as in sklearn's compositions
     def get_params(self, deep=True):
@@ -204,13 +213,14 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         if classes.size != 2:
             raise ValueError(f"SignatureScores needs two classes in y; got {classes.tolist()}.")
         self.classes_ = classes
+        self.pos_label_ = resolve_pos_label(classes, self.pos_label, owner="SignatureScores")
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         if self.cv == "prefit":
             for name, model in zip(names, models, strict=True):
                 check_is_fitted(model, msg=f"signature {name!r} is not fitted (cv='prefit').")
             self.estimators_ = list(models)
-            self._positive_label = classes[1]
+            self._positive_label = self.pos_label_
             scores = [self._positive(m.predict_proba(X), m) for m in self.estimators_]
         else:
             cv = self.cv
@@ -219,7 +229,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
             cv = check_cv(cv, y, classifier=True)
             # the signatures learn 0/1 (as StackingClassifier's members do), so models that
             # only accept encoded labels (XGBoost) work with any label values
-            y_encoded = (y == classes[1]).astype(np.int64)
+            y_encoded = (y == self.pos_label_).astype(np.int64)
             self._positive_label = 1
             self.estimators_ = Parallel(n_jobs=self.n_jobs)(
                 delayed(_fit_one)(m, X, y_encoded) for m in models

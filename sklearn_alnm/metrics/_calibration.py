@@ -82,7 +82,7 @@ def hosmer_lemeshow(y_true, y_prob, n_groups=10, *, pos_label=None, return_table
     n_groups : int, default=10
         Number of risk groups ``g`` (at least 3, so that ``dof >= 1``).
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
     return_table : bool, default=False
         Also return the per-group table of observed and expected counts.
 
@@ -231,7 +231,7 @@ def calibration_table(
     confidence : float, default=0.95
         Level of the Wilson interval of the observed rate.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------

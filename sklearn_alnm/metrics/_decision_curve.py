@@ -75,7 +75,7 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
         Threshold probabilities in [0, 1). Default ``0, 0.01, ..., 0.99`` (dcurves' default
         ``seq(0, 0.99, by = 0.01)``).
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------

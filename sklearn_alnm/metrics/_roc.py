@@ -113,7 +113,7 @@ def delong_roc_variance(y_true, y_score, *, pos_label=None):
     y_score : array-like of shape (n_samples,)
         Scores, higher meaning more likely positive (probabilities, logits, reader scores).
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------
@@ -203,8 +203,8 @@ def roc_auc_ci(
     random_state : int, RandomState instance or None, default=None
         Seed of the bootstrap resampling; an int makes the interval reproducible.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
-        Pass it explicitly for string labels such as ``"N0"`` / ``"N+"``.
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+        E.g. ``pos_label="N+"`` for the labels ``"N0"`` / ``"N+"``.
 
     Returns
     -------
@@ -384,7 +384,7 @@ def delong_test(
     confidence : float, default=0.95
         Level of the confidence interval of the AUC difference.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------

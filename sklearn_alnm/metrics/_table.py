@@ -88,7 +88,7 @@ def performance_table(
     random_state : int, RandomState instance or None, default=None
         Seed of the bootstrap.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------

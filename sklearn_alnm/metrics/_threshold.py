@@ -69,7 +69,7 @@ def youden_threshold(y_true, y_score, *, pos_label=None):
     y_score : array-like of shape (n_samples,)
         Scores, higher meaning more likely positive.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------
@@ -150,7 +150,7 @@ def binary_metrics(y_true, y_score, threshold="youden", *, pos_label=None):
         float is used as is. With a float, a cohort holding one class only is accepted (the
         undefined metrics are NaN); ``"youden"`` needs both classes.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels (``1`` / ``True``).
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
 
     Returns
     -------
@@ -224,8 +224,7 @@ _SCORE_DOC = """{title}
     y_pred : array-like of shape (n_samples,)
         Predicted labels, from the same two labels.
     pos_label : scalar, default=None
-        Positive class; by default the greater of the two sorted labels, or ``1`` / ``True``
-        when a single conventional label is present.
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
     zero_division : float, default=nan
         Value returned when the denominator is zero.
 

@@ -10,9 +10,7 @@ import numbers
 import numpy as np
 import pandas as pd
 
-# Labels for which the positive class is known even when only one of them is present.
-_NEGATIVE_LABELS = (0, -1, False)
-_POSITIVE_LABELS = (1, True)
+from ..utils._labels import resolve_pos_label
 
 
 def _as_1d(values, name):
@@ -52,9 +50,9 @@ def _check_labels(y_true, pos_label=None, *, name="y_true", require_both=True, o
     y_true : array-like of shape (n_samples,)
         Labels; any two distinct values (numbers, strings, booleans).
     pos_label : scalar or None
-        The positive class. When ``None`` it is the greater of the two sorted labels (as in
-        :func:`sklearn.metrics.roc_auc_score`); when only one label is present, it can still be
-        inferred for the conventional labels ``{0, 1}``, ``{-1, 1}`` and ``{False, True}``.
+        The positive class. ``None`` is accepted only for the conventional labels ``{0, 1}``,
+        ``{-1, 1}`` and ``{False, True}`` (positive: 1 / True); for any other labels (e.g.
+        "N0" / "N+") it must be given, as for :func:`sklearn.metrics.precision_score`.
     name : str
         Name used in error messages.
     require_both : bool
@@ -86,23 +84,7 @@ def _check_labels(y_true, pos_label=None, *, name="y_true", require_both=True, o
             f"{name} must contain two classes (binary outcome); found {classes.shape[0]}: {shown}"
             f"{', ...' if classes.shape[0] > 5 else ''}."
         )
-    if pos_label is None:
-        if classes.shape[0] == 2:
-            pos_label = classes[1]
-        elif _is_conventional(classes[0], _POSITIVE_LABELS):
-            pos_label = classes[0]
-        elif _is_conventional(classes[0], _NEGATIVE_LABELS):
-            pos_label = True if isinstance(classes[0], (bool, np.bool_)) else 1
-        else:
-            raise ValueError(
-                f"{name} contains a single label ({classes[0]!r}); pass pos_label to say whether "
-                "it is the positive class."
-            )
-    elif classes.shape[0] == 2 and not np.any(classes == pos_label):
-        raise ValueError(
-            f"pos_label={pos_label!r} is not one of the labels in {name}: "
-            f"{classes[0]!r}, {classes[1]!r}."
-        )
+    pos_label = resolve_pos_label(classes, pos_label, name=name)
     is_positive = y == pos_label
     if require_both:
         n_pos = int(is_positive.sum())
@@ -115,15 +97,6 @@ def _check_labels(y_true, pos_label=None, *, name="y_true", require_both=True, o
     if hasattr(pos_label, "item"):
         pos_label = pos_label.item()
     return np.asarray(is_positive, dtype=bool), pos_label
-
-
-def _is_conventional(label, candidates):
-    if isinstance(label, (str, bytes)):
-        return False
-    try:
-        return any(bool(label == c) for c in candidates)
-    except (TypeError, ValueError):
-        return False
 
 
 def _check_scores(y_score, name="y_score", *, probability=False):

@@ -16,7 +16,7 @@ from skorch.utils import to_numpy, to_tensor
 
 from .._logging import get_logger
 from ..nn import Backbone, get_backbone_spec, resolve_weights
-from ..utils import check_cohort
+from ..utils import check_cohort, resolve_pos_label
 from ._base import AcceleratedNet, BaseNeuralEstimator
 from ._data import (
     ImagePreparer,
@@ -205,6 +205,11 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
     class_weight : None, "balanced" or dict, default=None
         Weights of the classes in the loss (``{label: weight}``); ``"balanced"`` uses
         ``n_samples / (n_classes * count)``.
+    pos_label : scalar or None, default=None
+        The positive class of binary labels (e.g. ``"N+"``): required unless the labels are
+        0/1, -1/1 or booleans, since the sorted order of labels such as "N0" / "N+" says
+        nothing about which one is the event. It is what Grad-CAM explains by default and
+        what a report's probability column refers to.
     early_stopping : None, int or dict, default=None
         Stop when the validation loss (the training loss without ``valid_split``) has not
         improved for this many epochs, and restore the weights of the best epoch. A dict gives
@@ -256,8 +261,13 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The labels, as given in ``y`` (sorted); ``classes_[1]`` is the positive class of the
-        binary ``decision_function``.
+        The labels, as given in ``y`` (sorted); ``predict_proba``'s columns follow them and
+        the binary ``decision_function`` is the logit of ``classes_[1]`` (scikit-learn's
+        convention).
+    pos_label_ : scalar or None
+        The positive class of binary labels (``pos_label``, or 1 / True for 0/1 or boolean
+        labels): the class Grad-CAM explains by default and reports refer to. ``None`` for
+        more than two classes.
     module_ : sklearn_alnm.nn.Backbone
         The fine-tuned network, on ``device_``, returning logits ``(N, n_classes)``. Its
         ``gradcam_layer`` names the layer Grad-CAM uses (:mod:`sklearn_alnm.explain`).
@@ -344,6 +354,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "class_weight": [None, StrOptions({"balanced"}), dict],
+        "pos_label": "no_validation",
         "early_stopping": "no_validation",
         "valid_split": "no_validation",
         "checkpoint_dir": [None, str, os.PathLike],
@@ -389,6 +400,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         max_epochs=30,
         batch_size=32,
         class_weight=None,
+        pos_label=None,
         early_stopping=None,
         valid_split=None,
         checkpoint_dir=None,
@@ -418,6 +430,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.class_weight = class_weight
+        self.pos_label = pos_label
         self.early_stopping = early_stopping
         self.valid_split = valid_split
         self.checkpoint_dir = checkpoint_dir
@@ -442,6 +455,17 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         if not np.all(np.isfinite(weights)) or np.any(weights < 0) or weights.sum() <= 0:
             raise ValueError("sample_weight must be finite, non-negative and not all zero.")
         return weights
+
+    def _resolve_pos_label(self, classes):
+        """The positive class of binary labels (never guessed); None for multiclass."""
+        if len(classes) == 2:
+            return resolve_pos_label(classes, self.pos_label, owner=type(self).__name__)
+        if self.pos_label is not None:
+            raise ValueError(
+                f"pos_label={self.pos_label!r} applies to binary labels; y has "
+                f"{len(classes)} classes."
+            )
+        return None
 
     def _class_weights(self, classes, y_encoded):
         cw = self.class_weight
@@ -480,6 +504,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         preparer = self._make_preparer()
         check_cohort(self, X, preparer.columns)
         classes, y_encoded = self._encode_labels(y, len(X))
+        pos_label = self._resolve_pos_label(classes)
         weights = self._check_sample_weight(sample_weight, len(X))
         class_weight = self._class_weights(classes, y_encoded)
         spec = get_backbone_spec(self.backbone)
@@ -531,6 +556,7 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
             fingerprint=fingerprint,
         )
         self.classes_ = classes
+        self.pos_label_ = pos_label
         self.in_chans_ = in_chans
         self.input_size_ = size
         self.class_weight_ = class_weight

@@ -25,6 +25,7 @@ from ..metrics import (
 )
 from ..metrics._table import _prefixed_errors
 from ..metrics._validation import _check_confidence, _check_int
+from ..utils import resolve_pos_label
 from . import _figures, _html
 
 logger = get_logger(__name__)
@@ -165,15 +166,7 @@ def _check_labels(cohorts, pos_label):
                 f"cohort {name!r} has the labels {present.tolist()} but cohort {first!r} has "
                 f"{labels.tolist()}; every cohort must use the same two labels."
             )
-    if pos_label is None:
-        pos_label = labels[1]
-    elif not any(pos_label == label for label in labels.tolist()):
-        raise ValueError(
-            f"pos_label={pos_label!r} is not one of the cohorts' labels {labels.tolist()}."
-        )
-    if hasattr(pos_label, "item"):
-        pos_label = pos_label.item()
-    return labels, pos_label
+    return labels, resolve_pos_label(labels, pos_label, owner="StudyReport", name="the cohorts")
 
 
 def _positive_column(model, name, labels, pos_label):
@@ -376,8 +369,9 @@ default="youden-on-first-cohort"
         cohort, in its row order, ``1`` (or ``True``) meaning "metastasis" (the positive
         class) and ``0`` the opposite. A reader may have read only some cohorts.
     pos_label : scalar, default=None
-        The positive class; by default the greater of the two sorted labels (``1`` for 0/1
-        labels).
+        The positive class (e.g. ``"N+"``): every metric, curve, table and the page refer to
+        it, and each model's probability is read from its ``predict_proba`` column for it.
+        Required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
     confidence : float, default=0.95
         Level of the AUC and AUC-difference confidence intervals.
     n_groups : int, default=10

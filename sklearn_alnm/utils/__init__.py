@@ -3,6 +3,7 @@
 from ._cache import FeatureCache, resolve_cache
 from ._device import resolve_device
 from ._errors import CohortInputError, describe_location
+from ._labels import is_conventional_labels, resolve_pos_label
 from ._seed import seed_everything
 from ._validation import check_cohort, column_mask
 
@@ -12,7 +13,9 @@ __all__ = [
     "check_cohort",
     "column_mask",
     "describe_location",
+    "is_conventional_labels",
     "resolve_cache",
     "resolve_device",
+    "resolve_pos_label",
     "seed_everything",
 ]
