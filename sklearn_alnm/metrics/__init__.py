@@ -22,9 +22,10 @@ Segmentation
 Conventions shared by every function: ``y_true`` may use any two labels (the positive class is
 ``pos_label``, which is required unless the labels are 0/1, -1/1 or booleans; it is never
 guessed from the sorted order, which would make "N0" positive among "N0" / "N+"); higher
-scores mean "more likely positive" and curves are never flipped; invalid input raises ``ValueError`` (or
-``TypeError`` for a wrong type) saying what was expected. The segmentation metrics take masks
-instead of labels (one mask or a sequence of masks, any non-zero value being foreground).
+scores mean "more likely positive" and curves are never flipped; invalid input raises
+``ValueError`` (or ``TypeError`` for a wrong type) saying what was expected. The
+segmentation metrics take masks instead of labels (one mask or a sequence of masks, any
+non-zero value being foreground).
 """
 
 from ._calibration import HosmerLemeshowResult, calibration_table, hosmer_lemeshow
