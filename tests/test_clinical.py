@@ -1,3 +1,5 @@
+import re
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -90,3 +92,83 @@ def test_explicit_columns_and_pickle(cohort, tmp_path):
         joblib.load(tmp_path / "auto.joblib").predict_proba(X), auto.predict_proba(X)
     )
     assert roc_auc_score(y, auto.predict_proba(X)[:, 1]) > 0.7
+
+
+# ------------------------------------------------------------- a raw clinical manifest
+
+
+def _raw_manifest(tmp_path, n=240, seed=0):
+    """An Excel export shaped like a clinic's: id and outcome columns beside the factors."""
+    rng = np.random.default_rng(seed)
+    size = rng.gamma(4.0, 0.6, n)
+    er = rng.choice(["Positive", "Negative"], n)
+    risk = 0.9 * (size - 2.4) + 0.7 * (er == "Negative")
+    positive = rng.random(n) < 1 / (1 + np.exp(-risk))
+    surgery = np.where(positive, "ALND", "SLNB")
+    table = pd.DataFrame(
+        {
+            "Patient ID": [f"{i:05d}" for i in range(n)],
+            "Age": rng.normal(52, 10, n).round(),
+            "Tumor size (cm)": size.round(2),
+            "ER": er,
+            "Ki-67": [f"{v}%" for v in rng.integers(5, 60, n)],
+            "Surgical": surgery,
+            "Number of lymph node metastases": np.where(positive, rng.integers(1, 9, n), 0),
+            "ALN status": np.where(positive, "N+", "N0"),
+        }
+    )
+    path = tmp_path / "clinical.xlsx"
+    table.to_excel(path, index=False)
+    return path
+
+
+def test_raw_manifest_never_uses_ids_outcome_or_outcome_derived_columns(tmp_path):
+    from sklearn_alnm.io import load_manifest, resolve_id_column
+
+    X = load_manifest(_raw_manifest(tmp_path))
+    assert resolve_id_column(X) == "Patient ID" and X.loc[0, "Patient ID"] == "00000"
+    y = X["ALN status"].to_numpy()
+    leaking = ["Number of lymph node metastases", "Surgical", "ALN status"]
+    # The label left inside X and the columns derived from it are refused by name, one by one.
+    for k, column in enumerate(leaking):
+        model = make_clinical_pipeline(exclude=leaking[:k])
+        with pytest.raises(ValueError, match=rf"column '{re.escape(column)}' alone separates"):
+            model.fit(X, y)
+    with pytest.warns(UserWarning, match=r"'Ki-67' is not used: numbers stored as text"):
+        model = make_clinical_pipeline(exclude=leaking).fit(X, y)
+    pre = model["preprocess"]
+    assert pre.numeric_columns_ == ["Age", "Tumor size (cm)"]
+    assert pre.categorical_columns_ == ["ER"]
+    assert pre.dropped_columns_["Patient ID"] == "named like a patient identifier"
+    assert set(leaking) <= set(pre.dropped_columns_)
+    assert pre.column_auc_.max() < 0.9
+    auc = roc_auc_score(y == "N+", model.predict_proba(X)[:, list(model.classes_).index("N+")])
+    assert 0.6 < auc < 0.95  # a real signal, not the leaked outcome (AUC 1.000)
+    # An explicit opt-in keeps a separating column.
+    kept = make_clinical_pipeline(
+        exclude=leaking[1:], allow_separating=["Number of lymph node metastases"]
+    )
+    with pytest.warns(UserWarning, match="Ki-67"):
+        kept.fit(X, y)
+    assert "Number of lymph node metastases" in kept["preprocess"].numeric_columns_
+
+
+def test_unique_integer_and_text_ids_are_not_predictors():
+    rng = np.random.default_rng(3)
+    n = 80
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame(
+        {
+            "record": np.arange(1000, 1000 + n),  # unique integers: an identifier
+            "hospital_code": [f"H{i:03d}" for i in range(n)],
+            "size": rng.normal(20, 5, n) + 3 * y,
+            "ki67_fraction": [f"{v:.2f}" for v in rng.random(n)],  # numbers as text, no path
+        }
+    )
+    with pytest.warns(UserWarning, match="ki67_fraction"):
+        pre = make_clinical_pipeline().fit(X, y)["preprocess"]
+    assert pre.numeric_columns_ == ["size"] and pre.categorical_columns_ == []
+    assert "identifier" in pre.dropped_columns_["record"]
+    assert "identifier" in pre.dropped_columns_["hospital_code"]
+    with pytest.raises(ValueError, match="no clinical column in X"):
+        make_clinical_pipeline().fit(X[["record"]], y)

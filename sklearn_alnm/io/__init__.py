@@ -10,7 +10,13 @@ to and from CSV / Excel tables; the writers create the files (e.g. for synthetic
 """
 
 from ..utils import CohortInputError
-from ._cohort import read_cell, read_column, read_image_mask, resolve_id_column
+from ._cohort import (
+    is_id_column_name,
+    read_cell,
+    read_column,
+    read_image_mask,
+    resolve_id_column,
+)
 from ._formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ._image import read_image, read_mask, write_image, write_mask
 from ._manifest import load_manifest, save_manifest
@@ -20,6 +26,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "VIDEO_EXTENSIONS",
     "CohortInputError",
+    "is_id_column_name",
     "load_manifest",
     "read_cell",
     "read_column",

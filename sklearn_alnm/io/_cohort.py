@@ -8,6 +8,7 @@ Whatever goes wrong while reading a cell comes back as one
 
 import inspect
 import numbers
+import re
 
 import numpy as np
 import pandas as pd
@@ -19,6 +20,40 @@ from ._image import read_image, read_mask
 from ._video import read_video
 
 ID_COLUMNS = ("patient_id", "case_id", "id")
+# Normalised names (lower case, runs of other characters as "_") of patient-id columns as
+# clinics export them: "Patient ID", "patient_id", "Case No.", "MRN", "ID", ...
+_ID_WORDS = {"id", "mrn", "patient", "case", "subject", "patientid", "caseid", "subjectid"}
+_ID_PREFIXES = ("patient", "case", "subject", "study", "record", "hospital", "medical_record")
+_ID_SUFFIXES = ("id", "no", "number", "num", "code")
+
+
+def _normalise_name(name):
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
+
+
+def is_id_column_name(name):
+    """Whether a column name reads as a patient / case identifier.
+
+    Examples: ``"Patient ID"``, ``"patient_id"``, ``"case_id"``, ``"ID"``, ``"Case No."``,
+    ``"MRN"``, ``"Subject"``; not ``"Ki-67"`` or ``"idc_grade"``.
+
+    Parameters
+    ----------
+    name : object
+        A column label.
+
+    Returns
+    -------
+    bool
+    """
+    key = _normalise_name(name)
+    if key in _ID_WORDS:
+        return True
+    return any(
+        key == f"{prefix}_{suffix}" or key == f"{prefix}{suffix}"
+        for prefix in _ID_PREFIXES
+        for suffix in _ID_SUFFIXES
+    )
 
 
 def _read_bag(ref, **kwargs):
@@ -46,8 +81,10 @@ def resolve_id_column(X, id_col="auto"):
     X : pandas.DataFrame
         The cohort.
     id_col : str, "auto" or None, default="auto"
-        ``"auto"`` picks the first of ``patient_id``, ``case_id``, ``id`` present in ``X``;
-        ``None`` uses the index.
+        ``"auto"`` picks the first of ``patient_id``, ``case_id``, ``id`` present in ``X``,
+        else the first column named like an identifier (``"Patient ID"``, ``"ID"``,
+        ``"Case No."``, ``"MRN"``, ...; see :func:`is_id_column_name`); ``None`` uses the
+        index.
 
     Returns
     -------
@@ -70,7 +107,10 @@ def resolve_id_column(X, id_col="auto"):
     if id_col is None:
         return None
     if isinstance(id_col, str) and id_col == "auto":
-        return next((c for c in ID_COLUMNS if c in X.columns), None)
+        exact = next((c for c in ID_COLUMNS if c in X.columns), None)
+        if exact is not None:
+            return exact
+        return next((c for c in X.columns if is_id_column_name(c)), None)
     if id_col not in X.columns:
         raise ValueError(
             f"id_col={id_col!r} is not a column of the cohort; expected one of "

@@ -14,7 +14,7 @@ import pandas as pd
 
 from .._logging import get_logger
 from ..utils import CohortInputError
-from ._cohort import ID_COLUMNS, _is_missing, _row_id, resolve_id_column
+from ._cohort import ID_COLUMNS, _is_missing, _row_id, is_id_column_name, resolve_id_column
 from ._formats import KNOWN_EXTENSIONS, is_path_like, split_extension
 
 logger = get_logger(__name__)
@@ -104,8 +104,10 @@ def _path_columns(X, path_columns):
 def _read_table(path, ext, id_col):
     header = _read_raw(path, ext, nrows=0).columns
     # Patient ids such as "007" must stay strings.
-    id_names = [id_col] if id_col not in (None, "auto") else list(ID_COLUMNS)
-    dtype = {c: str for c in header if c in id_names}
+    if id_col in (None, "auto"):
+        dtype = {c: str for c in header if c in ID_COLUMNS or is_id_column_name(c)}
+    else:
+        dtype = {c: str for c in header if c == id_col}
     return _read_raw(path, ext, dtype=dtype)
 
 
@@ -134,6 +136,7 @@ def load_manifest(
     list_columns="auto",
     check_files=False,
     id_col="auto",
+    allow_outside_root=False,
 ):
     """Load a cohort table (CSV, TSV or Excel) into a DataFrame ready for the estimators.
 
@@ -143,7 +146,10 @@ def load_manifest(
         The manifest: ``.csv``, ``.tsv`` or ``.xlsx`` (first sheet, read with openpyxl).
     root : str or os.PathLike, default=None
         Folder that relative file references are resolved against; default: the manifest's
-        own folder.
+        own folder. With ``root``, every reference must resolve inside it (after ``..``,
+        ``~`` and symbolic links): an absolute path or a ``../`` escape elsewhere raises a
+        :class:`~sklearn_alnm.utils.CohortInputError` naming the row, column and path, unless
+        ``allow_outside_root=True``.
     path_columns : "auto", list of str or None, default="auto"
         Columns holding file references. ``"auto"`` takes the columns named like the data
         model (``image``, ``mask``, ``video``, ``pathology``, ``bag`` and names ending in
@@ -161,8 +167,12 @@ def load_manifest(
         Check that every referenced file exists.
     id_col : str, "auto" or None, default="auto"
         Column with the patient ids used in error messages: ``"auto"`` takes the first of
-        ``patient_id``, ``case_id``, ``id`` present, else the row's index label. That column is
-        read as text, so ids such as ``"007"`` keep their leading zeros.
+        ``patient_id``, ``case_id``, ``id`` present, else the first column named like an id
+        (``"Patient ID"``, ``"ID"``, ``"Case No."``, ``"MRN"``, ...), else the row's index
+        label. Id columns are read as text, so ids such as ``"007"`` keep their leading
+        zeros.
+    allow_outside_root : bool, default=False
+        Accept references that resolve outside ``root`` (ignored without ``root``).
 
     Returns
     -------
@@ -239,6 +249,8 @@ def load_manifest(
             cells = [_resolve_cell(v, base) for v in cells]
         X[column] = pd.Series(cells, index=X.index, dtype=object)
 
+    if root is not None and not allow_outside_root:
+        _check_inside_root(X, paths, id_name, base)
     if check_files:
         _check_files(X, paths, id_name)
     logger.debug("loaded manifest %s: %d rows, path columns %s", path, len(X), paths)
@@ -251,6 +263,28 @@ def _resolve_cell(value, base):
     if isinstance(value, list):
         return [_resolve(v, base) for v in value]
     return _resolve(value, base)
+
+
+def _check_inside_root(X, columns, id_name, root):
+    real_root = os.path.realpath(root)
+    for column in columns:
+        for i, value in enumerate(X[column]):
+            for item in value if isinstance(value, list) else [value]:
+                if item is None:
+                    continue
+                real = os.path.realpath(item)
+                try:
+                    inside = os.path.commonpath([real, real_root]) == real_root
+                except ValueError:  # different drives on Windows
+                    inside = False
+                if not inside:
+                    raise CohortInputError(
+                        f"file reference resolves outside root {root!r}; references must stay "
+                        "inside root (pass allow_outside_root=True to accept it)",
+                        row=_row_id(X, i, id_name),
+                        column=column,
+                        path=item,
+                    )
 
 
 def _check_files(X, columns, id_name):
