@@ -10,7 +10,7 @@ Example configuration::
 
     title: Mammography fusion
     manifest: cohort/manifest.csv     # relative to this file
-    label: label                      # or {column: label, positive: 1}
+    label: label                      # 0/1 labels; otherwise {column: ALN status, positive: N+}
     split: {by: cohort, train: training}        # hold-out cohorts from a column ...
     # split: {kfold: 5, group_column: patient_id, random_state: 0}   # ... or grouped K-fold
     models:
@@ -20,15 +20,26 @@ Example configuration::
         params: {kind: post, cache: cache}
     primary: Post-fusion              # saved as model.joblib (default: the last model)
     output: results                   # default: <config name>-results beside the file
+
+A configuration is code: its models are built by calling the factories it names. Only
+estimator factories of sklearn_alnm, scikit-learn, imbalanced-learn and xgboost (classes that
+are estimators, and ``make_*`` functions) can be named; any other module needs an explicit
+``allow_factories=[module]`` (``alnm run --allow-factory MODULE``), and nothing is called before
+that check. Run configurations only from people you trust, as you would run their scripts.
 """
 
+import contextlib
+import hashlib
 import importlib
 import inspect
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +47,15 @@ import pandas as pd
 
 from . import __version__
 from ._logging import get_logger
+from .utils import is_conventional_labels, resolve_pos_label
 
 _log = get_logger(__name__)
 
 _TOP_KEYS = {"title", "manifest", "id_column", "label", "split", "models", "primary", "output"}
 _MODEL_KEYS = {"recipe", "factory", "params"}
+_SPLIT_KEYS = {"by", "train", "kfold", "group_column", "random_state", "allow_shared_patients"}
+# Packages whose estimator factories a configuration may name without an explicit opt-in.
+_TRUSTED_PACKAGES = ("sklearn_alnm", "sklearn", "imblearn", "xgboost")
 
 
 class StudyConfigError(ValueError):
@@ -62,20 +77,51 @@ def _recipes():
     return found
 
 
-def _resolve_factory(spec, where):
+def _in_packages(module_name, packages):
+    return any(module_name == p or module_name.startswith(f"{p}.") for p in packages)
+
+
+def _resolve_factory(spec, where, allowed=()):
+    """The estimator factory ``'module:name'`` names, imported only from allowed packages.
+
+    Nothing is imported or called before the module is known to be allowed: the packages of
+    ``_TRUSTED_PACKAGES`` and those in ``allowed``. From trusted packages only estimator
+    classes and ``make_*`` functions qualify.
+    """
+    if not isinstance(spec, str):
+        raise StudyConfigError(f"{where}: factory must be a string 'package.module:function'.")
     module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    if not module_name or not attr or not re.fullmatch(r"[A-Za-z_][\w.]*", module_name):
         raise StudyConfigError(
             f"{where}: factory must look like 'package.module:function'; got {spec!r}."
         )
+    trusted = _in_packages(module_name, _TRUSTED_PACKAGES)
+    if not trusted and not _in_packages(module_name, allowed):
+        raise StudyConfigError(
+            f"{where}: factory {spec!r} is not an estimator factory of "
+            f"{', '.join(_TRUSTED_PACKAGES)}. A configuration is code: to call functions of "
+            f"{module_name!r}, allow it explicitly (alnm run --allow-factory {module_name})."
+        )
+    if attr.startswith("_") or not re.fullmatch(r"[A-Za-z]\w*", attr):
+        raise StudyConfigError(f"{where}: factory {spec!r} names a private or invalid attribute.")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StudyConfigError(f"{where}: cannot import {module_name!r} ({exc}).") from None
     try:
-        return getattr(module, attr)
+        factory = getattr(module, attr)
     except AttributeError:
         raise StudyConfigError(f"{where}: {module_name!r} has no attribute {attr!r}.") from None
+    if trusted:
+        is_estimator_class = inspect.isclass(factory) and hasattr(factory, "fit")
+        is_builder = inspect.isfunction(factory) and attr.startswith("make_")
+        if not (is_estimator_class or is_builder):
+            raise StudyConfigError(
+                f"{where}: {spec!r} is neither an estimator class nor a make_* estimator factory."
+            )
+    elif not callable(factory):
+        raise StudyConfigError(f"{where}: {spec!r} is not callable.")
+    return factory
 
 
 def _resolve_paths(params, base):
@@ -119,11 +165,15 @@ class Study:
         The YAML file.
     output : str, os.PathLike or None
         Output folder overriding the configuration's ``output``.
+    allow_factories : sequence of str, default=()
+        Modules besides sklearn_alnm, scikit-learn, imbalanced-learn and xgboost whose
+        functions the configuration may call as factories.
     """
 
-    def __init__(self, path, output=None):
+    def __init__(self, path, output=None, *, allow_factories=()):
         import yaml
 
+        self.allow_factories = tuple(allow_factories)
         self.path = Path(path)
         if not self.path.is_file():
             raise StudyConfigError(f"configuration file not found: {os.fspath(path)!r}.")
@@ -187,7 +237,13 @@ class Study:
                 f"label column {column!r} must hold two classes; found {classes}."
             )
         if positive is None:
-            positive = classes[1]
+            if not is_conventional_labels(classes):
+                raise StudyConfigError(
+                    f"label column {column!r} holds {[str(c) for c in classes]}: say which one "
+                    f"is the event, e.g. label: {{column: {column}, positive: {classes[0]}}} "
+                    "(the positive class is never guessed from the labels' order)."
+                )
+            positive = True if any(isinstance(c, (bool, np.bool_)) for c in classes) else 1
         elif positive not in classes and str(positive) not in map(str, classes):
             raise StudyConfigError(
                 f"positive label {positive!r} is not among the labels {classes}."
@@ -204,6 +260,11 @@ class Study:
                 "'split' is required: {by: <column>, train: <value>} or "
                 "{kfold: <k>, group_column: <column>}."
             )
+        unknown = sorted(set(split) - _SPLIT_KEYS)
+        if unknown:
+            raise StudyConfigError(
+                f"split: unknown setting(s) {unknown}; allowed: {sorted(_SPLIT_KEYS)}."
+            )
         if "by" in split:
             column = split["by"]
             if column not in self.X.columns:
@@ -219,6 +280,8 @@ class Study:
             for name, rows in self.cohorts.items():
                 if len(set(self.y[rows])) != 2:
                     raise StudyConfigError(f"cohort {name!r} does not contain both classes.")
+            if not split.get("allow_shared_patients", False):
+                self._check_disjoint_patients()
             self.kfold = None
         elif "kfold" in split:
             from .fusion import GroupColumnKFold
@@ -235,6 +298,26 @@ class Study:
             self.cohorts = None
         else:
             raise StudyConfigError("split needs either 'by' (hold-out by a column) or 'kfold'.")
+
+    def _check_disjoint_patients(self):
+        """A patient (id) in the training cohort must not reappear in an evaluation cohort."""
+        from .io import resolve_id_column
+
+        id_column = resolve_id_column(self.X, self.config.get("id_column", "auto"))
+        if id_column is None:
+            return
+        ids = self.X[id_column].astype(str).to_numpy()
+        names = list(self.cohorts)
+        train = set(ids[self.cohorts[names[0]]])
+        for name in names[1:]:
+            shared = sorted(train & set(ids[self.cohorts[name]]))
+            if shared:
+                raise StudyConfigError(
+                    f"{len(shared)} patient id(s) of column {id_column!r} are in both the "
+                    f"training cohort {names[0]!r} and cohort {name!r} (e.g. {shared[:3]}): the "
+                    "evaluation would not be independent. Fix the split, or set "
+                    "split.allow_shared_patients: true if the rows are distinct patients."
+                )
 
     def _build_models(self):
         models = self.config.get("models")
@@ -261,8 +344,14 @@ class Study:
                     )
                 factory = recipes[spec["recipe"]]
             else:
-                factory = _resolve_factory(spec["factory"], where)
-            params = _resolve_paths(spec.get("params") or {}, self.base)
+                factory = _resolve_factory(spec["factory"], where, self.allow_factories)
+            params = spec.get("params") or {}
+            if not isinstance(params, dict):
+                raise StudyConfigError(
+                    f"{where}: params must be a mapping of parameter names to values; got "
+                    f"{type(params).__name__} {params!r}."
+                )
+            params = _resolve_paths(params, self.base)
             try:
                 inspect.signature(factory).bind(**params)
             except TypeError as exc:
@@ -271,8 +360,15 @@ class Study:
                 ) from None
             try:
                 estimator = factory(**params)
+                if hasattr(estimator, "set_params") and hasattr(estimator, "get_params"):
+                    _check_param_types(estimator)
             except (TypeError, ValueError) as exc:
                 raise StudyConfigError(f"{where}: {exc}") from None
+            if not (hasattr(estimator, "fit") and hasattr(estimator, "predict_proba")):
+                raise StudyConfigError(
+                    f"{where}: {factory.__name__} did not build a classifier with fit and "
+                    f"predict_proba (got {type(estimator).__name__})."
+                )
             for key, column in _column_params(estimator):
                 if column not in self.X.columns:
                     raise StudyConfigError(
@@ -280,6 +376,14 @@ class Study:
                         "the manifest."
                     )
             self.models[name] = estimator
+        slugs = {}
+        for name in self.models:
+            other = slugs.setdefault(_slug(name), name)
+            if other != name:
+                raise StudyConfigError(
+                    f"model names {other!r} and {name!r} would both be saved as "
+                    f"models/{_slug(name)}.joblib; rename one."
+                )
         self.primary = self.config.get("primary", list(self.models)[-1])
         if self.primary not in self.models:
             raise StudyConfigError(
@@ -287,14 +391,117 @@ class Study:
             )
 
     def _check_output(self):
-        parent = self.output.resolve().parent
-        if self.output.exists() and not self.output.is_dir():
-            raise StudyConfigError(f"output {os.fspath(self.output)!r} exists and is not a folder.")
-        if not os.access(parent if parent.exists() else Path.cwd(), os.W_OK):
-            raise StudyConfigError(f"output folder {os.fspath(self.output)!r} is not writable.")
+        _check_output_path(self.output, folder=True)
 
 
-def predict_cohort(model_path, cohort_path, output, *, threshold=None, id_col="auto"):
+def _check_param_types(estimator):
+    """Validate the parameters of a built estimator (and its nested ones) before fitting, so
+    that a wrong type in a YAML ``params`` entry fails now, in one line."""
+    from sklearn.base import BaseEstimator
+
+    seen = [estimator]
+    seen += [v for v in estimator.get_params(deep=True).values() if isinstance(v, BaseEstimator)]
+    for item in seen:
+        if hasattr(item, "_validate_params") and getattr(item, "_parameter_constraints", None):
+            try:
+                item._validate_params()
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{type(item).__name__}: {exc}".replace("\n", " ")) from None
+
+
+def _check_output_path(path, *, folder):
+    """One-line error for an output that cannot be written: under a file, or unwritable."""
+    path = Path(path)
+    if path.exists() and folder and not path.is_dir():
+        raise StudyConfigError(f"output {os.fspath(path)!r} exists and is not a folder.")
+    if path.is_dir() and not folder:
+        raise StudyConfigError(f"output {os.fspath(path)!r} is a folder, not a file.")
+    parent = path.resolve().parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise StudyConfigError(
+            f"output {os.fspath(path)!r} lies under {os.fspath(parent)!r}, which is a file."
+        )
+    if not os.access(parent, os.W_OK):
+        raise StudyConfigError(f"output {os.fspath(path)!r} is not writable.")
+
+
+def file_sha256(path):
+    """SHA-256 of a file, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _load_model(model_path, meta, trust):
+    """Unpickle a model only when its recorded hash matches (or the user trusts the file)."""
+    import joblib
+
+    name = model_path.name
+    if model_path.stat().st_size == 0:
+        raise StudyConfigError(f"model file {name} is empty.")
+    recorded = meta.get("sha256")
+    if not trust:
+        if recorded is None:
+            raise StudyConfigError(
+                f"{name} has no model.json recording its SHA-256 (written by 'alnm run'). "
+                "Loading a model file can run arbitrary code: pass --trust only for a file "
+                "from a source you trust."
+            )
+        actual = file_sha256(model_path)
+        if actual != recorded:
+            raise StudyConfigError(
+                f"{name}: SHA-256 {actual[:12]}... does not match the {recorded[:12]}... that "
+                f"{model_path.with_suffix('.json').name} records; the file was changed or "
+                "replaced. Loading it can run arbitrary code: pass --trust only if you trust it."
+            )
+    version = meta.get("sklearn_alnm_version")
+    if version is not None and version != __version__:
+        warnings.warn(
+            f"{name} was written by sklearn_alnm {version}; this is {__version__}. A pickle "
+            "from another version may fail or predict differently: refit it if you can.",
+            UserWarning,
+            stacklevel=3,
+        )
+    try:
+        return joblib.load(model_path)
+    except Exception as exc:
+        raise StudyConfigError(
+            f"{name} is not a readable model file ({type(exc).__name__}: {exc})."
+        ) from None
+
+
+def _check_threshold(threshold):
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise StudyConfigError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
+    threshold = float(threshold)
+    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
+        raise StudyConfigError(f"threshold must be a probability in [0, 1]; got {threshold!r}.")
+    return threshold
+
+
+def _required_columns(model, X):
+    """The cohort columns a fitted model reads that ``X`` lacks."""
+    needed = list(getattr(model, "feature_names_in_", []))
+    needed += [column for _, column in _column_params(model)]
+    return [c for c in dict.fromkeys(needed) if c not in X.columns]
+
+
+def predict_cohort(
+    model_path,
+    cohort_path,
+    output,
+    *,
+    threshold=None,
+    id_col="auto",
+    trust=False,
+    pos_label=None,
+):
     """Probabilities and labels for every patient of a cohort table, written as CSV.
 
     Parameters
@@ -307,38 +514,67 @@ def predict_cohort(model_path, cohort_path, output, *, threshold=None, id_col="a
     output : str or os.PathLike
         CSV to write: patient id, probability of the positive class, predicted label.
     threshold : float or None, default=None
-        Decision threshold; ``None`` uses the stored one, else the model's ``predict``.
+        Decision threshold in [0, 1]; ``None`` uses the stored one, else the model's
+        ``predict``.
     id_col : str, default="auto"
         Patient id column of the manifest.
+    trust : bool, default=False
+        Load the model even though no ``model.json`` records its SHA-256, or the recorded
+        one does not match. Unpickling a file can run arbitrary code: only for files from a
+        source you trust.
+    pos_label : scalar or None, default=None
+        Positive class of a model not written by ``alnm run`` whose labels are not 0/1.
 
     Returns
     -------
     pandas.DataFrame
         The predictions that were written.
     """
-    import joblib
-
     from .io import load_manifest, resolve_id_column
 
     model_path, cohort_path = Path(model_path), Path(cohort_path)
+    threshold = _check_threshold(threshold)
     for what, path in (("model", model_path), ("cohort", cohort_path)):
         if not path.is_file():
             raise StudyConfigError(f"{what} file not found: {os.fspath(path)!r}.")
+    _check_output_path(output, folder=False)
     meta_path = model_path.with_suffix(".json")
-    meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.is_file() else {}
+    meta = {}
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StudyConfigError(f"{meta_path.name} is not valid JSON ({exc}).") from None
     try:
         X = load_manifest(cohort_path, check_files=True, id_col=id_col)
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise StudyConfigError(f"cohort {cohort_path.name}: {exc}") from None
-    model = joblib.load(model_path)
-    if not hasattr(model, "predict_proba"):
+    if len(X) == 0:
+        raise StudyConfigError(f"cohort {cohort_path.name} has no patients.")
+    model = _load_model(model_path, meta, trust)
+    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
         raise StudyConfigError(f"{model_path.name} does not hold a classifier with predict_proba.")
-    proba = model.predict_proba(X)[:, 1]
+    missing = _required_columns(model, X)
+    if missing:
+        raise StudyConfigError(
+            f"cohort {cohort_path.name} lacks the column(s) {missing} that the model reads."
+        )
+    classes = list(model.classes_)
+    if "labels" in meta:  # alnm run fits on 0/1 with 1 = the configured positive label
+        labels, column = list(meta["labels"]), classes.index(1)
+    else:
+        try:
+            positive = resolve_pos_label(classes, pos_label, owner=model_path.name)
+        except ValueError as exc:
+            raise StudyConfigError(f"{exc} (alnm predict --positive LABEL)") from None
+        column = classes.index(positive)
+        negative = next(c for c in classes if c != positive)
+        labels = [str(negative), str(positive)]
+    proba = model.predict_proba(X)[:, column]
     threshold = meta.get("threshold") if threshold is None else threshold
-    labels = meta.get("labels", [str(c) for c in model.classes_])
     if threshold is None:
         predicted = model.predict(X)
-        predicted = [labels[list(model.classes_).index(p)] for p in predicted]
+        predicted = [labels[int(classes.index(p) == column)] for p in predicted]
     else:
         predicted = np.where(proba >= threshold, labels[1], labels[0])
     id_column = resolve_id_column(X, id_col)
@@ -349,8 +585,11 @@ def predict_cohort(model_path, cohort_path, output, *, threshold=None, id_col="a
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp")
-    result.to_csv(tmp, index=False)
-    os.replace(tmp, output)
+    try:
+        result.to_csv(tmp, index=False)
+        os.replace(tmp, output)
+    finally:
+        tmp.unlink(missing_ok=True)
     return result
 
 
@@ -370,7 +609,48 @@ def _slug(name):
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "model"
 
 
-def run_study(config, out=None):
+class StudyInterrupted(KeyboardInterrupt):
+    """A study run stopped by Ctrl-C (SIGINT) or SIGTERM; nothing was written."""
+
+    def __init__(self, signum):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals():
+    """Turn SIGINT and SIGTERM into :class:`StudyInterrupted` for the block, and remember them.
+
+    skorch ends training quietly on a KeyboardInterrupt and returns a partly trained net, so a
+    Ctrl-C during a fit would otherwise go on to save a one-epoch model. The flag lets the run
+    stop right after such a fit; raising from the handler also stops work outside skorch, and
+    lets ``finally`` blocks remove the staging folder on SIGTERM.
+    """
+    received = []
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise StudyInterrupted(signum)
+
+    previous = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, handler)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        previous = {}
+    try:
+        yield received
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+def _check_not_interrupted(received):
+    if received:
+        raise StudyInterrupted(received[0])
+
+
+def run_study(config, out=None, *, allow_factories=()):
     """Run a study configuration: validate, fit, evaluate, write report and models.
 
     Parameters
@@ -379,6 +659,9 @@ def run_study(config, out=None):
         Study configuration (YAML; see the module docstring).
     out : str, os.PathLike or None
         Output folder overriding the configuration's ``output``.
+    allow_factories : sequence of str, default=()
+        Further modules whose functions the configuration may call as factories (a
+        configuration is code).
 
     Returns
     -------
@@ -391,7 +674,15 @@ def run_study(config, out=None):
     ------
     StudyConfigError
         For any problem in the configuration, before any model is fitted.
+    StudyInterrupted
+        On Ctrl-C or SIGTERM: the run stops and writes nothing (a fit that skorch ended early
+        is not saved), and the staging folder is removed.
     """
+    with _stop_on_signals() as received:
+        return _run_study(config, out, allow_factories, received)
+
+
+def _run_study(config, out, allow_factories, received):
     import joblib
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
@@ -399,7 +690,7 @@ def run_study(config, out=None):
 
     from .report import StudyReport
 
-    study = Study(config, out)
+    study = Study(config, out, allow_factories=allow_factories)
     X, y = study.X, study.y
     fitted, report_models = {}, {}
     progress = tqdm(study.models.items(), desc="fitting models", unit="model", leave=False)
@@ -410,6 +701,7 @@ def run_study(config, out=None):
             progress.set_postfix_str(name)
             _log.info("fitting %s on %d patients", name, len(train))
             fitted[name] = clone(model).fit(X.iloc[train], y[train])
+            _check_not_interrupted(received)
         report_models = fitted
     else:
         cohorts = {f"{study.kfold.n_splits}-fold CV (out-of-fold)": (X, y)}
@@ -417,10 +709,17 @@ def run_study(config, out=None):
             progress.set_postfix_str(name)
             _log.info("cross-validating %s", name)
             oof = cross_val_predict(clone(model), X, y, cv=study.kfold, method="predict_proba")
+            _check_not_interrupted(received)
             report_models[name] = _OutOfFoldScores(oof[:, 1], X.index)
             fitted[name] = clone(model).fit(X, y)
-    report = StudyReport(report_models, cohorts, title=study.title)
+            _check_not_interrupted(received)
     negative = next(c for c in pd.unique(study.y_raw) if str(c) != str(study.positive))
+    report = StudyReport(
+        report_models,
+        cohorts,
+        title=study.title,
+        label_names={0: str(negative), 1: str(study.positive)},
+    )
     meta = {
         "model": study.primary,
         "threshold": report.thresholds_[study.primary],
@@ -439,13 +738,19 @@ def run_study(config, out=None):
         for name, model in fitted.items():
             joblib.dump(model, staging / "models" / f"{_slug(name)}.joblib")
         joblib.dump(fitted[study.primary], staging / "model.joblib")
+        meta["sha256"] = file_sha256(staging / "model.joblib")
         (staging / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        _check_not_interrupted(received)
         shutil.copy2(study.path, staging / study.path.name)
         if target.exists():
             old = target.with_name(f".{target.name}-old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(target, old)
-            os.replace(staging, target)
+            try:
+                os.replace(staging, target)
+            except BaseException:
+                os.replace(old, target)  # put the previous results back
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(staging, target)

@@ -10,6 +10,7 @@ configuration and ``alnm predict`` scores a cohort with a fitted model.
 
 import argparse
 import logging
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,16 @@ from . import __version__
 from ._logging import enable_console_logging, get_logger
 
 _log = get_logger(__name__)
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
 
 
 def _positive_int(text):
@@ -381,17 +392,49 @@ def build_parser():
     )
     run.add_argument("config", help="study configuration (YAML)")
     run.add_argument("--out", default=None, help="output folder (overrides the configuration)")
+    run.add_argument(
+        "--allow-factory",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="let the configuration call factories of MODULE besides sklearn_alnm, "
+        "scikit-learn, imbalanced-learn and xgboost (a configuration is code; repeatable)",
+    )
+    run.epilog = (
+        "A study configuration is code: the factories it names are called. Run only "
+        "configurations you trust."
+    )
 
     predict = sub.add_parser(
         "predict",
         help="score a cohort with a fitted model",
-        description="Write the probability and predicted label of every patient of a cohort.",
+        description="Write the probability and predicted label of every patient of a cohort. "
+        "A model file is a pickle: loading it can run arbitrary code, so a model is loaded "
+        "only when the SHA-256 that 'alnm run' recorded in model.json matches, unless --trust "
+        "is given.",
     )
     predict.add_argument("model", help="fitted model (model.joblib written by 'alnm run')")
     predict.add_argument("cohort", help="cohort manifest (CSV or Excel)")
     predict.add_argument("-o", "--output", default="predictions.csv", help="CSV to write")
-    predict.add_argument("--threshold", type=float, default=None, help="decision threshold")
+    predict.add_argument(
+        "--threshold",
+        type=_probability,
+        default=None,
+        help="decision threshold in [0, 1] (default: the one stored by 'alnm run')",
+    )
     predict.add_argument("--id-col", default="auto", help="patient id column of the manifest")
+    predict.add_argument(
+        "--trust",
+        action="store_true",
+        help="load a model file without (or against) its recorded SHA-256: only for files "
+        "from a source you trust",
+    )
+    predict.add_argument(
+        "--positive",
+        default=None,
+        metavar="LABEL",
+        help="positive class of a model not written by 'alnm run' whose labels are not 0/1",
+    )
     return parser
 
 
@@ -414,11 +457,11 @@ def main(argv=None):
         except ValueError as exc:
             build_parser().error(str(exc))
     elif args.command in ("run", "predict"):
-        from ._study import StudyConfigError, predict_cohort, run_study
+        from ._study import StudyConfigError, StudyInterrupted, predict_cohort, run_study
 
         try:
             if args.command == "run":
-                out = run_study(args.config, args.out)
+                out = run_study(args.config, args.out, allow_factories=args.allow_factory)
                 print(f"report: {out / 'report' / 'index.html'}\nmodel: {out / 'model.joblib'}")
             else:
                 result = predict_cohort(
@@ -427,12 +470,30 @@ def main(argv=None):
                     args.output,
                     threshold=args.threshold,
                     id_col=args.id_col,
+                    trust=args.trust,
+                    pos_label=_label_value(args.positive),
                 )
                 print(f"wrote {len(result)} predictions to {args.output}")
         except StudyConfigError as exc:
             print(f"alnm: error: {exc}", file=sys.stderr)
             return 2
+        except StudyInterrupted as exc:
+            print(f"alnm: interrupted ({exc}); nothing was written.", file=sys.stderr)
+            return 128 + int(exc.signum)
+        except KeyboardInterrupt:
+            print("alnm: interrupted; nothing was written.", file=sys.stderr)
+            return 130
     return 0
+
+
+def _label_value(text):
+    """A command-line label: an integer where it reads as one ("1"), else the text."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,6 +1,10 @@
 import json
+import os
+import shutil
+import signal
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import joblib
@@ -218,10 +222,29 @@ BAD_CONFIGS = [
     ({"split": {"by": "centre"}}, "split column 'centre'"),
     ({"split": {"by": "cohort", "train": "derivation"}}, "no row has cohort == 'derivation'"),
     ({"split": {"kfold": 1}}, "kfold must be an integer >= 2"),
-    ({"split": {"holdout": 0.3}}, "either 'by'"),
+    ({"split": {"holdout": 0.3}}, "unknown setting(s) ['holdout']"),
+    ({"split": {"group_column": "patient_id"}}, "either 'by'"),
     ({"models": {"A": {"recipe": "deep_magic"}}}, "unknown recipe 'deep_magic'"),
     ({"models": {"A": {"recipe": "clinical", "params": {"depth": 3}}}}, "invalid parameters"),
-    ({"models": {"A": {"factory": "no_such_module:f"}}}, "cannot import"),
+    ({"models": {"A": {"factory": "no_such_module:f"}}}, "is not an estimator factory of"),
+    ({"models": {"A": {"factory": "sklearn_alnm.no_such_module:f"}}}, "cannot import"),
+    ({"models": {"A": {"factory": "os:system"}}}, "alnm run --allow-factory os"),
+    ({"models": {"A": {"factory": "sklearn.datasets:load_iris"}}}, "neither an estimator class"),
+    ({"models": {"A": {"factory": "sklearn_alnm.recipes:_slug"}}}, "private or invalid"),
+    (
+        {"models": {"A": {"factory": "sklearn.linear_model:LogisticRegression", "params": [1]}}},
+        "params must be a mapping",
+    ),
+    (
+        {
+            "models": {
+                "A": {"factory": "sklearn.linear_model:LogisticRegression", "params": {"C": "x"}}
+            }
+        },
+        "LogisticRegression: The 'C' parameter",
+    ),
+    ({"models": {"A b": "clinical", "A_b": "clinical"}, "primary": "A b"}, "would both be saved"),
+    ({"split": {"by": "cohort", "train": "training", "shuffle": True}}, "unknown setting"),
     ({"models": {"A": {"factory": "sklearn_alnm.recipes"}}}, "module:function"),
     (
         {
@@ -277,10 +300,18 @@ def test_predict_errors(study_dir, tmp_path, capsys):
     assert "model file not found" in capsys.readouterr().err
     joblib.dump({"not": "a model"}, tmp_path / "dict.joblib")
     cohort = str(study_dir / "cohort" / "manifest.csv")
-    assert (
-        main(["predict", str(tmp_path / "dict.joblib"), cohort, "-o", str(tmp_path / "p.csv")]) == 2
-    )
+    out = ["-o", str(tmp_path / "p.csv")]
+    assert main(["predict", str(tmp_path / "dict.joblib"), cohort, *out]) == 2
+    assert "no model.json recording its SHA-256" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path / "dict.joblib"), cohort, *out, "--trust"]) == 2
     assert "predict_proba" in capsys.readouterr().err
+    (tmp_path / "text.joblib").write_text("just text", encoding="utf-8")
+    assert main(["predict", str(tmp_path / "text.joblib"), cohort, *out, "--trust"]) == 2
+    assert "text.joblib is not a readable model file" in capsys.readouterr().err
+    (tmp_path / "empty.joblib").write_bytes(b"")
+    assert main(["predict", str(tmp_path / "empty.joblib"), cohort, *out, "--trust"]) == 2
+    assert "empty.joblib is empty" in capsys.readouterr().err
+    assert not (tmp_path / "p.csv").exists()
     assert main(["predict", str(tmp_path / "dict.joblib"), str(tmp_path / "none.csv")]) == 2
     assert "cohort file not found" in capsys.readouterr().err
 
@@ -315,3 +346,199 @@ def test_example_configuration_validates(tmp_path):
         "Automatic segmentation",
     ]
     assert study.primary == "Combined (nomogram)"
+
+
+# ------------------------------------------------------------------ labels, trust, signals
+
+
+def _string_label_manifest(study_dir, folder):
+    manifest = load_manifest(study_dir / "cohort" / "manifest.csv")
+    manifest["ALN status"] = np.where(manifest.pop("label") == 1, "N+", "N0")
+    save_manifest(manifest, Path(folder) / "manifest.csv")
+    return manifest
+
+
+@pytest.fixture(scope="module")
+def clinical_run(study_dir, tmp_path_factory):
+    """One quick study with string labels, run once: (folder, config, manifest, out)."""
+    folder = tmp_path_factory.mktemp("labels")
+    (folder / "cohort").symlink_to(study_dir / "cohort", target_is_directory=True)
+    _string_label_manifest(study_dir, folder)
+    config = write_config(
+        folder,
+        manifest="manifest.csv",
+        label={"column": "ALN status", "positive": "N+"},
+        models={"Clinical": "clinical"},
+        primary="Clinical",
+    )
+    out = _study.run_study(config, folder / "out")
+    return folder, config, folder / "manifest.csv", out
+
+
+def test_string_labels_need_the_positive_label_and_predictions_name_it(clinical_run, capsys):
+    folder, _, manifest, out = clinical_run
+    config = write_config(
+        folder,
+        "guess.yaml",
+        manifest="manifest.csv",
+        label="ALN status",
+        models={"Clinical": "clinical"},
+        primary="Clinical",
+    )
+    assert main(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "label column 'ALN status' holds ['N+', 'N0']" in err and "positive:" in err
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["labels"] == ["N0", "N+"] and len(meta["sha256"]) == 64
+    assert "Positive class: <strong>N+</strong>" in (out / "report" / "index.html").read_text()
+    predictions = folder / "predictions.csv"
+    assert main(["predict", str(out / "model.joblib"), str(manifest), "-o", str(predictions)]) == 0
+    result = pd.read_csv(predictions)
+    assert "probability_N+" in result.columns and "probability_N0" not in result.columns
+    X = load_manifest(manifest)
+    truth = X["ALN status"] == "N+"
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(truth, result["probability_N+"]) > 0.7  # N+ risk, not N0's
+    assert set(result["prediction"]) <= {"N0", "N+"}
+
+
+def test_predict_refuses_a_changed_model_file_unless_trusted(clinical_run, tmp_path, capsys):
+    _, _, manifest, out = clinical_run
+    model = tmp_path / "model.joblib"
+    shutil.copy(out / "model.joblib", model)
+    shutil.copy(out / "model.json", tmp_path / "model.json")
+    with open(model, "ab") as fh:
+        fh.write(b"\0")  # any change to the bytes
+    args = ["predict", str(model), str(manifest), "-o", str(tmp_path / "p.csv")]
+    assert main(args) == 2
+    assert "does not match" in capsys.readouterr().err and not (tmp_path / "p.csv").exists()
+    assert main([*args, "--trust"]) == 0
+    meta = json.loads((tmp_path / "model.json").read_text())
+    meta.update(sha256=_study.file_sha256(model), sklearn_alnm_version="0.0.1")
+    (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.warns(UserWarning, match="written by sklearn_alnm 0.0.1"):
+        assert main(args) == 0
+
+
+def test_predict_checks_threshold_columns_and_output(clinical_run, tmp_path, capsys):
+    _, _, manifest, out = clinical_run
+    base = ["predict", str(out / "model.joblib"), str(manifest)]
+    for bad in ("nan", "7", "-0.1", "high"):
+        with pytest.raises(SystemExit) as info:
+            main([*base, "--threshold", bad])
+        assert info.value.code == 2
+        assert "--threshold" in capsys.readouterr().err
+    X = load_manifest(manifest).drop(columns=["tumor_size_mm"])
+    save_manifest(X, tmp_path / "partial.csv")
+    partial = ["predict", str(out / "model.joblib"), str(tmp_path / "partial.csv")]
+    assert main([*partial, "-o", str(tmp_path / "p.csv")]) == 2
+    assert "lacks the column(s) ['tumor_size_mm']" in capsys.readouterr().err
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    assert main([*base, "-o", str(tmp_path / "file" / "p.csv")]) == 2
+    assert "which is a file" in capsys.readouterr().err
+
+
+def test_shared_patients_across_cohorts_are_refused(study_dir, tmp_path):
+    manifest = load_manifest(study_dir / "cohort" / "manifest.csv")
+    train = manifest.index[manifest["cohort"] == "training"][0]
+    copy = manifest.loc[[train]].assign(cohort="test")
+    save_manifest(pd.concat([manifest, copy], ignore_index=True), tmp_path / "manifest.csv")
+    (tmp_path / "cohort").symlink_to(study_dir / "cohort", target_is_directory=True)
+    config = write_config(tmp_path, manifest="manifest.csv", models={"A": "clinical"}, primary="A")
+    with pytest.raises(_study.StudyConfigError, match="1 patient id.*both the training"):
+        _study.Study(config)
+    config = write_config(
+        tmp_path,
+        manifest="manifest.csv",
+        split={"by": "cohort", "train": "training", "allow_shared_patients": True},
+        models={"A": "clinical"},
+        primary="A",
+    )
+    assert len(_study.Study(config).cohorts["test"]) == (manifest["cohort"] == "test").sum() + 1
+
+
+def test_factories_are_not_called_during_validation_unless_allowed(study_dir, tmp_path):
+    marker = tmp_path / "marker"
+    config = write_config(
+        study_dir,
+        "factory.yaml",
+        models={"A": {"factory": "os:system", "params": {"command": f"touch {marker}"}}},
+        primary="A",
+    )
+    with pytest.raises(_study.StudyConfigError, match="configuration is code"):
+        _study.Study(config)
+    assert not marker.exists()
+    config = write_config(
+        study_dir, "factory2.yaml", models={"A": {"factory": "collections:Counter"}}, primary="A"
+    )
+    with pytest.raises(_study.StudyConfigError, match="did not build a classifier"):
+        _study.Study(config, allow_factories=["collections"])
+
+
+class _SwallowsInterrupt:
+    """A classifier whose fit ends quietly on Ctrl-C, as skorch's training loop does."""
+
+    def __init__(self):
+        from sklearn.linear_model import LogisticRegression
+
+        self.model = LogisticRegression()
+
+    def get_params(self, deep=True):
+        return {}
+
+    def set_params(self, **params):
+        return self
+
+    def fit(self, X, y):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            pass  # skorch: "stop training", the net is returned as it is
+        self.model.fit(X[["age"]].fillna(0), y)
+        self.classes_ = self.model.classes_
+        return self
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X[["age"]].fillna(0))
+
+
+@pytest.fixture
+def swallow_module(monkeypatch):
+    module = types.ModuleType("alnm_swallow_test")
+    module.make = _SwallowsInterrupt
+    monkeypatch.setitem(sys.modules, "alnm_swallow_test", module)
+    return "alnm_swallow_test"
+
+
+def test_ctrl_c_during_a_fit_stops_with_130_and_writes_nothing(study_dir, swallow_module, capsys):
+    config = write_config(
+        study_dir,
+        "interrupt.yaml",
+        models={"A": {"factory": f"{swallow_module}:make"}},
+        primary="A",
+        output="interrupt-results",
+    )
+    code = main(["run", str(config), "--allow-factory", swallow_module])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert not (study_dir / "interrupt-results").exists()
+    assert not list(study_dir.glob(".interrupt-results-*"))
+
+
+def test_sigterm_while_writing_removes_the_staging_folder(study_dir, monkeypatch, capsys):
+    from sklearn_alnm.report import StudyReport
+
+    def terminated(self, folder, **kwargs):
+        Path(folder).mkdir(parents=True)
+        (Path(folder) / "index.html").write_text("partial", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(StudyReport, "to_html", terminated)
+    config = write_config(
+        study_dir, "term.yaml", models={"A": "clinical"}, primary="A", output="term-results"
+    )
+    assert main(["run", str(config)]) == 128 + signal.SIGTERM
+    assert "SIGTERM" in capsys.readouterr().err
+    assert not (study_dir / "term-results").exists()
+    assert not list(study_dir.glob(".term-results-*"))
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored

@@ -238,8 +238,10 @@ def _is_dark(rgba):
 
 def _class_names(report):
     neg = report.classes_[1] if report.classes_[0] == report.pos_label_ else report.classes_[0]
-    neg = neg.item() if hasattr(neg, "item") else neg
-    return f"Negative\n({neg})", f"Positive\n({report.pos_label_})"
+    return (
+        f"Negative\n({report.label_name(neg)})",
+        f"Positive\n({report.label_name(report.pos_label_)})",
+    )
 
 
 def confusion_figure(report, cohorts):

@@ -384,6 +384,9 @@ default="youden-on-first-cohort"
         :class:`~sklearn_alnm.models.ImageClassifier` (or a ``Pipeline`` ending in one). The
         cases are the positive patients of the **last** cohort with the highest predicted
         probability. ``None``: no panel in :meth:`to_html`.
+    label_names : dict or None, default=None
+        Display names of the labels (e.g. ``{0: "N0", 1: "N+"}`` for 0/1-coded labels) in
+        the page and the figures.
 
     Attributes
     ----------
@@ -453,6 +456,12 @@ default="youden-on-first-cohort"
     ['ROC - training', 'ROC - test']
     """
 
+    def label_name(self, label):
+        """Display name of a label (``label_names``, else the label itself)."""
+        if self.label_names is not None and label in self.label_names:
+            return str(self.label_names[label])
+        return str(label.item() if hasattr(label, "item") else label)
+
     def __init__(
         self,
         models,
@@ -465,6 +474,7 @@ default="youden-on-first-cohort"
         n_groups=10,
         title=None,
         gradcam=None,
+        label_names=None,
     ):
         self.models = _check_models(models)
         self.cohorts = _check_cohorts(cohorts)
@@ -474,6 +484,9 @@ default="youden-on-first-cohort"
             raise TypeError(f"title must be a string or None; got {type(title).__name__}.")
         self.title = title
         self.gradcam = _check_gradcam(gradcam)
+        if label_names is not None and not isinstance(label_names, Mapping):
+            raise TypeError("label_names must map labels to display names, e.g. {1: 'N+'}.")
+        self.label_names = label_names
         self.pos_label = pos_label
         self.threshold = threshold
         thresholds = _check_thresholds(threshold, self.models)
