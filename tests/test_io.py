@@ -930,3 +930,26 @@ def test_public_api():
     for name in alnm_io.__all__:
         assert hasattr(alnm_io, name), name
     assert issubclass(CohortInputError, ValueError)
+
+
+def test_manifest_references_must_stay_inside_root(tmp_path):
+    from sklearn_alnm.io import load_manifest
+
+    root = tmp_path / "data"
+    (root / "us").mkdir(parents=True)
+    (root / "us" / "a.png").write_bytes(b"")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"")
+    manifest = tmp_path / "cohort.csv"
+    for bad in ("../secret.png", str(outside), "us/../../secret.png"):
+        manifest.write_text(f"Patient ID,image\n007,us/a.png\n008,{bad}\n", encoding="utf-8")
+        with pytest.raises(CohortInputError, match="outside root") as info:
+            load_manifest(manifest, root=root)
+        message = str(info.value)
+        assert "'008'" in message and "image" in message and "secret.png" in message
+    X = load_manifest(manifest, root=root, allow_outside_root=True)
+    assert X.loc[1, "image"] == str(outside)
+    assert X.loc[0, "Patient ID"] == "007"  # an id column named as clinics name it, kept as text
+    # Without root, the manifest's folder is only the base of relative paths (no restriction).
+    expected = os.path.abspath(tmp_path / "us" / ".." / ".." / "secret.png")
+    assert load_manifest(manifest).loc[1, "image"] == expected

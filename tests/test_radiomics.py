@@ -655,3 +655,49 @@ def test_pickle_round_trip(tmp_path):
     assert restored.feature_names_out_ == radiomics.feature_names_out_
     np.testing.assert_array_equal(restored.transform(X), radiomics.transform(X))
     assert "RadiomicsFeatures(" in repr(restored)
+
+
+def _jpeg_mask(path, size=128):
+    """A 0/255 disk saved as JPEG (quality 75): lossy noise around the lesion, as clinics export."""
+    from PIL import Image
+
+    yy, xx = np.mgrid[:size, :size]
+    disk = (yy - 64) ** 2 + (xx - 60) ** 2 < 30**2
+    Image.fromarray((disk * 255).astype(np.uint8)).save(path, quality=75)
+    return disk
+
+
+def test_jpeg_masks_give_radiomics_and_read_mask_the_same_lesion(tmp_path):
+    from PIL import Image
+
+    from sklearn_alnm.io import LossyMaskWarning, read_mask
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(2):
+        disk = _jpeg_mask(tmp_path / f"m{i}.jpg")
+        image = (rng.normal(80, 10, disk.shape) + 60 * disk).clip(0, 255).astype(np.uint8)
+        write_image(tmp_path / f"i{i}.png", image)
+        rows.append(
+            {
+                "patient_id": f"P{i}",
+                "image": str(tmp_path / f"i{i}.png"),
+                "mask": str(tmp_path / f"m{i}.jpg"),
+            }
+        )
+    X = pd.DataFrame(rows)
+    raw = np.asarray(Image.open(tmp_path / "m0.jpg"))
+    # The problem: JPEG noise makes 'non-zero' a bigger lesion, and '== 1' almost nothing.
+    assert len(np.unique(raw)) > 2 and (raw > 0).sum() > 1.05 * disk.sum()
+    assert (raw == 1).sum() < 0.1 * disk.sum()
+    with pytest.warns(LossyMaskWarning, match="binarised at half their maximum"):
+        mask = read_mask(tmp_path / "m0.jpg")
+    assert abs(int(mask.sum()) - int(disk.sum())) <= 0.01 * disk.sum()
+    np.testing.assert_array_equal(read_mask(tmp_path / "m0.jpg", binary=False), mask)
+    radiomics = RadiomicsFeatures(image_types={"Original": {}}, feature_classes=["shape2D"])
+    with pytest.warns(LossyMaskWarning, match="column 'mask'"):
+        table = radiomics.fit(X).transform(X)
+    names = list(radiomics.get_feature_names_out())
+    surface = table[:, names.index("original_shape2D_PixelSurface")]
+    expected = [read_mask(tmp_path / f"m{i}.jpg").sum() for i in range(2)]
+    np.testing.assert_array_equal(surface, expected)  # the same pixels, not ~2 % of them

@@ -18,12 +18,13 @@ from ._cohort import (
     resolve_id_column,
 )
 from ._formats import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from ._image import read_image, read_mask, write_image, write_mask
+from ._image import LossyMaskWarning, read_image, read_mask, write_image, write_mask
 from ._manifest import load_manifest, save_manifest
 from ._video import read_video, sample_frame_indices, write_video
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LossyMaskWarning",
     "VIDEO_EXTENSIONS",
     "CohortInputError",
     "is_id_column_name",

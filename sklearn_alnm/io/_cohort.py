@@ -16,7 +16,7 @@ from joblib import Parallel, delayed
 
 from ..utils import CohortInputError
 from ._formats import is_path_like
-from ._image import read_image, read_mask
+from ._image import read_image, read_mask, reading_column
 from ._video import read_video
 
 ID_COLUMNS = ("patient_id", "case_id", "id")
@@ -173,7 +173,8 @@ def _cell_path(value):
 def _read_located(reader, value, row, column, kind, reader_kwargs):
     """Call ``reader(value, **reader_kwargs)`` and locate any error at ``row``/``column``."""
     try:
-        return reader(value, **reader_kwargs)
+        with reading_column(column):
+            return reader(value, **reader_kwargs)
     except CohortInputError as exc:
         raise exc.located(row=row, column=column) from None
     except MemoryError:

@@ -5,7 +5,10 @@ physical pixel spacing where the format stores it. Arrays are accepted wherever 
 cohort cell may hold either.
 """
 
+import contextlib
 import os
+import threading
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -415,6 +418,52 @@ def _check_shape(shape):
     return tuple(int(s) for s in dims)
 
 
+# A mask with more distinct values than this (or a JPEG one with more than two) is a grey-level
+# rendering of a binary mask: lossy compression or anti-aliasing, not a label map.
+_MAX_LABELS = 16
+_LOSSY_EXTENSIONS = (".jpg", ".jpeg")
+
+
+class LossyMaskWarning(UserWarning):
+    """A mask with many grey levels (e.g. saved as JPEG) was binarised at half its maximum."""
+
+
+LOSSY_MASK_MESSAGE = (
+    "masks with many grey levels (lossy JPEG compression or anti-aliased edges) are binarised "
+    "at half their maximum value, not at 'any non-zero pixel', which would grow each lesion by "
+    "the compression noise; store masks losslessly (PNG, NIfTI) to avoid this"
+)
+
+
+# The cohort column being read on this thread, so that the warning names it (once per column).
+_reading = threading.local()
+
+
+@contextlib.contextmanager
+def reading_column(column):
+    """Name the cohort column whose cells this thread reads (for :class:`LossyMaskWarning`)."""
+    previous = getattr(_reading, "column", None)
+    _reading.column = column
+    try:
+        yield
+    finally:
+        _reading.column = previous
+
+
+def _warn_lossy():
+    column = getattr(_reading, "column", None)
+    where = f"column {column!r}: " if column is not None else ""
+    # A message that is the same for every cell of a column: Python shows it once.
+    warnings.warn(where + LOSSY_MASK_MESSAGE, LossyMaskWarning, stacklevel=4)
+
+
+def _is_grey_level_mask(values, path):
+    if values.shape[0] <= 2:
+        return False
+    lossy = path is not None and str(path).lower().endswith(_LOSSY_EXTENSIONS)
+    return lossy or values.shape[0] > _MAX_LABELS
+
+
 def _load_mask(ref, binary):
     array, spacing, is_vector, path = _load_2d(ref, "mask")
     array = collapse_channels(array, channel_axis_present=is_vector, path=path, what="mask")
@@ -428,6 +477,10 @@ def _load_mask(ref, binary):
         return array.astype(np.uint8), spacing, path
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise CohortInputError("mask contains NaN or infinite values", path=path)
+    values = np.unique(array)
+    if _is_grey_level_mask(values, path):
+        _warn_lossy()
+        return (array > 0.5 * float(values[-1])).astype(np.uint8), spacing, path
     if binary:
         return (array != 0).astype(np.uint8), spacing, path
     if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):
@@ -462,7 +515,12 @@ def read_mask(ref, *, binary=True, shape=None, required=False, return_spacing=Fa
     binary : bool, default=True
         Map every non-zero value to 1 (so 0/1 and 0/255 masks give the same result). With
         ``False`` the integer labels in ``[0, 255]`` are kept, except that a mask whose only
-        values are 0 and 255 is still read as 0/1.
+        values are 0 and 255 is still read as 0/1. Either way, a **grey-level mask** — a JPEG
+        file with more than two values, or any mask with more than 16 distinct values, which
+        is what lossy compression or anti-aliasing makes of a binary mask — is binarised at
+        half its maximum value (``mask > max / 2``), with a :class:`LossyMaskWarning` (once per
+        column when read through a cohort). Every consumer (radiomics, crops, segmenters,
+        metrics) reads masks here, so all of them see the same pixels.
     shape : tuple, default=None
         The grid the mask must be on, usually its image's ``image.shape`` (only the first two
         entries are used). An empty list of masks with ``shape`` given reads as all zeros.
