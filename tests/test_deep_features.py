@@ -299,23 +299,29 @@ def test_features_from_paths_equal_features_from_arrays(tmp_path, cohort):
 # ----------------------------------------------------------------------------------- errors
 
 
-def test_crop_needs_a_mask_column(cohort):
-    with pytest.raises(ValueError, match="needs mask_col"):
-        _deep(mask_col=None).fit(cohort)
+def test_defaults_work_and_without_mask_column_whole_images_are_used(cohort):
+    # The defaults (crop="mask_bbox", mask_col=None) use whole images, as ImageClassifier does.
+    whole = DeepFeatures(backbone="squeezenet1_1", input_size=SIZE, random_state=0)
+    out = whole.fit_transform(cohort.drop(columns="mask"))
+    assert out.shape == (5, 512)
+    np.testing.assert_array_equal(out, _deep(mask_col=None, crop=None).fit_transform(cohort))
     with pytest.raises(CohortInputError, match="column 'roi': column not found"):
         _deep(mask_col="roi").fit(cohort)
-    # without cropping the mask column is neither needed nor read
-    assert _deep(mask_col=None, crop=None).fit_transform(cohort.drop(columns="mask")).shape == (
-        5,
-        512,
-    )
 
 
-def test_an_empty_mask_names_its_row(cohort):
+def test_empty_masks_follow_the_empty_policy(cohort):
     X = cohort.copy()
     X.at[3, "mask"] = np.zeros_like(cohort["mask"][3])
     with pytest.raises(CohortInputError, match="row 'P4', column 'mask': mask is empty"):
-        _deep().fit(X).transform(X)
+        _deep(empty="error").fit(X).transform(X)
+    with pytest.warns(UserWarning, match=r"1 of 5 masks in column 'mask' are empty.*'P4'"):
+        features = _deep().fit(X).transform(X)  # empty="whole" as in ROICropper
+    whole = _deep(mask_col=None, crop=None).fit(X).transform(X)
+    np.testing.assert_allclose(features[3], whole[3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(features[:3], _deep().fit(cohort).transform(cohort)[:3])
+    with pytest.warns(UserWarning, match="image centre"):
+        centre = _deep(empty="center", center_fraction=0.5).fit(X).transform(X)
+    assert not np.allclose(centre[3], features[3])
 
 
 def test_unreadable_files_and_bad_grids_name_row_column_and_file(tmp_path, cohort):

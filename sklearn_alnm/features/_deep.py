@@ -13,6 +13,7 @@ import copy
 import numbers
 import os
 import time
+import warnings
 
 import joblib
 import numpy as np
@@ -22,9 +23,16 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from .._logging import get_logger
 from ..io import read_cell
 from ..utils import CohortInputError, FeatureCache, resolve_cache, resolve_device
+from ..utils._imaging import (
+    EMPTY_MASK_POLICIES,
+    empty_mask_box,
+    match_channels,
+    normalize_images,
+    resize_image,
+    to_unit_range,
+)
 from ..utils._imaging import intensity_bounds as _intensity_bounds
 from ..utils._imaging import mask_box as _mask_box
-from ..utils._imaging import match_channels, normalize_images, resize_image, to_unit_range
 from ._base import BaseCohortFeatures
 
 _log = get_logger(__name__)
@@ -48,8 +56,8 @@ class DeepFeatures(BaseCohortFeatures):
     image_col : str, default="image"
         Cohort column holding the images (paths or arrays, see :func:`sklearn_alnm.io.read_image`).
     mask_col : str or None, default=None
-        Cohort column holding the lesion masks, on the grid of the images. Needed for
-        ``crop="mask_bbox"``; not read when ``crop=None``.
+        Cohort column holding the lesion masks, on the grid of the images. Without it (or with
+        ``crop=None``) the whole image is used and no mask is read.
     backbone : str, default="resnet18"
         A registered backbone (:func:`sklearn_alnm.nn.available_backbones`): ``resnet18``,
         ``resnet50``, ``resnet101``, ``densenet121``, ``vgg19``, ``inception_v3``,
@@ -63,8 +71,14 @@ class DeepFeatures(BaseCohortFeatures):
         (state dict), e.g. a network fine-tuned on breast images; its head is ignored.
         See :func:`sklearn_alnm.nn.resolve_weights`.
     crop : {"mask_bbox"} or None, default="mask_bbox"
-        ``"mask_bbox"``: use the smallest rectangle holding every non-zero mask pixel, enlarged
-        by ``margin`` and clipped to the image. ``None``: the whole image.
+        With ``mask_col``: ``"mask_bbox"`` uses the smallest rectangle holding every non-zero
+        mask pixel, enlarged by ``margin`` and clipped to the image. ``None``: the whole image.
+    empty : {"whole", "center", "error"}, default="whole"
+        What an empty mask gives, as in :class:`~sklearn_alnm.preprocessing.ROICropper`: the
+        whole image, a centred rectangle of ``center_fraction`` of its height and width, or a
+        ``ValueError`` naming the row. Rows with empty masks are counted in a warning.
+    center_fraction : float in (0, 1], default=0.5
+        Side fraction of the centred rectangle of ``empty="center"``.
     margin : int or float, default=0
         Added on each side of the mask's rectangle: an ``int`` counts pixels, a ``float``
         is a fraction of the rectangle's height (top and bottom) and width (left and right),
@@ -174,6 +188,8 @@ class DeepFeatures(BaseCohortFeatures):
         "backbone": [str],
         "weights": "no_validation",  # None, a name, a path or an enum member: resolve_weights
         "crop": [StrOptions({"mask_bbox"}), None],
+        "empty": [StrOptions(set(EMPTY_MASK_POLICIES))],
+        "center_fraction": [Interval(numbers.Real, 0, 1, closed="right")],
         "margin": [
             Interval(numbers.Integral, 0, None, closed="left"),
             Interval(numbers.Real, 0, None, closed="left"),
@@ -197,6 +213,8 @@ class DeepFeatures(BaseCohortFeatures):
         backbone="resnet18",
         weights=None,
         crop="mask_bbox",
+        empty="whole",
+        center_fraction=0.5,
         margin=0,
         input_size=224,
         normalize="imagenet",
@@ -213,6 +231,8 @@ class DeepFeatures(BaseCohortFeatures):
         self.backbone = backbone
         self.weights = weights
         self.crop = crop
+        self.empty = empty
+        self.center_fraction = center_fraction
         self.margin = margin
         self.input_size = input_size
         self.normalize = normalize
@@ -225,17 +245,14 @@ class DeepFeatures(BaseCohortFeatures):
         self.verbose = verbose
 
     def _input_columns(self):
-        return [self.image_col, self.mask_col if self.crop is not None else None]
+        return [self.image_col, self.mask_col if self._crops() else None]
+
+    def _crops(self):
+        return self.crop is not None and self.mask_col is not None
 
     # ---------------------------------------------------------------------------------- fit
 
     def _check_settings(self):
-        if self.crop is not None and self.mask_col is None:
-            raise ValueError(
-                f"crop={self.crop!r} cuts the rectangle around each lesion mask, so it needs "
-                "mask_col (the cohort column of the masks); set mask_col=... or crop=None to "
-                "use whole images."
-            )
         if isinstance(self.margin, bool):
             raise ValueError(f"margin must be an int (pixels) or a float; got {self.margin!r}.")
         if isinstance(self.input_size, numbers.Integral):
@@ -304,7 +321,8 @@ class DeepFeatures(BaseCohortFeatures):
         return {
             "version": _PREPROCESSING_VERSION,
             "backbone": self.backbone_.name,
-            "crop": self.crop,
+            "crop": self.crop if self._crops() else None,
+            "empty": (self.empty, self.center_fraction),
             "margin": self.margin,
             "input_size": self.input_size_,
             "normalize": self.normalize,
@@ -369,8 +387,11 @@ class DeepFeatures(BaseCohortFeatures):
             disable=not self.verbose,
             leave=False,
         ) as bar:
+            empty_rows = []
             for i in range(n_rows):
                 image, mask = self._read_row(X, i, row_ids[i])
+                if mask is not None and not mask.any():
+                    empty_rows.append(row_ids[i])
                 key = None
                 if cache is not None:
                     key = cache.key(
@@ -387,6 +408,15 @@ class DeepFeatures(BaseCohortFeatures):
                     flush()
                 bar.update()
             flush()
+        if empty_rows:
+            warnings.warn(
+                f"DeepFeatures: {len(empty_rows)} of {n_rows} masks in column "
+                f"{self.mask_col!r} are empty (first: row {empty_rows[0]!r}); their features "
+                f"come from the {'whole image' if self.empty == 'whole' else 'image centre'} "
+                "(empty=...).",
+                UserWarning,
+                stacklevel=3,
+            )
         _log.info(
             "deep features (%s): %d rows in %.1f s (%d computed, %d from cache)",
             self.backbone_.name,
@@ -407,15 +437,26 @@ class DeepFeatures(BaseCohortFeatures):
                 path=_path_of(X[self.image_col].iloc[i]),
             )
         mask = None
-        if self.crop is not None:
-            mask = read_cell(X, i, self.mask_col, kind="mask", shape=image.shape, required=True)
+        if self._crops():
+            mask = read_cell(X, i, self.mask_col, kind="mask", shape=image.shape)
+            if self.empty == "error" and not mask.any():
+                raise CohortInputError(
+                    "mask is empty, so there is no lesion to crop; expected at least one "
+                    "foreground pixel (or set empty='whole' / 'center' to fall back)",
+                    row=row_id,
+                    column=self.mask_col,
+                    path=_path_of(X[self.mask_col].iloc[i]),
+                )
         return image, mask
 
     def _prepare(self, image, mask):
         """Image (and mask) -> normalised float32 tensor of shape (3, height, width)."""
         low, high = _intensity_bounds(image, self._intensity)
         if mask is not None:
-            r0, r1, c0, c1 = _mask_box(mask, self.margin)
+            if mask.any():
+                r0, r1, c0, c1 = _mask_box(mask, self.margin)
+            else:
+                r0, r1, c0, c1 = empty_mask_box(image.shape, self.empty, self.center_fraction)
             image = image[r0:r1, c0:c1]
         tensor = resize_image(to_unit_range(image, low, high), self.input_size_)
         tensor = match_channels(tensor, 3).contiguous()

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ..io import read_cell
 from ..utils import CohortInputError
-from ..utils._imaging import mask_box
+from ..utils._imaging import empty_mask_box, mask_box
 from ._base import BaseCohortTransformer, check_finite, cohort_row_ids, read_foreground
 
 #: ``interpolation`` name -> keyword arguments of ``torch.nn.functional.interpolate``.
@@ -270,13 +270,7 @@ class ROICropper(BaseCohortTransformer):
                     column=self.mask_col,
                 )
             kept = np.zeros(shape, dtype=bool)
-            if self.empty == "whole":
-                box = (0, height, 0, width)
-            else:
-                h = max(1, int(round(height * self.center_fraction)))
-                w = max(1, int(round(width * self.center_fraction)))
-                r0, c0 = (height - h) // 2, (width - w) // 2
-                box = (r0, r0 + h, c0, c0 + w)
+            box = empty_mask_box(shape, self.empty, self.center_fraction)
             return kept, _grow(box, self._min_size, shape), True
         kept = largest_component(foreground) if self.keep == "largest" else foreground
         box = tuple(int(v) for v in mask_box(kept, self.margin))

@@ -30,6 +30,21 @@ def intensity_bounds(image, intensity_range):
     return low, high
 
 
+EMPTY_MASK_POLICIES = ("whole", "center", "error")
+
+
+def empty_mask_box(shape, empty, center_fraction):
+    """``(r0, r1, c0, c1)`` that an empty mask stands for: the whole image (``"whole"``) or a
+    centred rectangle of ``center_fraction`` of its height and width (``"center"``)."""
+    height, width = shape[:2]
+    if empty == "whole":
+        return 0, height, 0, width
+    h = max(1, int(round(height * center_fraction)))
+    w = max(1, int(round(width * center_fraction)))
+    r0, c0 = (height - h) // 2, (width - w) // 2
+    return r0, r0 + h, c0, c0 + w
+
+
 def mask_box(mask, margin):
     """``(r0, r1, c0, c1)`` of the non-zero pixels, enlarged by ``margin`` and clipped.
 
