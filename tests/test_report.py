@@ -736,3 +736,73 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
         report.plot_gradcam(cohort="external")
     with pytest.raises(ValueError, match="gradcam"):
         StudyReport({"CNN": image}, {"test": (X[32:], labels[32:])}, gradcam=0)
+
+
+# --------------------------------------------------------------- readable figures, honest text
+
+
+def _text_outside_figure(fig):
+    """Drawn artists (titles, labels, legends) that reach beyond the figure's edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    outside = []
+    for artist in fig.get_children():
+        for child in [artist, *getattr(artist, "get_children", list)()]:
+            if not child.get_visible() or not hasattr(child, "get_window_extent"):
+                continue
+            texts = child.texts if hasattr(child, "texts") else []
+            for item in [child, *texts]:
+                if getattr(item, "get_text", None) and item.get_text():
+                    box = item.get_window_extent(renderer)
+                    if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+                        outside.append(item.get_text())
+    box = fig.get_tightbbox(renderer).transformed(fig.dpi_scale_trans)
+    if box.x0 < -1 or box.y0 < -1 or box.x1 > width + 1 or box.y1 > height + 1:
+        outside.append(f"tight bbox {box.bounds}")
+    return outside
+
+
+@pytest.mark.parametrize("n_models", [1, 2, 9])
+@pytest.mark.parametrize("n_cohorts", [1, 3])
+def test_figures_keep_every_title_label_and_legend_inside(data, n_models, n_cohorts):
+    _, cohorts, _ = data
+    X, y = cohorts["training"]
+    models = {
+        f"Model {i}: a long descriptive signature name": LogisticRegression(C=0.01 * (i + 1)).fit(
+            X, y
+        )
+        for i in range(n_models)
+    }
+    chosen = dict(list(cohorts.items())[:n_cohorts])
+    chosen = {f"{name} cohort of the derivation centre": c for name, c in chosen.items()}
+    report = StudyReport(models, chosen)
+    for figure in (report.plot_roc(), report.plot_calibration(), report.plot_decision_curve()):
+        assert _text_outside_figure(figure) == []
+
+
+def test_identical_models_are_dashed_and_named_in_the_legend(data):
+    models, cohorts, _ = data
+    twin = LogisticRegression().fit(*cohorts["training"])
+    report = StudyReport({"logistic": models["logistic"], "copy": twin}, cohorts)
+    fig = report.plot_roc(["test"])
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    copy = next(label for label in lines if label.startswith("copy"))
+    assert copy.endswith("(same as logistic)")
+    assert lines[copy].get_linestyle() != "-"
+    original = next(label for label in lines if label.startswith("logistic"))
+    assert lines[original].get_linestyle() == "-" and "same as" not in original
+    assert _text_outside_figure(fig) == []
+
+
+def test_methods_mention_readers_only_when_there_are_readers(data, tmp_path):
+    models, cohorts, readers = data
+    two = {"training": cohorts["training"], "test": cohorts["test"]}
+    without = StudyReport(models, two).to_html(tmp_path / "a", dpi=30).read_text()
+    assert "McNemar" not in without.split("<h2>Performance</h2>")[0]
+    with_readers = StudyReport(models, two, readers={"Reader A": readers["Reader A"]})
+    page = with_readers.to_html(tmp_path / "b", dpi=30).read_text()
+    assert "McNemar" in page.split("<h2>Performance</h2>")[0]

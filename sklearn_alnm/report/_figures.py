@@ -58,6 +58,49 @@ def _cohort_subtitle(report, cohort):
     return f"{cohort}\n(n={is_pos.shape[0]}, {int(is_pos.sum())} positive)"
 
 
+# Beyond this many models, or with longer entries, a legend goes below its axes instead of
+# over the curves (a legend wider than its axes pushes titles and labels off the figure).
+_INSIDE_LEGEND_MODELS = 3
+_INSIDE_LEGEND_CHARS = 44
+
+
+def _identical_to(report, cohort):
+    """``{model: earlier model}`` for models whose probabilities in ``cohort`` equal an
+    earlier model's: their curves coincide, so they are dashed and named in the legend."""
+    same, names = {}, list(report.models)
+    for j, name in enumerate(names):
+        prob = report.probabilities_[name][cohort]
+        for other in names[:j]:
+            if other not in same and np.array_equal(prob, report.probabilities_[other][cohort]):
+                same[name] = other
+                break
+    return same
+
+
+def _curve_style(report, name, same):
+    """Colour, line style and legend suffix of a model's curve."""
+    if name in same:
+        return report.colors_[name], (0, (4, 3)), f" (same as {same[name]})"
+    return report.colors_[name], "-", ""
+
+
+def _place_legend(ax, handles, labels, n_models, inside_loc, **kwargs):
+    """Legend over the axes for a few models, below them (outside the data) for more."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    if n_models <= _INSIDE_LEGEND_MODELS and longest <= _INSIDE_LEGEND_CHARS:
+        return ax.legend(handles, labels, loc=inside_loc, fontsize="small", **kwargs)
+    return ax.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.15),
+        fontsize="small",
+        ncols=1,
+        frameon=False,
+        **kwargs,
+    )
+
+
 def _reader_marker(report, reader):
     return _READER_MARKERS[list(report.readers).index(reader) % len(_READER_MARKERS)]
 
@@ -69,18 +112,20 @@ def roc_figure(report, cohorts):
     fig, axes = _panels(len(cohorts), 5.2, 5.2)
     for ax, cohort in zip(axes, cohorts):
         is_pos = report._is_positive[cohort]
+        same = _identical_to(report, cohort)
         for name in report.models:
             prob = report.probabilities_[name][cohort]
             fpr, tpr, _ = roc_curve(is_pos, prob, pos_label=True)
             row = table.loc[(name, cohort)]
-            color = report.colors_[name]
+            color, style, suffix = _curve_style(report, name, same)
             ax.plot(
                 fpr,
                 tpr,
                 color=color,
+                ls=style,
                 lw=2,
                 label=f"{name} AUC {_fmt(row['auc'], 2)} "
-                f"({_fmt(row['auc_low'], 2)}-{_fmt(row['auc_high'], 2)})",
+                f"({_fmt(row['auc_low'], 2)}-{_fmt(row['auc_high'], 2)}){suffix}",
             )
             # The model's operating point at its fixed threshold.
             ax.plot(
@@ -115,11 +160,12 @@ def roc_figure(report, cohorts):
         handles, labels = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], ls="none", marker="o", color="0.5", mec="white", ms=8))
         labels.append("Model at its threshold")
-        ax.legend(
+        _place_legend(
+            ax,
             handles,
             labels,
-            loc="lower right",
-            fontsize="small",
+            len(report.models),
+            "lower right",
             title=f"AUC ({level})",
             title_fontsize="small",
         )
@@ -130,7 +176,7 @@ def roc_figure(report, cohorts):
             ylabel="Sensitivity (true positive rate)",
             title=f"ROC - {_cohort_subtitle(report, cohort)}",
         )
-        ax.set_aspect("equal")
+        ax.set_box_aspect(1)  # square panels that constrained layout can still fit
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -142,7 +188,9 @@ def calibration_figure(report, cohorts, n_bins, strategy):
     for ax, cohort in zip(axes, cohorts):
         y = report._labels(cohort)
         handles = []
+        same = _identical_to(report, cohort)
         for name in report.models:
+            color, style, suffix = _curve_style(report, name, same)
             bins = calibration_table(
                 y,
                 report.probabilities_[name][cohort],
@@ -167,13 +215,14 @@ def calibration_figure(report, cohorts, n_bins, strategy):
                     0.0,
                     None,
                 ),
-                fmt="o-",
-                color=report.colors_[name],
+                fmt="o",
+                ls=style,
+                color=color,
                 lw=1.8,
                 ms=5,
                 elinewidth=0.8,
                 capsize=2,
-                label=f"{name} (HL p {hl_text})",
+                label=f"{name} (HL p {hl_text}){suffix}",
             )
             for bars in container.lines[2]:
                 bars.set_alpha(0.45)
@@ -182,7 +231,9 @@ def calibration_figure(report, cohorts, n_bins, strategy):
             [0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR, label="Perfect calibration"
         )
         handles.append(ideal)
-        ax.legend(handles=handles, loc="upper left", fontsize="small")
+        _place_legend(
+            ax, handles, [h.get_label() for h in handles], len(report.models), "upper left"
+        )
         ax.set(
             xlim=(-0.02, 1.02),
             ylim=(-0.02, 1.02),
@@ -190,7 +241,7 @@ def calibration_figure(report, cohorts, n_bins, strategy):
             ylabel="Observed fraction positive",
             title=f"Calibration - {_cohort_subtitle(report, cohort)}",
         )
-        ax.set_aspect("equal")
+        ax.set_box_aspect(1)  # square panels that constrained layout can still fit
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -210,8 +261,10 @@ def decision_curve_figure(report, cohorts, thresholds):
             pos_label=report.pos_label_,
         )
         x = curves["threshold"]
+        same = _identical_to(report, cohort)
         for key, name in keys.items():
-            ax.plot(x, curves[key], color=report.colors_[name], lw=2, label=name)
+            color, style, suffix = _curve_style(report, name, same)
+            ax.plot(x, curves[key], color=color, ls=style, lw=2, label=name + suffix)
         ax.plot(x, curves["treat_all"], color="0.45", lw=1.3, label="Treat all")
         ax.plot(x, curves["treat_none"], color="black", lw=1.3, ls="--", label="Treat none")
         prevalence = float(report._is_positive[cohort].mean())

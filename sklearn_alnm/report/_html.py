@@ -185,9 +185,15 @@ def render_page(
         + ".</li>",
         f"<li>Calibration: Hosmer-Lemeshow test with {report.n_groups} groups of predicted "
         "risk.</li>",
-        "<li>Readers against models: McNemar's test on the paired correct / incorrect "
-        "classifications (exact binomial when fewer than 25 discordant pairs, chi-square with "
-        "continuity correction otherwise).</li>",
+        *(
+            [
+                "<li>Readers against models: McNemar's test on the paired correct / incorrect "
+                "classifications (exact binomial when fewer than 25 discordant pairs, "
+                "chi-square with continuity correction otherwise).</li>"
+            ]
+            if report.readers
+            else []
+        ),
         "</ul>",
         "<h2>Performance</h2>",
         _table(formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"})),
