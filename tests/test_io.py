@@ -542,9 +542,12 @@ def test_read_video_errors(tmp_path):
     assert e.value.path == os.fspath(tmp_path / "cut.mp4")
     with pytest.raises(CohortInputError, match="file not found"):
         read_video(tmp_path / "absent.avi")
-    (tmp_path / "clip.gif").write_bytes(b"GIF89a")
-    with pytest.raises(CohortInputError, match=r"unsupported video format .* \.mp4, .*\.avi"):
+    (tmp_path / "clip.gif").write_bytes(b"GIF89a")  # a GIF header without any frame
+    with pytest.raises(CohortInputError, match="clip.gif.*cannot be decoded as a video"):
         read_video(tmp_path / "clip.gif")
+    (tmp_path / "clip.flv").write_bytes(b"FLV")
+    with pytest.raises(CohortInputError, match=r"unsupported video format .* \.mp4, .*\.avi"):
+        read_video(tmp_path / "clip.flv")
     (tmp_path / "fake.avi").write_bytes(b"RIFF not really a video")
     with pytest.raises(CohortInputError, match="cannot be decoded as a video"):
         read_video(tmp_path / "fake.avi")
@@ -953,3 +956,72 @@ def test_manifest_references_must_stay_inside_root(tmp_path):
     # Without root, the manifest's folder is only the base of relative paths (no restriction).
     expected = os.path.abspath(tmp_path / "us" / ".." / ".." / "secret.png")
     assert load_manifest(manifest).loc[1, "image"] == expected
+
+
+def _write_gif(path, frames, duration=100):
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
+    return path
+
+
+def test_animated_gif_clips_are_videos(tmp_path):
+    clip = np.stack([np.full((24, 32), 30 * t, dtype=np.uint8) for t in range(6)])
+    clip[:, 4:8, 4:8] = 255
+    path = _write_gif(tmp_path / "clip.gif", clip)
+    video, fps = read_video(path, return_fps=True)
+    assert video.shape == (6, 24, 32) and video.dtype == np.float32  # gray palette -> (T, H, W)
+    np.testing.assert_allclose(video, clip, atol=2)
+    assert fps == pytest.approx(10.0, rel=0.05)
+    assert read_video(path, n_frames=3).shape == (3, 24, 32)
+    # a GIF path in a manifest is recognised as a video reference
+    assert ".gif" in alnm_io.VIDEO_EXTENSIONS
+
+
+def test_one_channel_layout_per_video_column(tmp_path):
+    gray = np.stack([np.full((16, 16), 10 * t, dtype=np.uint8) for t in range(5)])
+    colour = np.stack([np.dstack([f, f // 2, 255 - f]) for f in gray])
+    X = pd.DataFrame(
+        {
+            "case_id": ["A", "B"],
+            "video": [
+                write_video(tmp_path / "gray.avi", gray),
+                str(_write_gif(tmp_path / "colour.gif", colour)),
+            ],
+        }
+    )
+    assert read_video(X.loc[0, "video"]).ndim == 3 and read_video(X.loc[1, "video"]).ndim == 4
+    auto = read_column(X, "video", kind="video", n_frames=4)
+    assert [v.shape for v in auto] == [(4, 16, 16, 3), (4, 16, 16, 3)]
+    np.stack([auto[0], auto[0]])  # one layout: clips of a column stack
+    np.testing.assert_array_equal(auto[0][..., 0], auto[0][..., 2])  # gray repeated
+    gray_col = read_column(X, "video", kind="video", n_frames=4, channels="gray")
+    assert [v.shape for v in gray_col] == [(4, 16, 16), (4, 16, 16)]
+    luma = 0.299 * colour[0, ..., 0] + 0.587 * colour[0, ..., 1] + 0.114 * colour[0, ..., 2]
+    np.testing.assert_allclose(gray_col[1][0], luma, atol=3)  # GIF palette rounding
+    assert read_video(gray, channels="rgb").shape == (5, 16, 16, 3)
+    with pytest.raises(ValueError, match="channels must be one of"):
+        read_video(gray, channels="grey")
+
+
+POCUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pocus")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(POCUS, "labels.csv")), reason="no POCUS")
+def test_real_clips_of_every_container_read_with_one_layout():
+    labels = pd.read_csv(os.path.join(POCUS, "labels.csv"))
+    labels["ext"] = labels["video"].str.rsplit(".", n=1).str[-1].str.lower()
+    one_each = labels.groupby("ext").head(1)
+    assert {"gif", "avi", "mov", "mpeg", "mp4"} <= set(one_each["ext"])
+    X = pd.DataFrame(
+        {
+            "case_id": one_each["case_id"].astype(str).to_numpy(),
+            "video": [os.path.join(POCUS, v) for v in one_each["video"]],
+        }
+    )
+    clips = read_column(X, "video", kind="video", n_frames=8)
+    layouts = {v.ndim for v in clips}
+    assert len(layouts) == 1 and all(v.shape[0] == 8 for v in clips)
+    gray = read_column(X, "video", kind="video", n_frames=8, channels="gray")
+    assert all(v.ndim == 3 and np.isfinite(v).all() and v.max() > 0 for v in gray)

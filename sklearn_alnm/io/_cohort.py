@@ -17,7 +17,7 @@ from joblib import Parallel, delayed
 from ..utils import CohortInputError
 from ._formats import is_path_like
 from ._image import read_image, read_mask, reading_column
-from ._video import read_video
+from ._video import read_video, set_video_channels
 
 ID_COLUMNS = ("patient_id", "case_id", "id")
 # Normalised names (lower case, runs of other characters as "_") of patient-id columns as
@@ -323,8 +323,14 @@ def read_column(
         return _read_position(X, i, column, kind, reader, id_name, allow_missing, reader_kwargs)
 
     if n_jobs is None or n_jobs == 1 or len(X) < 2:
-        return [read(i) for i in range(len(X))]
-    return Parallel(n_jobs=n_jobs, prefer="threads")(delayed(read)(i) for i in range(len(X)))
+        cells = [read(i) for i in range(len(X))]
+    else:
+        cells = Parallel(n_jobs=n_jobs, prefer="threads")(delayed(read)(i) for i in range(len(X)))
+    if kind == "video" and reader_kwargs.get("channels", "auto") == "auto":
+        # One layout per column: if any clip is in colour, every clip is read as RGB.
+        if any(c is not None and c.ndim == 4 for c in cells):
+            cells = [None if c is None else set_video_channels(c, "rgb") for c in cells]
+    return cells
 
 
 def read_image_mask(

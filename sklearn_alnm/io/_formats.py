@@ -22,7 +22,18 @@ IMAGE_FORMATS = {
     "MetaImage": (".mha", ".mhd"),
 }
 VIDEO_FORMATS = {
-    "container": (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv"),
+    "container": (
+        ".mp4",
+        ".m4v",
+        ".mov",
+        ".avi",
+        ".mkv",
+        ".webm",
+        ".mpg",
+        ".mpeg",
+        ".wmv",
+        ".gif",  # animated GIF: many ultrasound clips are exported so
+    ),
 }
 IMAGE_EXTENSIONS = tuple(ext for exts in IMAGE_FORMATS.values() for ext in exts)
 CONTAINER_EXTENSIONS = VIDEO_FORMATS["container"]

@@ -225,27 +225,50 @@ def _write_dicom_video(path, frames, fps):
 # --------------------------------------------------------------------------------------------
 
 
-def read_video(ref, n_frames=None, *, return_fps=False):
+_CHANNELS = ("auto", "gray", "rgb")
+# ITU-R BT.601 luma weights, for channels="gray" on a colour clip.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def set_video_channels(video, channels):
+    """``video`` (T, H, W) or (T, H, W, 3) in the layout ``channels`` asks for.
+
+    ``"gray"``: a colour clip becomes its luma (BT.601 weights); ``"rgb"``: a gray clip is
+    repeated on three channels; ``"auto"``: unchanged.
+    """
+    if channels == "gray" and video.ndim == 4:
+        return np.tensordot(video, _LUMA, axes=([3], [0])).astype(np.float32)
+    if channels == "rgb" and video.ndim == 3:
+        return np.repeat(video[..., None], 3, axis=3)
+    return video
+
+
+def read_video(ref, n_frames=None, *, channels="auto", return_fps=False):
     """Read a video clip (file or array) as float32 frames (T, H, W) or (T, H, W, 3).
 
-    Channels are normalised as in :func:`read_image`: a clip whose three channels are equal in
-    every frame is returned as grayscale, an alpha channel is dropped. Intensities are not
-    rescaled.
+    With ``channels="auto"`` channels are normalised as in :func:`read_image`: a clip whose
+    three channels are equal in every frame is returned as grayscale, an alpha channel is
+    dropped. Intensities are not rescaled.
 
     Parameters
     ----------
     ref : str, os.PathLike or numpy.ndarray
         A container that FFmpeg decodes (``.mp4``, ``.avi``, ``.mov``, ``.mkv``, ``.m4v``,
-        ``.webm``, ``.mpg``/``.mpeg``, ``.wmv``), a multi-frame DICOM file (``.dcm`` or an
-        extension-less file with the ``DICM`` preamble) or another stack of 2-D frames that
-        SimpleITK reads (NIfTI, NRRD, MetaImage; the slowest axis is time), or an array of
-        shape (T, H, W) or (T, H, W, C) with C in 1-4.
+        ``.webm``, ``.mpg``/``.mpeg``, ``.wmv``, animated ``.gif``), a multi-frame DICOM
+        file (``.dcm`` or an extension-less file with the ``DICM`` preamble) or another stack
+        of 2-D frames that SimpleITK reads (NIfTI, NRRD, MetaImage; the slowest axis is time),
+        or an array of shape (T, H, W) or (T, H, W, C) with C in 1-4.
     n_frames : int, default=None
         Return this many frames sampled uniformly over the whole clip, at indices
         ``round(linspace(0, T - 1, n_frames))`` (see :func:`sample_frame_indices`); frames
         repeat when the clip is shorter. ``None`` returns every frame. When the container
         reports its frame count only the sampled frames are kept in memory; otherwise the clip
         is decoded fully and then sampled.
+    channels : {"auto", "gray", "rgb"}, default="auto"
+        Layout of the result: ``"gray"`` always (T, H, W) (a colour clip becomes its BT.601
+        luma), ``"rgb"`` always (T, H, W, 3) (gray repeated), ``"auto"`` gray when the
+        channels are equal, else RGB. :func:`read_column` applies one layout to a whole
+        column, so clips of one cohort always stack.
     return_fps : bool, default=False
         Also return the frame rate (``None`` when unknown, e.g. for arrays).
 
@@ -277,22 +300,24 @@ def read_video(ref, n_frames=None, *, return_fps=False):
     array([0., 3., 6., 9.], dtype=float32)
     """
     n_frames = _check_n_frames(n_frames)
+    if channels not in _CHANNELS:
+        raise ValueError(f"channels must be one of {_CHANNELS}; got {channels!r}")
     fps = None
     if is_path_like(ref):
         path = os.fspath(ref)
         ext = check_file(path, VIDEO_EXTENSIONS, "video")
         if ext in CONTAINER_EXTENSIONS:
             frames, fps = _decode_container(path, n_frames)
-            channels = True
+            has_axis = True
         else:
-            frames, fps, channels = _read_stack(path, ext, n_frames)
+            frames, fps, has_axis = _read_stack(path, ext, n_frames)
     elif isinstance(ref, np.ndarray):
         path = None
         frames = as_numeric_array(ref)
         if frames.ndim == 4 and frames.shape[-1] in (1, 2, 3, 4):
-            channels = True
+            has_axis = True
         elif frames.ndim == 3:
-            channels = False
+            has_axis = False
         else:
             raise CohortInputError(
                 "expected a video array of shape (T, H, W) or (T, H, W, C) with C in 1-4, got "
@@ -307,8 +332,8 @@ def read_video(ref, n_frames=None, *, return_fps=False):
             "expected a file path (str or os.PathLike) or a numpy array for the video, got "
             f"{type(ref).__name__}"
         )
-    frames = collapse_channels(frames, channel_axis_present=channels, path=path, what="video")
-    video = frames.astype(np.float32)
+    frames = collapse_channels(frames, channel_axis_present=has_axis, path=path, what="video")
+    video = set_video_channels(frames.astype(np.float32), channels)
     return (video, fps) if return_fps else video
 
 
