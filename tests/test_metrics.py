@@ -46,6 +46,7 @@ from sklearn_alnm.metrics import (
     binary_metrics,
     calibration_table,
     decision_curve,
+    delong_roc_covariance,
     delong_roc_variance,
     delong_test,
     dice_score,
@@ -55,6 +56,7 @@ from sklearn_alnm.metrics import (
     iou_score,
     iou_scorer,
     make_segmentation_scorer,
+    net_interventions_avoided,
     npv_score,
     npv_scorer,
     performance_table,
@@ -1308,3 +1310,95 @@ def test_segmentation_scorer_errors():
     missing.loc[1, "mask"] = None
     with pytest.raises(ValueError, match="row 'P1', column 'mask'"):
         dice_scorer(_ThresholdSegmenter(), missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# DeLong covariance, unpaired test; case-control decision curves, interventions avoided
+# ---------------------------------------------------------------------------------------------
+def test_delong_covariance_reproduces_proc_and_the_paired_test():
+    markers = ["wfns", "s100b", "ndka"]
+    aucs, cov = delong_roc_covariance(ASAH_Y, *[_scores(m) for m in markers])
+    np.testing.assert_allclose(aucs, [PROC_THETA[m] for m in markers], rtol=1e-12)
+    # pROC's DeLong CI of ndka fixes its variance: ((high - auc) / z_0.975) ** 2.
+    low, auc, high = PROC_CI_NDKA
+    assert cov[2, 2] == pytest.approx(((high - auc) / stats.norm.ppf(0.975)) ** 2, rel=1e-9)
+    np.testing.assert_allclose(cov, cov.T)
+    # The paired test is the covariance's contrast, equal to pROC's roc.test.
+    for (a, b), (z_ref, p_ref, _) in PROC_ROC_TEST.items():
+        i, j = markers.index(a), markers.index(b)
+        z = (aucs[i] - aucs[j]) / math.sqrt(cov[i, i] + cov[j, j] - 2 * cov[i, j])
+        assert z == pytest.approx(z_ref, rel=1e-10)
+        result = delong_test(ASAH_Y, _scores(a), _scores(b))
+        np.testing.assert_allclose(result.covariance, cov[np.ix_([i, j], [i, j])], rtol=1e-12)
+        assert result.paired and result.pvalue == pytest.approx(p_ref, rel=1e-9)
+
+
+def test_unpaired_delong_test_sums_the_two_variances():
+    rng = np.random.default_rng(3)
+    y1, y2 = rng.integers(0, 2, 90), rng.integers(0, 2, 70)
+    s1, s2 = rng.normal(size=90) + 1.2 * y1, rng.normal(size=70) + 0.5 * y2
+    result = delong_test(y1, s1, s2, paired=False, y_true_2=y2)
+    auc1, var1 = delong_roc_variance(y1, s1)
+    auc2, var2 = delong_roc_variance(y2, s2)
+    assert result.statistic == pytest.approx((auc1 - auc2) / math.sqrt(var1 + var2), rel=1e-12)
+    assert result.pvalue == pytest.approx(2 * stats.norm.sf(abs(result.statistic)), rel=1e-12)
+    assert not result.paired and result.covariance[0, 1] == 0
+    assert (result.auc_1, result.auc_2) == (auc1, auc2)
+    # pROC's paired = FALSE on the aSAH curves: the variances of its DeLong CIs, no covariance.
+    unpaired = delong_test(ASAH_Y, _scores("wfns"), _scores("s100b"), paired=False)
+    paired = delong_test(ASAH_Y, _scores("wfns"), _scores("s100b"))
+    assert abs(unpaired.statistic) < abs(paired.statistic)  # positively correlated markers
+    with pytest.raises(ValueError, match="paired=False"):
+        delong_test(y1, s1, s1, y_true_2=y1)
+    with pytest.raises(ValueError, match="one value per patient"):
+        delong_test(y1, s1, s2, paired=False)  # s2 is for other patients: give y_true_2
+
+
+def test_unpaired_delong_test_holds_its_size_under_the_null():
+    rng = np.random.default_rng(7)
+    pvalues = []
+    for _ in range(400):
+        y1, y2 = rng.integers(0, 2, 60), rng.integers(0, 2, 60)
+        s1, s2 = rng.normal(size=60) + y1, rng.normal(size=60) + y2  # equal true AUCs
+        pvalues.append(delong_test(y1, s1, s2, paired=False, y_true_2=y2).pvalue)
+    assert 0.02 < np.mean(np.asarray(pvalues) < 0.05) < 0.09
+
+
+def test_decision_curve_with_a_population_prevalence_for_case_control_data():
+    rng = np.random.default_rng(5)
+    cases, controls = rng.beta(4, 2, 50), rng.beta(2, 4, 50)  # a 50/50 case-control sample
+    y = np.r_[np.ones(50), np.zeros(50)].astype(int)
+    p = np.r_[cases, controls]
+    # The cohort it stands for: the same controls four times over (prevalence 50 / 250).
+    cohort_y = np.r_[np.ones(50), np.zeros(200)].astype(int)
+    cohort_p = np.r_[cases, np.tile(controls, 4)]
+    thresholds = np.round(np.arange(0, 0.95, 0.05), 2)
+    expected = decision_curve(cohort_y, cohort_p, thresholds)
+    got = decision_curve(y, p, thresholds, prevalence=0.2)
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=1e-12)
+    plain = decision_curve(y, p, thresholds)
+    assert not np.allclose(plain["model"], expected["model"])  # the sample's 50 % is wrong
+    pd.testing.assert_frame_equal(
+        decision_curve(y, p, thresholds, prevalence=0.5), plain, rtol=1e-12, atol=1e-12
+    )
+    for bad in (0, 1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="prevalence"):
+            decision_curve(y, p, prevalence=bad)
+
+
+def test_net_interventions_avoided_by_hand():
+    y = [0, 0, 1, 0, 1, 1]
+    p = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
+    thresholds = [0.0, 0.25, 0.5, 0.8]
+    curves = decision_curve(y, p, thresholds)
+    avoided = net_interventions_avoided(y, p, thresholds, per=100)
+    assert math.isnan(avoided.loc[0, "model"])  # pt = 0: undefined
+    for i, t in enumerate(thresholds[1:], start=1):
+        nb, nb_all = curves.loc[i, "model"], curves.loc[i, "treat_all"]
+        assert avoided.loc[i, "model"] == pytest.approx((nb - nb_all) / (t / (1 - t)) * 100)
+    # At pt = 0.5: NB = 2/6 - 1/6 (2 TP, 1 FP of 6) vs treat all 0: 16.67 per 100 patients.
+    assert avoided.loc[2, "model"] == pytest.approx(100 / 6)
+    per_patient = net_interventions_avoided(y, p, thresholds, per=1)
+    np.testing.assert_allclose(per_patient["model"][1:], avoided["model"][1:] / 100)
+    with pytest.raises(ValueError, match="per must be"):
+        net_interventions_avoided(y, p, per=0)

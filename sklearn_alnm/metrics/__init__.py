@@ -2,7 +2,8 @@
 
 Discrimination
     :func:`roc_auc_ci` (AUC with DeLong or stratified-bootstrap CI, as R pROC),
-    :func:`delong_roc_variance`, :func:`delong_test` (paired DeLong test of two AUCs).
+    :func:`delong_roc_variance`, :func:`delong_roc_covariance` (the DeLong covariance matrix
+    of several AUCs), :func:`delong_test` (paired or unpaired DeLong test of two AUCs).
 Classification at a threshold
     :func:`youden_threshold`, :func:`binary_metrics` (accuracy, sensitivity, specificity, PPV,
     NPV, F1), the label-based scores :func:`sensitivity_score`, :func:`specificity_score`,
@@ -10,7 +11,8 @@ Classification at a threshold
 Calibration
     :func:`hosmer_lemeshow` (as R ResourceSelection::hoslem.test), :func:`calibration_table`.
 Clinical utility
-    :func:`decision_curve` (net benefit, as R dcurves::dca).
+    :func:`decision_curve` (net benefit, as R dcurves::dca, with a population prevalence for
+    case-control data), :func:`net_interventions_avoided`.
 Reporting
     :func:`performance_table` and :func:`format_performance_table`.
 Segmentation
@@ -29,8 +31,15 @@ non-zero value being foreground).
 """
 
 from ._calibration import HosmerLemeshowResult, calibration_table, hosmer_lemeshow
-from ._decision_curve import decision_curve
-from ._roc import DeLongTestResult, RocAucCI, delong_roc_variance, delong_test, roc_auc_ci
+from ._decision_curve import decision_curve, net_interventions_avoided
+from ._roc import (
+    DeLongTestResult,
+    RocAucCI,
+    delong_roc_covariance,
+    delong_roc_variance,
+    delong_test,
+    roc_auc_ci,
+)
 from ._segmentation import (
     SegmentationScorer,
     dice_score,
@@ -63,6 +72,7 @@ __all__ = [
     "binary_metrics",
     "calibration_table",
     "decision_curve",
+    "delong_roc_covariance",
     "delong_roc_variance",
     "delong_test",
     "dice_score",
@@ -72,6 +82,7 @@ __all__ = [
     "iou_score",
     "iou_scorer",
     "make_segmentation_scorer",
+    "net_interventions_avoided",
     "npv_score",
     "npv_scorer",
     "performance_table",

@@ -46,7 +46,18 @@ def _count_at_least(values, thresholds):
     return values.shape[0] - np.searchsorted(values, thresholds, side="left")
 
 
-def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
+def _check_prevalence(prevalence):
+    if prevalence is None:
+        return None
+    if isinstance(prevalence, bool) or not isinstance(prevalence, (int, float, np.number)):
+        raise TypeError(f"prevalence must be a number in (0, 1); got {prevalence!r}.")
+    prevalence = float(prevalence)
+    if not (np.isfinite(prevalence) and 0.0 < prevalence < 1.0):
+        raise ValueError(f"prevalence must be a number in (0, 1); got {prevalence!r}.")
+    return prevalence
+
+
+def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None, prevalence=None):
     """Net benefit of treating patients whose predicted risk reaches a threshold probability.
 
     At threshold probability :math:`p_t` a patient is *test positive* iff
@@ -58,7 +69,11 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
     .. math:: \\text{NB}_\\text{treat all}(p_t) = \\pi - (1 - \\pi) \\frac{p_t}{1 - p_t},
               \\qquad \\text{NB}_\\text{treat none} = 0,
 
-    with :math:`\\pi` the prevalence in the data. This follows R ``dcurves::dca``, including
+    with :math:`\\pi` the prevalence in the data. For case-control data, whose prevalence is
+    set by the sampling, give the population's ``prevalence``: then (as ``dcurves::dca(...,
+    prevalence = )``) :math:`\\text{NB} = \\text{Se}\\,\\pi - (1 - \\text{Sp})(1 - \\pi)
+    \\,p_t / (1 - p_t)`, with sensitivity and specificity from the data and :math:`\\pi` the
+    given prevalence (without it the two forms agree). This follows R ``dcurves::dca``, including
     its handling of the ends of the scale: a predicted probability of exactly 0 is never test
     positive, not even at :math:`p_t = 0` (dcurves replaces such risks by
     :math:`-\\epsilon`), so at :math:`p_t = 0` the model's net benefit is the fraction of
@@ -76,6 +91,9 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
         ``seq(0, 0.99, by = 0.01)``).
     pos_label : scalar, default=None
         Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+    prevalence : float in (0, 1) or None, default=None
+        Prevalence of the outcome in the population the model is meant for, for case-control
+        samples; ``None`` uses the data's own prevalence (cohort data).
 
     Returns
     -------
@@ -112,6 +130,7 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
     2       0.50  0.1667     0.0000         0.0
     """
     thresholds = _check_thresholds(thresholds)
+    given_prevalence = _check_prevalence(prevalence)
     if isinstance(y_prob, Mapping):
         if not y_prob:
             raise ValueError("y_prob is an empty mapping; give at least one model.")
@@ -128,8 +147,8 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
         probs[name] = _check_scores(values, label, probability=True)
         _check_lengths(y_true=y, **{label: probs[name]})
     is_pos, _ = _check_labels(y, pos_label)
-    n = is_pos.shape[0]
-    prevalence = is_pos.mean()
+    n_pos, n_neg = int(is_pos.sum()), int((~is_pos).sum())
+    prevalence = is_pos.mean() if given_prevalence is None else given_prevalence
     odds = thresholds / (1.0 - thresholds)
 
     result = {"threshold": thresholds}
@@ -140,7 +159,58 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None):
         # 0 is never test positive and a risk of 1 always is.
         tp = _count_at_least(p[is_pos & (p > 0.0)], thresholds)
         fp = _count_at_least(p[~is_pos & (p > 0.0)], thresholds)
-        result[name] = tp / n - fp / n * odds
+        # TP/N = Se * pi and FP/N = (1 - Sp)(1 - pi) with pi the data's prevalence.
+        sensitivity, false_positive_rate = tp / n_pos, fp / n_neg
+        result[name] = sensitivity * prevalence - false_positive_rate * (1 - prevalence) * odds
     result["treat_all"] = prevalence - (1.0 - prevalence) * odds
     result["treat_none"] = np.zeros_like(thresholds)
     return pd.DataFrame(result)
+
+
+def net_interventions_avoided(
+    y_true, y_prob, thresholds=None, *, per=100, pos_label=None, prevalence=None
+):
+    """Net reduction in interventions (e.g. axillary surgeries) per ``per`` patients.
+
+    At threshold probability :math:`p_t`, compared with intervening in everybody
+    (R ``dcurves::net_intervention_avoided``):
+
+    .. math:: \\frac{\\text{NB}_\\text{model} - \\text{NB}_\\text{treat all}}
+              {p_t / (1 - p_t)} \\times \\text{per},
+
+    the number of unnecessary interventions avoided per ``per`` patients with no increase in
+    missed cases. Undefined (NaN) at :math:`p_t = 0`.
+
+    Parameters
+    ----------
+    y_true, y_prob, thresholds, pos_label, prevalence
+        As in :func:`decision_curve`.
+    per : float, default=100
+        Number of patients the result refers to (dcurves' ``nper``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``threshold``, then one column per model.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.metrics import net_interventions_avoided
+    >>> y = [0, 0, 1, 0, 1, 1]
+    >>> p = [0.1, 0.2, 0.3, 0.6, 0.7, 0.9]
+    >>> net_interventions_avoided(y, p, thresholds=[0.25, 0.5]).round(2)
+       threshold   model
+    0       0.25  33.33
+    1       0.50  16.67
+    """
+    if isinstance(per, bool) or not isinstance(per, (int, float, np.number)) or not per > 0:
+        raise ValueError(f"per must be a positive number of patients; got {per!r}.")
+    curves = decision_curve(y_true, y_prob, thresholds, pos_label=pos_label, prevalence=prevalence)
+    odds = curves["threshold"] / (1.0 - curves["threshold"])
+    models = [c for c in curves.columns if c not in _RESERVED]
+    out = {"threshold": curves["threshold"]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in models:
+            value = (curves[name] - curves["treat_all"]) / odds * per
+            out[name] = value.where(curves["threshold"] > 0, np.nan)
+    return pd.DataFrame(out)

@@ -157,6 +157,50 @@ def delong_roc_variance(y_true, y_score, *, pos_label=None):
     return float(auc[0]), float(_delong_covariance(v10, v01)[0, 0])
 
 
+def delong_roc_covariance(y_true, *y_scores, pos_label=None):
+    """AUCs of several scores on the same patients and their DeLong covariance matrix.
+
+    :math:`S = S_{10}/m + S_{01}/n`, with :math:`S_{10}` and :math:`S_{01}` the unbiased
+    covariance matrices of the case and control placements (DeLong et al., 1988; midrank
+    algorithm of Sun & Xu, 2014), as R pROC's ``cov(roc1, roc2, method = "delong")``; its
+    diagonal holds the variances of :func:`delong_roc_variance`.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary outcome; any two labels.
+    *y_scores : array-like of shape (n_samples,)
+        One or more scores, in the patient order of ``y_true``.
+    pos_label : scalar, default=None
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+
+    Returns
+    -------
+    aucs : ndarray of shape (n_scores,)
+    covariance : ndarray of shape (n_scores, n_scores)
+        NaN when there is a single case or a single control.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.metrics import delong_roc_covariance
+    >>> y = [0, 0, 0, 0, 1, 1, 1, 1]
+    >>> aucs, cov = delong_roc_covariance(y, [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9],
+    ...                                   [1, 2, 2, 3, 2, 3, 4, 4])
+    >>> aucs.round(4).tolist(), cov.shape
+    ([0.9375, 0.8438], (2, 2))
+    """
+    if not y_scores:
+        raise ValueError("give at least one score (y_score) after y_true.")
+    scores = [_check_scores(s, f"y_scores[{i}]") for i, s in enumerate(y_scores)]
+    _check_lengths(y_true=y_true, **{f"y_scores[{i}]": s for i, s in enumerate(scores)})
+    pos, neg = _split_by_class(y_true, scores, pos_label)
+    aucs, v10, v01 = _delong_placements(pos, neg)
+    k = len(scores)
+    if pos.shape[1] < 2 or neg.shape[1] < 2:
+        return aucs.astype(float), np.full((k, k), np.nan)
+    return aucs.astype(float), np.asarray(_delong_covariance(v10, v01), dtype=float)
+
+
 def roc_auc_ci(
     y_true,
     y_score,
@@ -314,6 +358,10 @@ class DeLongTestResult(_DeLongTestBase):
         Level of that interval.
     alternative : str
         The alternative hypothesis tested.
+    paired : bool
+        Whether the scores were compared on the same patients.
+    covariance : ndarray of shape (2, 2) or None
+        DeLong covariance matrix of ``(auc_1, auc_2)`` (zero off the diagonal when unpaired).
     """
 
     def __new__(
@@ -327,8 +375,12 @@ class DeLongTestResult(_DeLongTestBase):
         ci_high=float("nan"),
         confidence=float("nan"),
         alternative="two-sided",
+        paired=True,
+        covariance=None,
     ):
         self = super().__new__(cls, statistic, pvalue)
+        self.paired = paired
+        self.covariance = covariance
         self.auc_1 = auc_1
         self.auc_2 = auc_2
         self.difference = auc_1 - auc_2
@@ -343,7 +395,7 @@ class DeLongTestResult(_DeLongTestBase):
             f"DeLongTestResult(statistic={self.statistic!r}, pvalue={self.pvalue!r}, "
             f"auc_1={self.auc_1!r}, auc_2={self.auc_2!r}, difference={self.difference!r}, "
             f"ci=({self.ci_low!r}, {self.ci_high!r}), confidence={self.confidence!r}, "
-            f"alternative={self.alternative!r})"
+            f"alternative={self.alternative!r}, paired={self.paired!r})"
         )
 
 
@@ -355,8 +407,10 @@ def delong_test(
     alternative="two-sided",
     confidence=0.95,
     pos_label=None,
+    paired=True,
+    y_true_2=None,
 ):
-    """DeLong's test comparing the AUCs of two scores measured on the same patients.
+    """DeLong's test comparing the AUCs of two scores (paired, or on independent cohorts).
 
     With :math:`d = \\hat\\theta_1 - \\hat\\theta_2` and the DeLong covariance matrix
     :math:`S = S_{10}/m + S_{01}/n` of the two AUCs (unbiased placement covariances; DeLong et
@@ -366,7 +420,12 @@ def delong_test(
        \\hat\\sigma_d^2 = S_{11} + S_{22} - 2 S_{12},
 
     referred to the standard normal distribution. This is R pROC's
-    ``roc.test(roc1, roc2, method = "delong", paired = TRUE)``. When both curves give the same
+    ``roc.test(roc1, roc2, method = "delong", paired = TRUE)``.
+
+    With ``paired=False`` the two AUCs come from independent samples (e.g. a model in two
+    centres, or two models on different patients): :math:`\\hat\\sigma_d^2 = V_1 + V_2`, the sum
+    of their DeLong variances, as pROC's ``roc.test(..., paired = FALSE)`` (unpaired DeLong
+    test); ``y_true_2`` holds the labels of the second sample. When both curves give the same
     placements (identical or rank-equivalent scores), :math:`d = \\hat\\sigma_d = 0` and the
     result is ``z = 0, p = 1`` (two-sided), as in pROC; a non-zero difference with zero
     variance gives an infinite statistic and ``p = 0``.
@@ -378,19 +437,26 @@ def delong_test(
     y_true : array-like of shape (n_samples,)
         Binary outcome; any two labels.
     y_score_1, y_score_2 : array-like of shape (n_samples,)
-        The two scores, in the same patient order as ``y_true``.
+        The two scores, in the same patient order as ``y_true`` (paired); unpaired,
+        ``y_score_2`` follows ``y_true_2``.
     alternative : {"two-sided", "greater", "less"}, default="two-sided"
         ``"greater"``: the AUC of ``y_score_1`` is greater than that of ``y_score_2``.
     confidence : float, default=0.95
         Level of the confidence interval of the AUC difference.
     pos_label : scalar, default=None
         Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+    paired : bool, default=True
+        Whether both scores were measured on the same patients.
+    y_true_2 : array-like or None, default=None
+        Unpaired only: the labels of the second sample (default: ``y_true``, the same
+        patients treated as independent).
 
     Returns
     -------
     result : DeLongTestResult
         Unpacks as ``(statistic, pvalue)``; also carries ``auc_1``, ``auc_2``,
-        ``difference``, ``ci_low``, ``ci_high``, ``confidence`` and ``alternative``.
+        ``difference``, ``ci_low``, ``ci_high``, ``confidence``, ``alternative``, ``paired``
+        and the DeLong ``covariance`` matrix of the two AUCs (diagonal only when unpaired).
 
     Raises
     ------
@@ -425,15 +491,32 @@ def delong_test(
     confidence = _check_confidence(confidence)
     s1 = _check_scores(y_score_1, "y_score_1")
     s2 = _check_scores(y_score_2, "y_score_2")
-    _check_lengths(y_true=y_true, y_score_1=s1, y_score_2=s2)
-    pos, neg = _split_by_class(y_true, [s1, s2], pos_label)
-    if pos.shape[1] < 2 or neg.shape[1] < 2:
-        raise ValueError(
-            "DeLong's test needs at least two positive and two negative patients; got "
-            f"{pos.shape[1]} positive and {neg.shape[1]} negative."
-        )
-    aucs, v10, v01 = _delong_placements(pos, neg)
-    cov = _delong_covariance(v10, v01)
+    if paired:
+        if y_true_2 is not None:
+            raise ValueError("y_true_2 is for unpaired samples; pass paired=False with it.")
+        _check_lengths(y_true=y_true, y_score_1=s1, y_score_2=s2)
+        samples = [(y_true, [s1, s2])]
+    else:
+        y2 = y_true if y_true_2 is None else y_true_2
+        _check_lengths(y_true=y_true, y_score_1=s1)
+        _check_lengths(y_true_2=y2, y_score_2=s2)
+        samples = [(y_true, [s1]), (y2, [s2])]
+    aucs, blocks = [], []
+    for y, scores in samples:
+        pos, neg = _split_by_class(y, scores, pos_label)
+        if pos.shape[1] < 2 or neg.shape[1] < 2:
+            raise ValueError(
+                "DeLong's test needs at least two positive and two negative patients; got "
+                f"{pos.shape[1]} positive and {neg.shape[1]} negative."
+            )
+        sample_aucs, v10, v01 = _delong_placements(pos, neg)
+        aucs += list(sample_aucs)
+        blocks.append(_delong_covariance(v10, v01))
+    cov = np.zeros((2, 2))
+    if paired:
+        cov[:] = blocks[0]
+    else:  # independent samples: no covariance between the AUCs
+        cov[0, 0], cov[1, 1] = blocks[0][0, 0], blocks[1][0, 0]
     d = float(aucs[0] - aucs[1])
     var_d = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     sigma = math.sqrt(max(var_d, 0.0))
@@ -457,4 +540,6 @@ def delong_test(
         ci_high=d + crit * sigma,
         confidence=confidence,
         alternative=alternative,
+        paired=bool(paired),
+        covariance=cov,
     )
