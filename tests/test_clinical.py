@@ -172,3 +172,24 @@ def test_unique_integer_and_text_ids_are_not_predictors():
     assert "identifier" in pre.dropped_columns_["hospital_code"]
     with pytest.raises(ValueError, match="no clinical column in X"):
         make_clinical_pipeline().fit(X[["record"]], y)
+
+
+def test_clear_errors_before_fitting_for_bad_clinical_input(cohort):
+    X, y = cohort
+    bad = X.copy()
+    bad.loc[[4, 9], "tumor_size_mm"] = np.inf
+    with pytest.raises(
+        ValueError, match=r"'tumor_size_mm' has 2 infinite value\(s\) at row\(s\) 4, 9"
+    ):
+        make_clinical_pipeline().fit(bad, y)
+    model = make_clinical_pipeline().fit(X, y)
+    with pytest.raises(ValueError, match=r"'tumor_size_mm' has 2 infinite"):
+        model.predict_proba(bad)
+    with pytest.raises(ValueError, match=r"single class \(np.int64\(1\)\)|single class \(1\)"):
+        make_clinical_pipeline().fit(X, np.ones(len(X), dtype=int))
+    labels = np.where(y == 1, "N+", "N0").astype(object)
+    labels[[2, 7]] = None
+    with pytest.raises(ValueError, match=r"missing labels at rows \[2, 7\]"):
+        make_clinical_pipeline().fit(X, labels)
+    with pytest.raises(ValueError, match="the cohort is empty"):
+        make_clinical_pipeline().fit(X.iloc[:0], y[:0])

@@ -336,7 +336,9 @@ def test_unreadable_files_and_bad_grids_name_row_column_and_file(tmp_path, cohor
         _deep().fit(X).transform(X)
     X = cohort.copy()
     X.at[4, "image"] = np.full((48, 48), np.nan, np.float32)
-    with pytest.raises(CohortInputError, match="row 'P5', column 'image': image contains NaN"):
+    with pytest.raises(
+        CohortInputError, match="row 'P5', column 'image': image has 2304 non-finite pixel"
+    ):
         _deep().fit(X).transform(X)
 
 

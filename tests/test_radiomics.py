@@ -701,3 +701,17 @@ def test_jpeg_masks_give_radiomics_and_read_mask_the_same_lesion(tmp_path):
     surface = table[:, names.index("original_shape2D_PixelSurface")]
     expected = [read_mask(tmp_path / f"m{i}.jpg").sum() for i in range(2)]
     np.testing.assert_array_equal(surface, expected)  # the same pixels, not ~2 % of them
+
+
+def test_skipped_rows_reach_the_user_and_all_failing_is_an_error(tmp_path):
+    X, problems = _broken_cohorts(tmp_path)
+    column, value, _ = next(iter(problems.values()))
+    broken = X.copy()
+    broken.loc[1, column] = value
+    radiomics = RadiomicsFeatures(feature_classes=["firstorder"], on_error="nan")
+    with pytest.warns(UserWarning, match=r"1 of 3 rows failed.*first: .*row 'P2'"):
+        radiomics.fit_transform(broken)  # no logging configured: a warning says it
+    everything = X.copy()
+    everything[column] = [value] * len(X)
+    with pytest.raises(CohortInputError, match="failed for every one of the 3 rows"):
+        radiomics.fit_transform(everything)

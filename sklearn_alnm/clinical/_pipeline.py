@@ -186,6 +186,22 @@ def _separation_auc(values, y_pos, categorical):
     return max(auc, 1.0 - auc)
 
 
+def _check_finite_columns(X, columns, owner):
+    """A ValueError naming the column and the patients for infinite clinical values."""
+    for name in columns:
+        if name not in X.columns:
+            continue
+        values = pd.to_numeric(X[name], errors="coerce").to_numpy(dtype=float)
+        bad = np.isinf(values)
+        if bad.any():
+            rows = X.index[bad].tolist()
+            shown = ", ".join(map(repr, rows[:5])) + (", ..." if len(rows) > 5 else "")
+            raise ValueError(
+                f"{owner}: column {name!r} has {len(rows)} infinite value(s) at row(s) {shown}; "
+                "clinical values must be finite (missing values may be NaN and are imputed)."
+            )
+
+
 class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
     """The clinical feature table of a cohort, with the columns chosen safely in ``fit``.
 
@@ -290,6 +306,8 @@ class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
             raise TypeError(
                 f"{owner} reads a cohort DataFrame by column name; got {type(X).__name__}."
             )
+        if len(X) == 0:
+            raise ValueError(f"{owner}: the cohort is empty (0 patients).")
         auto_numeric, auto_categorical, dropped = _select_clinical(X, tuple(self.exclude))
         named = [*(self.numeric or []), *(self.categorical or [])]
         missing = [c for c in [*named, *self.allow_separating] if c not in X.columns]
@@ -309,6 +327,7 @@ class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
                 f"{owner}: no clinical column in X; why each column was left out: "
                 f"{self.dropped_columns_}."
             )
+        _check_finite_columns(X, numeric, owner)
         self.column_auc_ = pd.Series(dtype=float, name="auc")
         if y is not None:
             self.column_auc_ = self._check_separation(X, y, numeric, categorical, owner)
@@ -331,6 +350,11 @@ class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
             rows = np.flatnonzero(pd.isna(y))[:5].tolist()
             raise ValueError(f"{owner}: y has missing labels at rows {rows}.")
         classes = np.unique(y)
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"{owner}: y holds a single class ({classes[0]!r}) for all {len(y)} patients; "
+                "a clinical model needs node-positive and node-negative patients."
+            )
         if classes.shape[0] != 2:
             return pd.Series(dtype=float, name="auc")
         y_pos = y == classes[1]
@@ -363,6 +387,8 @@ class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features_out)
         """
         check_is_fitted(self)
+        if isinstance(X, pd.DataFrame):
+            _check_finite_columns(X, self.numeric_columns_, type(self).__name__)
         return self.column_transformer_.transform(X)
 
     def get_feature_names_out(self, input_features=None):

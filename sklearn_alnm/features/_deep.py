@@ -428,14 +428,7 @@ class DeepFeatures(BaseCohortFeatures):
         return features
 
     def _read_row(self, X, i, row_id):
-        image = read_cell(X, i, self.image_col, kind="image")
-        if not np.all(np.isfinite(image)):
-            raise CohortInputError(
-                "image contains NaN or infinite values; expected finite intensities",
-                row=row_id,
-                column=self.image_col,
-                path=_path_of(X[self.image_col].iloc[i]),
-            )
+        image = read_cell(X, i, self.image_col, kind="image", finite=True)
         mask = None
         if self._crops():
             mask = read_cell(X, i, self.mask_col, kind="mask", shape=image.shape)

@@ -31,6 +31,7 @@ import math
 import numbers
 import os
 import time
+import warnings
 from pathlib import Path
 
 import joblib
@@ -40,7 +41,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._logging import get_logger
 from ..io import resolve_id_column
-from ..utils import FeatureCache, resolve_cache
+from ..utils import CohortInputError, FeatureCache, resolve_cache
 from ._base import BaseCohortFeatures
 from ._radiomics_worker import (
     _get_extractor,
@@ -648,6 +649,7 @@ class RadiomicsFeatures(BaseCohortFeatures):
         tasks = (delayed(_process_row)(cells.iloc[i : i + 1], config) for i in range(n_rows))
         start = time.perf_counter()
         n_computed = n_failed = 0
+        first_error = None
         results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
         with tqdm(
             total=n_rows, desc="radiomics", unit="row", disable=not self.verbose, leave=False
@@ -655,6 +657,7 @@ class RadiomicsFeatures(BaseCohortFeatures):
             for i, (values, error, computed) in enumerate(results):
                 if error is not None:
                     n_failed += 1
+                    first_error = first_error or error
                     _log.warning("radiomics features set to NaN: %s", error)
                 else:
                     features[i] = values
@@ -668,4 +671,17 @@ class RadiomicsFeatures(BaseCohortFeatures):
             n_rows - n_computed - n_failed,
             n_failed,
         )
+        if n_failed and n_failed == n_rows:
+            raise CohortInputError(
+                f"radiomics failed for every one of the {n_rows} rows (on_error='nan' would "
+                f"leave only NaN features); the first failure: {first_error}"
+            )
+        if n_failed:
+            # Seen without any logging set up: the count, and the first reason.
+            warnings.warn(
+                f"RadiomicsFeatures: {n_failed} of {n_rows} rows failed and have NaN features "
+                f"(on_error='nan'); first: {first_error}",
+                UserWarning,
+                stacklevel=3,
+            )
         return features

@@ -288,7 +288,9 @@ def _process_row_checked(frame, config):
             if not (image_settled and mask_settled):
                 index_key = None  # just written: look at the content, do not index
 
-    image, spacing = read_cell(frame, 0, config.image_col, kind="image", return_spacing=True)
+    image, spacing = read_cell(
+        frame, 0, config.image_col, kind="image", finite=True, return_spacing=True
+    )
     mask = read_cell(
         frame,
         0,

@@ -343,6 +343,7 @@ def read_image_mask(
     required=False,
     return_spacing=False,
     n_jobs=None,
+    finite=False,
 ):
     """Read an image column and its mask column, checking that each mask is on its image's grid.
 
@@ -359,6 +360,8 @@ def read_image_mask(
         Read masks as 0/1 (else keep label values), see :func:`read_mask`.
     required : bool, default=False
         Raise for a mask without any non-zero pixel.
+    finite : bool, default=False
+        Refuse images with non-finite pixels (see :func:`read_image`).
     return_spacing : bool, default=False
         Also return each image's ``(row_spacing, col_spacing)``.
     n_jobs : int, default=None
@@ -399,7 +402,14 @@ def read_image_mask(
 
     def read(i):
         image, spacing = _read_position(
-            X, i, image_col, "image", read_image, id_name, False, {"return_spacing": True}
+            X,
+            i,
+            image_col,
+            "image",
+            read_image,
+            id_name,
+            False,
+            {"return_spacing": True, "finite": finite},
         )
         mask_kwargs = {"binary": binary, "shape": image.shape[:2], "required": required}
         mask = _read_position(X, i, mask_col, "mask", read_mask, id_name, False, mask_kwargs)

@@ -344,7 +344,7 @@ def _load_2d(ref, what):
     )
 
 
-def read_image(ref, *, return_spacing=False):
+def read_image(ref, *, finite=False, return_spacing=False):
     """Read a 2-D image (file or array) as float32 grayscale (H, W) or RGB (H, W, 3).
 
     Intensities are kept as stored (no rescaling), only converted to float32. Channels are
@@ -360,6 +360,9 @@ def read_image(ref, *, return_spacing=False):
         A file in PNG, JPEG, BMP, TIFF, DICOM (``.dcm``, or an extension-less file carrying the
         ``DICM`` preamble), NIfTI (``.nii``, ``.nii.gz``), NRRD or MetaImage (``.mha``,
         ``.mhd``) format, or an array of shape (H, W) or (H, W, C) with C in 1-4.
+    finite : bool, default=False
+        Refuse an image holding non-finite pixels (NaN or infinite values), as every model of
+        the library does (the error counts them and names the file).
     return_spacing : bool, default=False
         Also return the physical pixel spacing.
 
@@ -401,6 +404,14 @@ def read_image(ref, *, return_spacing=False):
     array, spacing, is_vector, path = _load_2d(ref, "image")
     array = collapse_channels(array, channel_axis_present=is_vector, path=path)
     image = array.astype(np.float32)
+    if finite:
+        bad = int(np.size(image) - np.count_nonzero(np.isfinite(image)))
+        if bad:
+            raise CohortInputError(
+                f"image has {bad} non-finite pixel(s) (NaN or infinite values); expected "
+                "finite intensities",
+                path=path,
+            )
     return (image, spacing) if return_spacing else image
 
 

@@ -8,6 +8,7 @@ come back as Python lists.
 
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -220,7 +221,18 @@ def load_manifest(
     base = os.path.abspath(os.fspath(root if root is not None else os.path.dirname(path) or "."))
     if root is not None and not os.path.isdir(base):
         raise ValueError(f"root={os.fspath(root)!r} is not an existing folder")
-    X = _read_table(path, ext, id_col).reset_index(drop=True)
+    try:
+        X = _read_table(path, ext, id_col).reset_index(drop=True)
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        kind = "an Excel workbook" if ext == ".xlsx" else "a comma/tab-separated text table"
+        reason = "it is empty" if isinstance(exc, pd.errors.EmptyDataError) else str(exc)
+        raise ValueError(
+            f"manifest {os.fspath(path)!r} cannot be read as {kind}: {reason}"
+        ) from None
+    if len(X) == 0:
+        raise ValueError(f"manifest {os.fspath(path)!r} holds no patients (a header without rows).")
     id_name = resolve_id_column(X, id_col)
     paths = _path_columns(X, path_columns)
     if list_columns == "auto":

@@ -28,7 +28,6 @@ from torch.utils.data import Dataset, default_collate
 
 from .._logging import get_logger
 from ..io import read_cell, resolve_id_column
-from ..utils import CohortInputError
 from ..utils._imaging import (
     equalize_histogram,
     intensity_bounds,
@@ -108,15 +107,7 @@ class ImagePreparer:
 
     def read_row(self, X, i, row_id=None):
         """``(image, mask)`` of row position ``i`` (mask ``None`` without cropping)."""
-        image = read_cell(X, i, self.image_col, kind="image")
-        if not np.all(np.isfinite(image)):
-            cell = X[self.image_col].iloc[i]
-            raise CohortInputError(
-                "image contains NaN or infinite values; expected finite intensities",
-                row=X.index[i] if row_id is None else row_id,
-                column=self.image_col,
-                path=None if isinstance(cell, np.ndarray) else cell,
-            )
+        image = read_cell(X, i, self.image_col, kind="image", finite=True)
         mask = None
         if self.crop is not None:
             mask = read_cell(X, i, self.mask_col, kind="mask", shape=image.shape[:2], required=True)

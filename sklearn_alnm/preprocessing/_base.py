@@ -5,7 +5,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..io import read_cell, resolve_id_column
-from ..utils import CohortInputError
+from ..utils import CohortInputError, check_cohort
 from ..utils._validation import CohortColumnsMixin
 
 
@@ -27,17 +27,7 @@ class BaseCohortTransformer(CohortColumnsMixin, TransformerMixin, BaseEstimator)
         """Cross-parameter checks (after ``_validate_params``); raise ``ValueError``."""
 
     def _check_cohort(self, X):
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(
-                f"{type(self).__name__} reads image references from a cohort DataFrame (one row "
-                f"per patient); got {type(X).__name__}."
-            )
-        for column in self._input_columns():
-            if column is not None and column not in X.columns:
-                raise CohortInputError(
-                    f"column not found in the cohort; available columns: {list(X.columns)}",
-                    column=column,
-                )
+        check_cohort(self, X, [c for c in self._input_columns() if c is not None])
         return X
 
     def _validate(self, X):
@@ -143,16 +133,3 @@ def read_foreground(X, i, column, shape, row_id, *, allow_missing):
             ) from None
         raise
     return None if mask is None else mask != 0
-
-
-def check_finite(image, row_id, column, X, i):
-    """Raise a located error for an image holding NaN or infinite values."""
-    if not np.all(np.isfinite(image)):
-        value = X[column].iloc[i]
-        raise CohortInputError(
-            "image contains NaN or infinite values; expected finite intensities",
-            row=row_id,
-            column=column,
-            path=value if isinstance(value, str) else None,
-        )
-    return image

@@ -5,7 +5,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from ..io import read_cell
 from ..utils._imaging import equalize_histogram
-from ._base import BaseCohortTransformer, check_finite, read_foreground
+from ._base import BaseCohortTransformer, read_foreground
 
 
 class IntensityNormalizer(BaseCohortTransformer):
@@ -134,9 +134,7 @@ class IntensityNormalizer(BaseCohortTransformer):
     def _transform(self, X, row_ids):
         out = []
         for i, row_id in enumerate(row_ids):
-            image = check_finite(
-                read_cell(X, i, self.image_col, kind="image"), row_id, self.image_col, X, i
-            )
+            image = read_cell(X, i, self.image_col, kind="image", finite=True)
             inside = None
             if self.mask_col is not None:
                 inside = read_foreground(

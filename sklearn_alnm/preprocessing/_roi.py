@@ -9,7 +9,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from ..io import read_cell
 from ..utils import CohortInputError
 from ..utils._imaging import empty_mask_box, mask_box
-from ._base import BaseCohortTransformer, check_finite, cohort_row_ids, read_foreground
+from ._base import BaseCohortTransformer, cohort_row_ids, read_foreground
 
 #: ``interpolation`` name -> keyword arguments of ``torch.nn.functional.interpolate``.
 _IMAGE_MODES = {
@@ -239,9 +239,7 @@ class ROICropper(BaseCohortTransformer):
     def _transform(self, X, row_ids, images=True):
         crops, masks, boxes = [], [], []
         for i, row_id in enumerate(row_ids):
-            image = check_finite(
-                read_cell(X, i, self.image_col, kind="image"), row_id, self.image_col, X, i
-            )
+            image = read_cell(X, i, self.image_col, kind="image", finite=True)
             foreground = read_foreground(
                 X, i, self.mask_col, image.shape[:2], row_id, allow_missing=True
             )

@@ -224,21 +224,8 @@ def _row_ids(X):
     return [v.item() if isinstance(v, np.generic) else v for v in values]
 
 
-def _check_finite(image, X, i, column, row_id):
-    if not np.all(np.isfinite(image)):
-        cell = X[column].iloc[i]
-        raise CohortInputError(
-            "image contains NaN or infinite values; expected finite intensities",
-            row=row_id,
-            column=column,
-            path=None if isinstance(cell, np.ndarray) else cell,
-        )
-
-
 def _read_image(X, i, column):
-    image = read_cell(X, i, column, kind="image")
-    _check_finite(image, X, i, column, _row_ids(X.iloc[[i]])[0])
-    return image
+    return read_cell(X, i, column, kind="image", finite=True)
 
 
 # --------------------------------------------------------------------------------- net
@@ -617,7 +604,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         """Images and masks of ``X``; masks must be binary and on their image's grid."""
         try:
             images, masks = read_image_mask(
-                X, self.image_col, self.mask_col, binary=False, n_jobs=self.n_jobs
+                X, self.image_col, self.mask_col, binary=False, n_jobs=self.n_jobs, finite=True
             )
         except CohortInputError as exc:
             if "fractional" not in exc.reason:
@@ -629,9 +616,6 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
                 column=exc.column,
                 path=exc.path,
             ) from None
-        ids = _row_ids(X)
-        for i, image in enumerate(images):
-            _check_finite(image, X, i, self.image_col, ids[i])
         return images, masks
 
     # ---------------------------------------------------------------------------------- fit
