@@ -393,3 +393,17 @@ def test_odds_ratios_with_string_labels_refer_to_pos_label():
     text = odds_ratio_table(X, labels, pos_label="N+")
     pd.testing.assert_frame_equal(text, numeric)
     assert text.loc[("size_mm", ""), ("univariable", "odds_ratio")] > 1
+
+
+def test_baseline_table_puts_the_positive_class_second():
+    X, y = _clinical()
+    labels = np.where(y == 1, "N+", "N0")
+    plain = baseline_table(X, labels)["all"]
+    ordered = baseline_table(X, labels, pos_label="N+")["all"]
+    assert plain.columns[:2].tolist() == ["N+", "N0"]  # sorted
+    assert ordered.columns[:2].tolist() == ["N0", "N+"]  # negative, then positive
+    pd.testing.assert_frame_equal(
+        ordered[["N0", "N+", "test", "p_value"]], plain[["N0", "N+", "test", "p_value"]]
+    )
+    with pytest.raises(ValueError, match="pos_label='N1' is not one of the labels"):
+        baseline_table(X, labels, pos_label="N1")

@@ -419,6 +419,7 @@ def baseline_table(
     normality="shapiro",
     alpha=0.05,
     decimals=1,
+    pos_label=None,
 ):
     """Characteristics of the patients by outcome, with the test of each difference.
 
@@ -463,6 +464,10 @@ def baseline_table(
         Significance level of the Shapiro-Wilk normality test.
     decimals : int, default=1
         Decimals of means, SDs, quantiles and percentages (p-values are kept unrounded).
+    pos_label : scalar or None, default=None
+        The positive outcome (e.g. ``"N+"``): its column comes second, after the negative
+        one, as the papers print them. ``None``: the labels in sorted order. The tests do not
+        depend on it.
 
     Returns
     -------
@@ -497,18 +502,18 @@ def baseline_table(
     ...     "ER": rng.choice(["negative", "positive"], n),
     ... })
     >>> cohort = np.tile(["training", "test"], n // 2)
-    >>> table = baseline_table(X, y, cohort)
+    >>> table = baseline_table(X, y, cohort, pos_label="N+")
     >>> table.columns.get_level_values(0).unique().tolist()
     ['training', 'test']
     >>> print(table["training"].round(3).to_string())  # doctest: +NORMALIZE_WHITESPACE
-                                      N+                 N0            test  p_value
+                                      N0                 N+            test  p_value
     variable level
     n                                 30                 30                      NaN
-    age                       53.5 ± 8.3         53.4 ± 8.9    Welch t-test    0.976
-    size_mm            35.2 [22.8, 48.4]  17.6 [11.7, 27.8]  Mann-Whitney U    0.000
+    age                       53.4 ± 8.9         53.5 ± 8.3    Welch t-test    0.976
+    size_mm            17.6 [11.7, 27.8]  35.2 [22.8, 48.4]  Mann-Whitney U    0.000
     ER                                                           chi-square    0.119
-             negative         20 (66.7%)         13 (43.3%)                      NaN
-             positive         10 (33.3%)         17 (56.7%)                      NaN
+             negative         13 (43.3%)         20 (66.7%)                      NaN
+             positive         17 (56.7%)         10 (33.3%)                      NaN
     """
     owner = "baseline_table"
     if normality not in ("shapiro", "normal", "nonnormal"):
@@ -527,6 +532,10 @@ def baseline_table(
         exclude = (groups,)
         groups = X[groups]
     _, terms, values, classes, y01 = _prepare(X, y, categorical, owner, exclude=exclude)
+    if pos_label is not None:
+        positive = resolve_pos_label(classes, pos_label, owner=owner)
+        if positive == classes[0]:  # the negative class first, the positive second
+            classes, y01 = classes[::-1], 1 - y01
     n = y01.shape[0]
     if groups is None:
         cohorts = ["all"]
