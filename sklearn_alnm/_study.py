@@ -33,7 +33,6 @@ import hashlib
 import importlib
 import inspect
 import json
-import math
 import os
 import re
 import shutil
@@ -475,14 +474,14 @@ def _load_model(model_path, meta, trust):
 
 
 def _check_threshold(threshold):
+    from .metrics._validation import _check_probability
+
     if threshold is None:
         return None
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
-        raise StudyConfigError(f"threshold must be a number in [0, 1]; got {threshold!r}.")
-    threshold = float(threshold)
-    if not (math.isfinite(threshold) and 0.0 <= threshold <= 1.0):
-        raise StudyConfigError(f"threshold must be a probability in [0, 1]; got {threshold!r}.")
-    return threshold
+    try:
+        return _check_probability(threshold, "threshold")
+    except ValueError as exc:
+        raise StudyConfigError(str(exc)) from None
 
 
 def _required_columns(model, X):

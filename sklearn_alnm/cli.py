@@ -10,7 +10,6 @@ configuration and ``alnm predict`` scores a cohort with a fitted model.
 
 import argparse
 import logging
-import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +22,12 @@ _log = get_logger(__name__)
 
 
 def _probability(text):
+    from .metrics._validation import _check_probability
+
     try:
-        value = float(text)
+        return _check_probability(float(text), "the value")
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
-    return value
 
 
 def _positive_int(text):

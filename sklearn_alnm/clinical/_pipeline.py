@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from .._logging import get_logger
 from ..io import is_id_column_name
 from ..io._formats import KNOWN_EXTENSIONS
+from ..utils._validation import CohortInputMixin
 
 logger = get_logger(__name__)
 
@@ -202,7 +203,7 @@ def _check_finite_columns(X, columns, owner):
             )
 
 
-class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
+class ClinicalPreprocessor(CohortInputMixin, TransformerMixin, BaseEstimator):
     """The clinical feature table of a cohort, with the columns chosen safely in ``fit``.
 
     Numeric factors are median-imputed and standardised, categorical factors mode-imputed and
@@ -407,7 +408,6 @@ class ClinicalPreprocessor(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.string = True
         tags.input_tags.categorical = True
         tags.input_tags.allow_nan = True
         return tags

@@ -5,7 +5,13 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ._validation import _as_1d, _check_labels, _check_lengths, _check_scores
+from ._validation import (
+    _as_1d,
+    _check_labels,
+    _check_lengths,
+    _check_probability,
+    _check_scores,
+)
 
 # Reserved column names of the result.
 _RESERVED = ("threshold", "treat_all", "treat_none")
@@ -44,17 +50,6 @@ def _count_at_least(values, thresholds):
     """Number of ``values`` that are ``>= t`` for each threshold ``t``."""
     values = np.sort(values)
     return values.shape[0] - np.searchsorted(values, thresholds, side="left")
-
-
-def _check_prevalence(prevalence):
-    if prevalence is None:
-        return None
-    if isinstance(prevalence, bool) or not isinstance(prevalence, (int, float, np.number)):
-        raise TypeError(f"prevalence must be a number in (0, 1); got {prevalence!r}.")
-    prevalence = float(prevalence)
-    if not (np.isfinite(prevalence) and 0.0 < prevalence < 1.0):
-        raise ValueError(f"prevalence must be a number in (0, 1); got {prevalence!r}.")
-    return prevalence
 
 
 def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None, prevalence=None):
@@ -130,7 +125,9 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None, prevalenc
     2       0.50  0.1667     0.0000         0.0
     """
     thresholds = _check_thresholds(thresholds)
-    given_prevalence = _check_prevalence(prevalence)
+    given_prevalence = (
+        None if prevalence is None else _check_probability(prevalence, "prevalence", open_ends=True)
+    )
     if isinstance(y_prob, Mapping):
         if not y_prob:
             raise ValueError("y_prob is an empty mapping; give at least one model.")

@@ -136,6 +136,18 @@ def _check_confidence(confidence):
     return float(confidence)
 
 
+def _check_probability(value, name, *, open_ends=False):
+    """``value`` as a float in [0, 1] (in (0, 1) with ``open_ends``), or a ValueError."""
+    interval = "(0, 1)" if open_ends else "[0, 1]"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in {interval}; got {value!r}.")
+    value = float(value)
+    inside = 0.0 < value < 1.0 if open_ends else 0.0 <= value <= 1.0
+    if not (np.isfinite(value) and inside):
+        raise ValueError(f"{name} must be a number in {interval}; got {value!r}.")
+    return value
+
+
 def _check_int(value, name, minimum):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
