@@ -293,6 +293,7 @@ def ultrasound_combined(
     group_col="patient_id",
     cv=5,
     random_state=None,
+    pos_label=None,
 ):
     """Clinical signature + deep-learning signature of the ultrasound, combined in a nomogram.
 
@@ -337,6 +338,9 @@ def ultrasound_combined(
         Out-of-fold scheme of the training signatures.
     random_state : int or None, default=None
         Seed of the folds, of the default models and of randomly initialised networks.
+    pos_label : scalar or None, default=None
+        The positive label (e.g. ``"N+"``) whose risk the signatures and the nomogram give;
+        required unless the labels are 0/1, -1/1 or booleans.
 
     Returns
     -------
@@ -381,6 +385,7 @@ def ultrasound_combined(
             group_col=group_col,
             cv=cv,
             random_state=random_state,
+            pos_label=pos_label,
         )
     )
 
@@ -396,6 +401,7 @@ def _combined_steps(
     group_col,
     cv,
     random_state,
+    pos_label,
 ):
     """The ``signatures`` and ``nomogram`` (or ``combined``) steps of the ultrasound models."""
     if output not in ("probability", "logit"):
@@ -411,11 +417,15 @@ def _combined_steps(
         group_col=group_col,
         n_jobs=n_jobs,
         random_state=random_state,
+        pos_label=pos_label,
     )
     if not nomogram:
         return [("signatures", signatures), ("combined", LogisticRegression(C=np.inf))]
     labels = {"clinical_signature": "Clinical signature", "dl_signature": "DL signature"}
-    return [("signatures", signatures), ("nomogram", Nomogram(labels=labels))]
+    return [
+        ("signatures", signatures),
+        ("nomogram", Nomogram(labels=labels, pos_label=pos_label)),
+    ]
 
 
 #: Default members of the ultrasound study's automatic segmentation (:func:`ultrasound_autoseg`).
@@ -484,6 +494,7 @@ def ultrasound_autoseg(
     group_col="patient_id",
     cv=5,
     random_state=None,
+    pos_label=None,
 ):
     """The fully automatic ultrasound study: segment, crop, classify, combine in a nomogram.
 
@@ -548,6 +559,9 @@ def ultrasound_autoseg(
         Out-of-fold scheme of the training signatures (the CNN is trained ``cv + 1`` times).
     random_state : int or None, default=None
         Seed of the networks, the folds and the default models.
+    pos_label : scalar or None, default=None
+        The positive label (e.g. ``"N+"``) whose risk the signatures and the nomogram give;
+        required unless the labels are 0/1, -1/1 or booleans.
 
     Returns
     -------
@@ -637,5 +651,6 @@ def ultrasound_autoseg(
         group_col=group_col,
         cv=cv,
         random_state=random_state,
+        pos_label=pos_label,
     )
     return Pipeline([("segmentation", segment), ("crop", crop), *steps])

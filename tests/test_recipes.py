@@ -148,6 +148,26 @@ def test_ultrasound_combined_nomogram_on_out_of_fold_signatures(us_cohort, cache
     )
 
 
+def test_ultrasound_combined_with_string_labels_reads_the_risk_of_pos_label(us_cohort, cache):
+    from sklearn_alnm.recipes import ultrasound_combined
+
+    X, y = us_cohort
+    labels = np.where(y == 1, "N+", "N0")
+    settings = {"deep": {"input_size": 32}, "cache": cache, "cv": 3, "random_state": 0}
+    with pytest.raises(ValueError, match=r"\['N\+', 'N0'\].*pos_label"):
+        ultrasound_combined(**settings).fit(X, labels)
+    numeric = ultrasound_combined(**settings).fit(X, y)
+    text = ultrasound_combined(**settings, pos_label="N+").fit(X, labels)
+    assert text["nomogram"].pos_label_ == "N+"
+    np.testing.assert_allclose(
+        text["nomogram"].raw_coef_, numeric["nomogram"].raw_coef_, rtol=1e-6, atol=1e-9
+    )
+    column = list(text.classes_).index("N+")
+    np.testing.assert_allclose(
+        text.predict_proba(X)[:, column], numeric.predict_proba(X)[:, 1], rtol=1e-6
+    )
+
+
 def test_ultrasound_combined_clinical_models_and_plain_lr(us_cohort, cache):
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
