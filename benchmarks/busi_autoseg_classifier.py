@@ -88,6 +88,7 @@ def main(argv=None):
             batch_size=args.batch_size,
             device=args.device,
             random_state=args.seed,
+            pos_label="malignant",
         )
         fit_start = time.perf_counter()
         model.fit(crop.fit_transform(train_cohort), train_cohort["label"].to_numpy())

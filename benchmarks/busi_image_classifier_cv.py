@@ -68,6 +68,7 @@ def main(argv=None):
         batch_size=args.batch_size,
         device=args.device,
         random_state=args.seed,
+        pos_label="malignant",
     )
     cv = StratifiedKFold(args.folds, shuffle=True, random_state=args.seed)
     proba = np.zeros(len(y))

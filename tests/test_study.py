@@ -293,6 +293,15 @@ def test_file_level_errors(study_dir, tmp_path, capsys):
     )
     assert main(["run", str(config)]) == 2
     assert "is not a folder" in capsys.readouterr().err
+    config = write_config(
+        study_dir,
+        "under.yaml",
+        models={"A": "clinical"},
+        primary="A",
+        output=str(tmp_path / "taken" / "results"),
+    )
+    assert main(["run", str(config)]) == 2
+    assert "which is a file" in capsys.readouterr().err
 
 
 def test_predict_errors(study_dir, tmp_path, capsys):
