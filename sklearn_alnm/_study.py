@@ -484,13 +484,6 @@ def _check_threshold(threshold):
         raise StudyConfigError(str(exc)) from None
 
 
-def _required_columns(model, X):
-    """The cohort columns a fitted model reads that ``X`` lacks."""
-    needed = list(getattr(model, "feature_names_in_", []))
-    needed += [column for _, column in _column_params(model)]
-    return [c for c in dict.fromkeys(needed) if c not in X.columns]
-
-
 def predict_cohort(
     model_path,
     cohort_path,
@@ -553,11 +546,6 @@ def predict_cohort(
     model = _load_model(model_path, meta, trust)
     if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
         raise StudyConfigError(f"{model_path.name} does not hold a classifier with predict_proba.")
-    missing = _required_columns(model, X)
-    if missing:
-        raise StudyConfigError(
-            f"cohort {cohort_path.name} lacks the column(s) {missing} that the model reads."
-        )
     classes = list(model.classes_)
     if "labels" in meta:  # alnm run fits on 0/1 with 1 = the configured positive label
         labels, column = list(meta["labels"]), classes.index(1)
@@ -569,7 +557,13 @@ def predict_cohort(
         column = classes.index(positive)
         negative = next(c for c in classes if c != positive)
         labels = [str(negative), str(positive)]
-    proba = model.predict_proba(X)[:, column]
+    try:
+        proba = model.predict_proba(X)[:, column]
+    except (ValueError, KeyError) as exc:  # a column the model reads is missing, a bad cell
+        message = str(exc).replace("\n", " ")
+        raise StudyConfigError(
+            f"cohort {cohort_path.name} cannot be scored by {model_path.name}: {message}"
+        ) from None
     threshold = meta.get("threshold") if threshold is None else threshold
     if threshold is None:
         predicted = model.predict(X)
