@@ -675,3 +675,24 @@ def test_cuda_training_with_amp_and_channels_last(cohort, amp):
     assert proba.shape == (16, 2) and np.all(np.isfinite(proba))
     np.testing.assert_allclose(proba, clf.predict_proba(X), atol=1e-4)
     assert torch.backends.cudnn.benchmark is False  # restored after fit and predict
+
+
+def test_weights_only_export_predicts_like_the_fitted_model_without_pickle(cohort, tmp_path):
+    X, y = cohort
+    labels = np.where(y == 1, "N+", "N0")
+    model = _tiny(mask_col="mask", max_epochs=2, pos_label="N+", class_weight="balanced")
+    model.fit(X, labels)
+    folder = model.save_weights(tmp_path / "export")
+    assert sorted(p.name for p in folder.iterdir()) == ["estimator.json", "weights.pt"]
+    # the weights file holds tensors only: torch's weights_only loader accepts it
+    state = torch.load(folder / "weights.pt", weights_only=True)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    loaded = ImageClassifier.load_weights(folder, device="cpu")
+    np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-6)
+    assert loaded.classes_.tolist() == ["N+", "N0"] and loaded.pos_label_ == "N+"
+    assert loaded.get_params()["backbone"] == TINY
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    with pytest.raises(TypeError, match="cannot be written as JSON"):
+        _tiny(augment=lambda x: x).fit(X, y).save_weights(tmp_path / "callable")
+    with pytest.raises(ValueError, match="holds no export"):
+        ImageClassifier.load_weights(tmp_path / "nowhere")

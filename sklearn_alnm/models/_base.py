@@ -707,6 +707,115 @@ class BaseNeuralEstimator(BaseEstimator):
         check_is_fitted(self, "net_")
         return self.net_.history
 
+    # ------------------------------------------------------- weights-only (pickle-free) export
+
+    _WEIGHTS_FILE = "weights.pt"
+    _SETTINGS_FILE = "estimator.json"
+
+    def _fitted_settings(self):  # pragma: no cover - overridden where supported
+        raise TypeError(f"{type(self).__name__} has no weights-only export yet; pickle it.")
+
+    def _restore_fitted(self, fitted, weights_path, settings):  # pragma: no cover
+        raise TypeError(f"{type(self).__name__} has no weights-only export yet; pickle it.")
+
+    def save_weights(self, folder):
+        """Export the fitted estimator without pickle: its weights and its settings as JSON.
+
+        ``folder`` receives ``weights.pt`` (the network's ``state_dict``: tensors only) and
+        ``estimator.json`` (the estimator's parameters and what ``fit`` learned besides the
+        weights: classes, positive class, channels, input size). Unlike a joblib pickle,
+        reading them back with :meth:`load_weights` runs no code from the files
+        (``torch.load(weights_only=True)`` and :mod:`json`).
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            Created if missing.
+
+        Returns
+        -------
+        pathlib.Path
+            The folder.
+
+        Raises
+        ------
+        TypeError
+            For parameters that JSON cannot hold (a callable ``augment``, an optimizer class,
+            extra skorch callbacks): those need the pickle.
+        """
+        check_is_fitted(self, "net_")
+        params = self.get_params(deep=False)
+        try:
+            text = json.dumps(
+                {
+                    "estimator": type(self).__name__,
+                    "params": params,
+                    "fitted": self._fitted_settings(),
+                },
+                indent=2,
+            )
+        except TypeError as exc:
+            raise TypeError(
+                f"{type(self).__name__}.save_weights: a parameter cannot be written as JSON "
+                f"({exc}); keep callables, classes and callbacks out, or pickle the estimator."
+            ) from None
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.net_.save_params(f_params=folder / self._WEIGHTS_FILE)
+        (folder / self._SETTINGS_FILE).write_text(text, encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load_weights(cls, folder, *, device="auto"):
+        """Rebuild a fitted estimator from :meth:`save_weights`' folder, without unpickling.
+
+        Parameters
+        ----------
+        folder : str or os.PathLike
+            A folder written by :meth:`save_weights`.
+        device : str, default="auto"
+            Device of the rebuilt network.
+
+        Returns
+        -------
+        estimator
+            Fitted; it predicts as the exported one did.
+
+        Raises
+        ------
+        ValueError
+            When the folder holds another estimator's export or misses a file.
+        """
+        folder = Path(folder)
+        paths = [folder / cls._SETTINGS_FILE, folder / cls._WEIGHTS_FILE]
+        missing = [p.name for p in paths if not p.is_file()]
+        if missing:
+            raise ValueError(f"{os.fspath(folder)!r} holds no export: {missing} missing.")
+        content = json.loads(paths[0].read_text(encoding="utf-8"))
+        if content.get("estimator") != cls.__name__:
+            raise ValueError(
+                f"{os.fspath(folder)!r} holds a {content.get('estimator')!r} export, not "
+                f"{cls.__name__}."
+            )
+        params = {**content["params"], "device": device}
+        estimator = cls(**params)
+        estimator._validate_params()
+        settings = estimator._check_training_params()
+        estimator._restore_fitted(content["fitted"], paths[1], settings)
+        return estimator
+
+    def _load_net(self, net_kwargs, settings, weights_path):
+        """The skorch net of ``net_kwargs``, initialised and given the exported weights."""
+        kwargs = {**self._net_kwargs(settings, has_valid=False, run_dir=None), **net_kwargs}
+        net = self._net_class(**kwargs)
+        with training_context(settings["seed"], settings["device"]):
+            net.initialize()
+            net.load_params(f_params=weights_path)  # torch.load(weights_only=True)
+        net._set_training(False)
+        self.net_ = net
+        self.device_ = str(net.device)
+        return net
+
     # ------------------------------------------------------------------------------ pickle
 
     def __setstate__(self, state):

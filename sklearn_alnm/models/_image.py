@@ -529,22 +529,9 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
             preparer.in_chans = in_chans
             dataset = LazyImageDataset(X, preparer, y_encoded, weights)
 
-        net_kwargs = {
-            "module": Backbone,
-            "module__name": spec.name,
-            "module__weights": self.weights,
-            "module__in_chans": in_chans,
-            "module__num_classes": len(classes),
-            "module__input_size": size,
-            "module__dropout": float(self.dropout),
-            "module__seed": settings["seed"],
-            "augment": augment,
-        }
-        if not custom_criterion:
-            net_kwargs["criterion"] = WeightedCrossEntropyLoss
-            net_kwargs["criterion__reduction"] = "none"
-            if class_weight is not None:
-                net_kwargs["criterion__class_weight"] = tuple(float(w) for w in class_weight)
+        net_kwargs = self._module_kwargs(
+            spec, in_chans, len(classes), size, settings, augment, custom_criterion, class_weight
+        )
         fingerprint = None
         if self.checkpoint_dir is not None:
             fingerprint = self._fingerprint(X, dataset, y_encoded, weights)
@@ -574,6 +561,77 @@ class ImageClassifier(ClassifierMixin, BaseNeuralEstimator):
         return self
 
     _net_class = ClassifierNet
+
+    def _module_kwargs(
+        self,
+        spec,
+        in_chans,
+        n_classes,
+        size,
+        settings,
+        augment,
+        custom_criterion,
+        class_weight,
+        *,
+        pretrained=True,
+    ):
+        """The module and criterion arguments of the net (the rest: ``_net_kwargs``)."""
+        kwargs = {
+            "module": Backbone,
+            "module__name": spec.name,
+            "module__weights": self.weights if pretrained else None,
+            "module__in_chans": in_chans,
+            "module__num_classes": n_classes,
+            "module__input_size": size,
+            "module__dropout": float(self.dropout),
+            "module__seed": settings["seed"],
+            "augment": augment,
+        }
+        if not custom_criterion:
+            kwargs["criterion"] = WeightedCrossEntropyLoss
+            kwargs["criterion__reduction"] = "none"
+            if class_weight is not None:
+                kwargs["criterion__class_weight"] = tuple(float(w) for w in class_weight)
+        return kwargs
+
+    def _fitted_settings(self):
+        check_is_fitted(self, "net_")
+        return {
+            "classes": self.classes_.tolist(),
+            "pos_label": self.pos_label_,
+            "in_chans": int(self.in_chans_),
+            "input_size": list(self.input_size_),
+            "class_weight": None if self.class_weight_ is None else list(self.class_weight_),
+        }
+
+    def _restore_fitted(self, fitted, weights_path, settings):
+        spec = get_backbone_spec(self.backbone)
+        size = tuple(fitted["input_size"])
+        classes = np.asarray(fitted["classes"])
+        class_weight = fitted["class_weight"]
+        custom_criterion = "criterion" in self._skorch_kwargs()
+        # The exported weights replace any pretrained ones: nothing is downloaded or read.
+        net_kwargs = self._module_kwargs(
+            spec,
+            int(fitted["in_chans"]),
+            len(classes),
+            size,
+            settings,
+            resolve_augment(self.augment),
+            custom_criterion,
+            class_weight,
+            pretrained=False,
+        )
+        self._load_net(net_kwargs, settings, weights_path)
+        preparer = self._make_preparer()
+        preparer.input_size = size
+        preparer.in_chans = int(fitted["in_chans"])
+        self.classes_ = classes
+        self.pos_label_ = fitted["pos_label"]
+        self.in_chans_ = int(fitted["in_chans"])
+        self.input_size_ = size
+        self.class_weight_ = None if class_weight is None else np.asarray(class_weight)
+        self.preparer_ = preparer
 
     def _make_preparer(self):
         size = self.input_size
