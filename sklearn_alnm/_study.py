@@ -23,7 +23,7 @@ Example configuration::
 
 A configuration is code: its models are built by calling the factories it names. Only
 estimator factories of sklearn_alnm, scikit-learn, imbalanced-learn and xgboost (classes that
-are estimators, and ``make_*`` functions) can be named; any other module needs an explicit
+are estimators, ``make_*`` functions, the recipes) can be named; any other module needs an explicit
 ``allow_factories=[module]`` (``alnm run --allow-factory MODULE``), and nothing is called before
 that check. Run configurations only from people you trust, as you would run their scripts.
 """
@@ -85,7 +85,7 @@ def _resolve_factory(spec, where, allowed=()):
 
     Nothing is imported or called before the module is known to be allowed: the packages of
     ``_TRUSTED_PACKAGES`` and those in ``allowed``. From trusted packages only estimator
-    classes and ``make_*`` functions qualify.
+    classes, ``make_*`` functions and the recipes qualify.
     """
     if not isinstance(spec, str):
         raise StudyConfigError(f"{where}: factory must be a string 'package.module:function'.")
@@ -113,7 +113,9 @@ def _resolve_factory(spec, where, allowed=()):
         raise StudyConfigError(f"{where}: {module_name!r} has no attribute {attr!r}.") from None
     if trusted:
         is_estimator_class = inspect.isclass(factory) and hasattr(factory, "fit")
-        is_builder = inspect.isfunction(factory) and attr.startswith("make_")
+        is_builder = inspect.isfunction(factory) and (
+            attr.startswith("make_") or factory.__module__ == "sklearn_alnm.recipes"
+        )
         if not (is_estimator_class or is_builder):
             raise StudyConfigError(
                 f"{where}: {spec!r} is neither an estimator class nor a make_* estimator factory."

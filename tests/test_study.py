@@ -479,6 +479,13 @@ def test_factories_are_not_called_during_validation_unless_allowed(study_dir, tm
     with pytest.raises(_study.StudyConfigError, match="configuration is code"):
         _study.Study(config)
     assert not marker.exists()
+    recipe = write_config(
+        study_dir,
+        "factory3.yaml",
+        models={"A": {"factory": "sklearn_alnm.recipes:mammography_fusion"}},
+        primary="A",
+    )
+    assert list(_study.Study(recipe).models) == ["A"]  # the recipes are estimator factories
     config = write_config(
         study_dir, "factory2.yaml", models={"A": {"factory": "collections:Counter"}}, primary="A"
     )
