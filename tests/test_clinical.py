@@ -193,3 +193,19 @@ def test_clear_errors_before_fitting_for_bad_clinical_input(cohort):
         make_clinical_pipeline().fit(X, labels)
     with pytest.raises(ValueError, match="the cohort is empty"):
         make_clinical_pipeline().fit(X.iloc[:0], y[:0])
+
+
+def test_many_small_levels_are_not_taken_for_a_separating_column():
+    rng = np.random.default_rng(11)
+    n = 200
+    y = rng.integers(0, 2, n)
+    X = pd.DataFrame(
+        {
+            "size": rng.normal(20, 5, n) + 2 * y,
+            # 80 levels of 2-3 patients each: in-sample level rates would look predictive
+            "pathologist_code": [f"C{k:02d}" for k in rng.integers(0, 80, n)],
+        }
+    )
+    pre = make_clinical_pipeline().fit(X, y)["preprocess"]
+    assert "pathologist_code" in pre.categorical_columns_
+    assert pre.column_auc_["pathologist_code"] < 0.8

@@ -28,6 +28,8 @@ _MEDIA_EXTENSIONS = frozenset(KNOWN_EXTENSIONS + (".gif", ".svs", ".ndpi", ".npy
 _NUMERIC_TEXT = re.compile(r"^\s*[<>≤≥=~]*\s*[-+]?(\d+([.,]\d*)?|[.,]\d+)\s*%?\s*$")
 # Columns with more levels than this fraction of the rows are identifiers or free text.
 _MAX_LEVEL_FRACTION = 0.5
+# Levels with fewer patients than this are pooled when a categorical column is scored alone.
+_MIN_LEVEL_PATIENTS = 5
 
 
 def _is_scalar_cell(value):
@@ -167,7 +169,8 @@ class ClinicalColumns:
 
 def _separation_auc(values, y_pos, categorical):
     """AUC of one column alone for the labels (at least 0.5: either direction), or None
-    when it cannot be judged (too few patients with a value in either class)."""
+    when it cannot be judged (too few patients with a value in either class). A categorical
+    column is scored by the outcome rate of each patient's level (small levels pooled)."""
     present = ~pd.isna(values)
     v, t = values[present], y_pos[present]
     if min(int(t.sum()), int((~t).sum())) < 5:
@@ -176,7 +179,12 @@ def _separation_auc(values, y_pos, categorical):
         codes = pd.Series(v.astype(str))
         if codes.nunique() > _MAX_LEVEL_FRACTION * len(codes):
             return None
-        score = codes.map(pd.Series(t).groupby(codes.to_numpy()).mean()).to_numpy(dtype=float)
+        # Each level's outcome rate; levels of fewer than 5 patients are pooled, so that many
+        # small (and so pure by chance) levels cannot fake a separation.
+        counts = codes.map(codes.value_counts())
+        codes = codes.where(counts >= _MIN_LEVEL_PATIENTS, "\0small levels")
+        rates = pd.Series(t.astype(float)).groupby(codes.to_numpy()).mean()
+        score = codes.map(rates).to_numpy(dtype=float)
     else:
         score = np.asarray(v, dtype=float)
         if not np.all(np.isfinite(score)):
