@@ -488,10 +488,11 @@ def _load_mask(ref, binary):
         return array.astype(np.uint8), spacing, path
     if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
         raise CohortInputError("mask contains NaN or infinite values", path=path)
-    values = np.unique(array)
-    if _is_grey_level_mask(values, path):
+    top = array.max() if array.size else 0
+    # More than two values (a pixel neither 0 nor the maximum): only then sort the values.
+    if np.any((array != 0) & (array != top)) and _is_grey_level_mask(np.unique(array), path):
         _warn_lossy()
-        return (array > 0.5 * float(values[-1])).astype(np.uint8), spacing, path
+        return (array > 0.5 * float(top)).astype(np.uint8), spacing, path
     if binary:
         return (array != 0).astype(np.uint8), spacing, path
     if np.issubdtype(array.dtype, np.floating) and not np.array_equal(array, np.round(array)):

@@ -105,8 +105,9 @@ class ImagePreparer:
         id_col = resolve_id_column(X, "auto")
         return list(X[id_col]) if id_col is not None else list(X.index)
 
-    def read_row(self, X, i, row_id=None):
-        """``(image, mask)`` of row position ``i`` (mask ``None`` without cropping)."""
+    def read_row(self, X, i):
+        """``(image, mask)`` of row position ``i`` (mask ``None`` without cropping); errors
+        name the row as :func:`~sklearn_alnm.io.read_cell` does."""
         image = read_cell(X, i, self.image_col, kind="image", finite=True)
         mask = None
         if self.crop is not None:
@@ -130,9 +131,9 @@ class ImagePreparer:
             unit = unit * (mask if unit.ndim == 2 else mask[..., None]).astype(np.float32)
         return resize_image(unit, self.input_size)
 
-    def load_row(self, X, i, row_id=None):
+    def load_row(self, X, i):
         """:meth:`read_row` then :meth:`prepare_row`."""
-        return self.prepare_row(*self.read_row(X, i, row_id))
+        return self.prepare_row(*self.read_row(X, i))
 
     def finish(self, rows, in_chans=None):
         """Stack prepared rows into ``(N, in_chans, H, W)`` and normalise (a new tensor)."""
@@ -153,7 +154,6 @@ class ImagePreparer:
         """
         from tqdm.auto import tqdm
 
-        ids = self.row_ids(X)
         n_rows = len(X)
         bar = tqdm(total=n_rows, desc="preparing images", unit="image", disable=not verbose)
         in_chans = self.in_chans
@@ -162,7 +162,7 @@ class ImagePreparer:
             out = torch.empty((n_rows, in_chans, *self.input_size), dtype=torch.float32)
 
         def load(i):
-            row = self.load_row(X, i, ids[i])
+            row = self.load_row(X, i)
             if out is not None:
                 out[i] = match_channels(row, in_chans)
                 row = None
@@ -282,14 +282,13 @@ class LazyImageDataset(_ImageDataset):
         super().__init__(y, sample_weight)
         self.X = X
         self.preparer = preparer
-        self.ids = preparer.row_ids(X)
 
     def __len__(self):
         return len(self.X)
 
     def _images(self, index):
         index = [int(i) for i in (index.tolist() if isinstance(index, torch.Tensor) else index)]
-        return self.preparer.finish([self.preparer.load_row(self.X, i, self.ids[i]) for i in index])
+        return self.preparer.finish([self.preparer.load_row(self.X, i) for i in index])
 
 
 # ------------------------------------------------------------------------------ augmentation

@@ -117,7 +117,7 @@ class SegmentationPreparer:
         return [self.image_col]
 
     def _load_row(self, X, i, row_id, with_mask):
-        image, _ = self.images.read_row(X, i, row_id)
+        image, _ = self.images.read_row(X, i)
         shape = image.shape[:2]
         prepared = self.images.prepare_row(image, None)
         mask = None
