@@ -15,7 +15,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 
 from sklearn_alnm.clinical import SeparationWarning, StepwiseLogisticRegression
@@ -471,27 +470,7 @@ def test_an_aliased_term_is_removed_first_without_comparison_last_one_first():
 # --------------------------------------------------------------------------------------
 
 
-# Labels other than 0/1, -1/1 and booleans need pos_label: the positive class (the modelled
-# event) is never guessed, so the checks that fit on labels such as [1, 2] or strings fail by
-# design; test_string_labels_need_pos_label covers them.
-POS_LABEL_CHECKS = {
-    name: "labels other than 0/1 need pos_label (the modelled event is never guessed)"
-    for name in (
-        "check_estimators_dtypes",
-        "check_classifier_data_not_an_array",
-        "check_classifiers_classes",
-    )
-}
-
-
-@parametrize_with_checks(
-    [StepwiseLogisticRegression(direction="both")],
-    expected_failed_checks=lambda estimator: POS_LABEL_CHECKS,
-)
-@pytest.mark.filterwarnings("ignore::sklearn_alnm.clinical.SeparationWarning")
-@pytest.mark.filterwarnings("ignore:Removed constant column:UserWarning")
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's common checks of StepwiseLogisticRegression: tests/test_common.py.
 
 
 def test_string_labels_need_pos_label_and_keep_the_effect_direction():

@@ -28,7 +28,6 @@ from sklearn.model_selection import (
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import l1_min_c
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from statsmodels.stats.multitest import multipletests
 
 from sklearn_alnm.feature_selection import (
@@ -44,39 +43,7 @@ from sklearn_alnm.feature_selection._fisher import fisher_exact_2xk
 # --------------------------------------------------------------------------------------
 
 
-def _expected_failed_checks(estimator):
-    if isinstance(estimator, LassoSelector) and estimator.estimator == "logistic":
-        return {
-            "check_fit2d_1feature": (
-                "The check fits 10 samples whose smaller class has 3 members. With cv=5 "
-                "stratified folds some validation folds would hold no case of that class, "
-                "where the cross-validated ROC AUC that chooses C is undefined; "
-                "LassoSelector refuses with its own message (fewer samples of a class than "
-                "folds) instead of the '1 feature' message the check looks for."
-            )
-        }
-    return {}
-
-
-@parametrize_with_checks(
-    [
-        UnivariateFilter(),
-        UnivariateFilter(correction="fdr_bh", continuous_test="mannwhitney"),
-        CorrelationFilter(),
-        CorrelationFilter(method="spearman"),
-        # A short C grid keeps the suite fast; cv stays at the default 5.
-        LassoSelector(Cs=5, random_state=0),
-        LassoSelector(estimator="linear", alphas=10),
-    ],
-    expected_failed_checks=_expected_failed_checks,
-    xfail_strict=True,
-)
-# The checks fit random data on which nothing is significant: the documented "keep one
-# feature and warn" fallback fires there by design.
-@pytest.mark.filterwarnings("ignore:No feature reached:UserWarning")
-@pytest.mark.filterwarnings("ignore:The cross-validated LASSO .* kept no feature:UserWarning")
-def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+# scikit-learn's common checks of the selectors: tests/test_common.py.
 
 
 # --------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from torch import nn
 
 from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.models import ImageClassifier, RandomResizedCropFlip
-from sklearn_alnm.models._image import ClassifierNet, WeightedCrossEntropyLoss
+from sklearn_alnm.models._classifier import ClassifierNet, WeightedCrossEntropyLoss
 from sklearn_alnm.nn import (
     Backbone,
     BackboneSpec,
@@ -154,7 +154,7 @@ def test_every_backbone_trains_one_step_on_one_and_three_channels(name):
 
 def test_learns_a_clearly_separable_task_and_records_history():
     X, y = _separable(48)
-    from sklearn_alnm.models._image import _binary_auc
+    from sklearn_alnm.models._classifier import _binary_auc
 
     scores = np.random.default_rng(0).normal(size=40).round(1)  # with ties
     labels = np.arange(40) % 2

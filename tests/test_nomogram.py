@@ -24,7 +24,6 @@ from sklearn.preprocessing import (  # noqa: E402
     RobustScaler,
     StandardScaler,
 )
-from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from sklearn_alnm.clinical._nomogram import Nomogram, _nice_ticks  # noqa: E402
 from sklearn_alnm.utils import CohortInputError  # noqa: E402
@@ -524,20 +523,7 @@ def test_crowded_tick_labels_are_staggered_not_overlapping(fitted):
     assert moved > 0
 
 
-@parametrize_with_checks(
-    [Nomogram(), Nomogram(make_pipeline(StandardScaler(), LogisticRegression()))],
-    # Labels other than 0/1 need pos_label: the outcome whose risk is drawn is never guessed.
-    expected_failed_checks=lambda estimator: {
-        name: "labels other than 0/1 need pos_label"
-        for name in (
-            "check_estimators_dtypes",
-            "check_classifier_data_not_an_array",
-            "check_classifiers_classes",
-        )
-    },
-)
-def test_scikit_learn_estimator_checks(estimator, check):
-    check(estimator)
+# scikit-learn's common checks of Nomogram: tests/test_common.py.
 
 
 # ---------------------------------------------------------------- positive class, stepwise

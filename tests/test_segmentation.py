@@ -16,6 +16,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from skorch.callbacks import Callback
 
+from sklearn_alnm.inputs._augment import random_patches
 from sklearn_alnm.io import write_mask
 from sklearn_alnm.metrics import dice_score, dice_scorer
 from sklearn_alnm.nn import UNet, UNetPlusPlus, WeightsNotAvailableError
@@ -28,7 +29,6 @@ from sklearn_alnm.segmentation import (
     UNetSegmenter,
 )
 from sklearn_alnm.segmentation._base import SegmentationLoss
-from sklearn_alnm.segmentation._data import random_patches
 from sklearn_alnm.utils import CohortInputError
 
 SHAPES = [(40, 48), (56, 36)]

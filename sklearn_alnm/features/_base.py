@@ -1,12 +1,11 @@
 """Shared base of the transformers that turn cohort image columns into a feature table."""
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ..io import resolve_id_column
-from ..utils import CohortInputError
+from ..io import cohort_row_ids
+from ..utils import check_cohort
 from ..utils._validation import CohortInputMixin
 
 
@@ -25,25 +24,12 @@ class BaseCohortFeatures(CohortInputMixin, TransformerMixin, BaseEstimator):
         raise NotImplementedError
 
     def _check_cohort(self, X):
-        if not isinstance(X, pd.DataFrame):
-            raise TypeError(
-                f"{type(self).__name__} reads image references from a cohort DataFrame (one row "
-                f"per patient); got {type(X).__name__}."
-            )
-        for column in self._input_columns():
-            if column is not None and column not in X.columns:
-                raise CohortInputError(
-                    f"column not found in the cohort; available columns: {list(X.columns)}",
-                    column=column,
-                )
-        if len(X) == 0:
-            raise ValueError(f"{type(self).__name__} got an empty cohort (0 rows).")
+        check_cohort(self, X, self._input_columns())
         return X
 
     def _row_ids(self, X):
         """Patient ids (or index labels) of the rows, for messages."""
-        id_col = resolve_id_column(X, "auto")
-        return list(X[id_col]) if id_col is not None else list(X.index)
+        return cohort_row_ids(X)
 
     def fit(self, X, y=None):
         """Validate parameters and input, and learn the output feature names.

@@ -17,12 +17,11 @@ import warnings
 
 import joblib
 import numpy as np
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._logging import get_logger
 from ..io import read_cell
-from ..utils import CohortInputError, FeatureCache, resolve_cache, resolve_device
+from ..utils import CohortInputError, FeatureCache, resolve_cache, resolve_device, seed_from
 from ..utils._imaging import (
     EMPTY_MASK_POLICIES,
     empty_mask_box,
@@ -288,7 +287,7 @@ class DeepFeatures(BaseCohortFeatures):
         from ..nn import build_backbone, state_dict_fingerprint
 
         size, intensity = self._check_settings()
-        seed = _seed_from(self.random_state)
+        seed = seed_from(self.random_state)
         backbone = build_backbone(
             self.backbone, weights=self.weights, input_size=size, seed=seed
         ).eval()
@@ -462,12 +461,6 @@ class DeepFeatures(BaseCohortFeatures):
             self.random_state, numbers.Integral
         )
         return tags
-
-
-def _seed_from(random_state):
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def _path_of(value):

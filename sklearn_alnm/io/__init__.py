@@ -11,6 +11,7 @@ to and from CSV / Excel tables; the writers create the files (e.g. for synthetic
 
 from ..utils import CohortInputError
 from ._cohort import (
+    cohort_row_ids,
     is_id_column_name,
     read_cell,
     read_column,
@@ -27,6 +28,7 @@ __all__ = [
     "LossyMaskWarning",
     "VIDEO_EXTENSIONS",
     "CohortInputError",
+    "cohort_row_ids",
     "is_id_column_name",
     "load_manifest",
     "read_cell",

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from ..utils import CohortInputError
+from ..utils import CohortInputError, check_cohort
 from ._formats import is_path_like
 from ._image import read_image, read_mask, reading_column
 from ._video import read_video, set_video_channels
@@ -119,6 +119,37 @@ def resolve_id_column(X, id_col="auto"):
     return id_col
 
 
+def cohort_row_ids(X, id_col="auto"):
+    """The id naming each row of a cohort in messages: its patient id, else its index label.
+
+    The one helper every estimator uses to name rows (patients) in errors and reports.
+
+    Parameters
+    ----------
+    X : pandas.DataFrame
+        The cohort.
+    id_col : str, "auto" or None, default="auto"
+        As for :func:`resolve_id_column`. A row whose id cell is missing (NaN, None, blank)
+        is named by its index label.
+
+    Returns
+    -------
+    list
+        One id per row (numpy scalars as Python scalars).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn_alnm.io import cohort_row_ids
+    >>> cohort_row_ids(pd.DataFrame({"patient_id": ["P1", None]}, index=[10, 11]))
+    ['P1', 11]
+    >>> cohort_row_ids(pd.DataFrame({"image": ["a.png"]}, index=[5]))
+    [5]
+    """
+    id_name = resolve_id_column(X, id_col)
+    return [_row_id(X, i, id_name) for i in range(len(X))]
+
+
 def _row_id(X, i, id_col):
     if id_col is not None:
         value = X[id_col].iloc[i]
@@ -137,17 +168,7 @@ def _is_missing(value):
 
 
 def _check_cohort(X, columns):
-    if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"expected the cohort as a pandas DataFrame (one row per patient), got "
-            f"{type(X).__name__}"
-        )
-    for column in columns:
-        if column not in X.columns:
-            raise CohortInputError(
-                f"column not found in the cohort; available columns: {list(X.columns)}",
-                column=column,
-            )
+    check_cohort(None, X, columns, allow_empty=True)
 
 
 def _check_kind(kind, reader_kwargs):

@@ -315,7 +315,7 @@ class SegmentationScorer:
         options = "" if self.mask_col is None else f", mask_col={self.mask_col!r}"
         return f"make_segmentation_scorer({name!r}{options})"
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator, X, y=None, sample_weight=None):
         """Score ``estimator.predict(X)`` against the reference masks of ``X``.
 
         Parameters
@@ -328,13 +328,16 @@ class SegmentationScorer:
             scorer's, else ``estimator.mask_col``).
         y : ignored
             The reference is the mask column; present for the scorer protocol.
+        sample_weight : array-like of shape (n_rows,), default=None
+            Weights of the images in the mean (images whose value is NaN are left out, as
+            in the unweighted mean). A callable ``metric`` receives it as a keyword.
 
         Returns
         -------
         float
-            The mean per-image metric (negated when ``greater_is_better=False``).
+            The (weighted) mean per-image metric (negated when ``greater_is_better=False``).
         """
-        from ..io import read_column, resolve_id_column
+        from ..io import cohort_row_ids, read_column
         from ..utils import CohortInputError
 
         mask_col = (
@@ -371,14 +374,29 @@ class SegmentationScorer:
                 f"{type(estimator).__name__}.predict returned {len(pred)} masks for "
                 f"{len(truth)} rows; expected one mask per row."
             )
-        id_col = resolve_id_column(X, "auto")
-        ids = X[id_col] if id_col is not None else X.index
-        labels = [f"row {(v.item() if isinstance(v, np.generic) else v)!r}" for v in ids]
+        labels = [f"row {v!r}" for v in cohort_row_ids(X)]
+        if sample_weight is not None:
+            sample_weight = _check_image_weights(sample_weight, len(truth))
         if callable(self.metric):
-            score = float(self.metric(truth, pred))
-        else:
+            extra = {} if sample_weight is None else {"sample_weight": sample_weight}
+            score = float(self.metric(truth, pred, **extra))
+        elif sample_weight is None:
             score = _segmentation_metric(self.metric, truth, pred, "mean", self.empty_score, labels)
+        else:
+            values = _segmentation_metric(self.metric, truth, pred, None, self.empty_score, labels)
+            kept = ~np.isnan(values)
+            total = sample_weight[kept].sum()
+            score = float(np.dot(values[kept], sample_weight[kept]) / total) if total else np.nan
         return score if self.greater_is_better else -score
+
+
+def _check_image_weights(sample_weight, n_rows):
+    weights = np.asarray(sample_weight, dtype=np.float64)
+    if weights.shape != (n_rows,):
+        raise ValueError(f"sample_weight must have shape ({n_rows},); got {weights.shape}.")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return weights
 
 
 def make_segmentation_scorer(

@@ -1,17 +1,25 @@
-"""skorch-backed deep-learning estimators that train networks on cohort image columns.
+"""skorch-backed deep-learning estimators on one neural core.
 
 Every estimator here is a scikit-learn estimator that builds and trains a skorch net in
-``fit``: :class:`ImageClassifier` fine-tunes a backbone of :mod:`sklearn_alnm.nn` on an
-image column. They share :class:`BaseNeuralEstimator` (parameter routing to skorch, device,
-mixed precision, seeding, checkpoint / resume, history, CPU-loadable pickles).
+``fit``. They share :class:`BaseNeuralEstimator` (the training parameters, parameter routing
+to skorch, device, mixed precision, seeding, checkpoint / resume, history, CPU-loadable
+pickles, the fit template) and :class:`AcceleratedNet` (autocast, gradient scaling,
+channels-last, device moves of any batch); the classifiers also share
+:class:`BaseNeuralClassifier` (labels with the ``pos_label`` rule, class and sample weights,
+epoch AUC, predictions). What they read comes from :mod:`sklearn_alnm.inputs`, their networks
+from :mod:`sklearn_alnm.nn`. :class:`ImageClassifier` fine-tunes a backbone on an image
+column.
 """
 
-from ._base import AcceleratedNet, BaseNeuralEstimator
-from ._data import RandomResizedCropFlip
+from ..inputs import RandomResizedCropFlip
+from ._base import BaseNeuralEstimator
+from ._classifier import BaseNeuralClassifier
 from ._image import ImageClassifier
+from ._net import AcceleratedNet
 
 __all__ = [
     "AcceleratedNet",
+    "BaseNeuralClassifier",
     "BaseNeuralEstimator",
     "ImageClassifier",
     "RandomResizedCropFlip",

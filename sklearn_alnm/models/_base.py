@@ -1,6 +1,6 @@
-"""The shared base of the skorch-backed estimators.
+"""The shared base of the skorch-backed estimators: parameters, routing and the fit template.
 
-Every neural estimator of the library (image classifier, and later the segmentation, video,
+Every neural estimator of the library (classifiers, segmenters, and later the video,
 multiple-instance and fusion models) is a scikit-learn estimator that *builds* a skorch net in
 ``fit`` (composition, not inheritance from skorch): the estimator's parameters are the study's
 vocabulary (``backbone``, ``lr_schedule="step"``, ``class_weight="balanced"``), while any
@@ -8,16 +8,19 @@ skorch parameter can still be given in skorch's own prefixed form (``optimizer__
 ``iterator_train__num_workers``, ``callbacks=[...]``, ``callbacks__lr_scheduler__step_size``)
 and round-trips through ``get_params`` / ``set_params`` / ``clone``.
 
-:class:`BaseNeuralEstimator` handles what every such estimator needs: parameter routing,
-device resolution and AMP / channels-last on CUDA, seeding (torch's global generators are
-forked, so a fit does not disturb the caller's random state), label encoding, the training
-callbacks (AUC, learning-rate schedule, early stopping, checkpoint / resume, progress bar),
-history and pickling that loads on a CPU-only machine. :class:`AcceleratedNet` is the skorch
-net it builds: training, validation and inference steps with autocast, gradient scaling,
-channels-last inputs and on-device augmentation of training batches.
+:class:`BaseNeuralEstimator` holds what every such estimator shares and nothing of its input
+or task: the training parameters (their constraints in ``_parameter_constraints`` and their
+documentation in :data:`TRAINING_PARAMETER_DOCS`, each written once), skorch parameter
+routing, device resolution, AMP / channels-last on CUDA, seeding (torch's global generators
+are forked, so a fit does not disturb the caller's random state), the training callbacks
+(learning-rate schedule, early stopping, checkpoint / resume, progress bar), history,
+weights-only export and pickling that loads on a CPU-only machine. ``fit`` is a template
+(:meth:`BaseNeuralEstimator._fit`) whose steps the subclasses fill in: which input reads the
+cohort (:mod:`sklearn_alnm.inputs`), what the targets are, which module and criterion train.
 """
 
 import contextlib
+import inspect
 import json
 import numbers
 import os
@@ -25,22 +28,21 @@ import warnings
 from pathlib import Path
 
 import joblib
-import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d
-from skorch import NeuralNet
+from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Checkpoint, EarlyStopping, LoadInitState, LRScheduler, ProgressBar
-from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import TeeGenerator, noop
+from skorch.dataset import ValidSplit
+from skorch.utils import noop
 from torch.utils.data import DataLoader
 
 from .._logging import get_logger
-from ..utils import check_cohort, resolve_device
-from ._data import collate_batches
+from ..inputs._base import collate_batches
+from ..utils import forked_torch_rng, resolve_device, seed_from
+from ..utils._validation import CohortInputMixin
+from ._net import AcceleratedNet
 
 _log = get_logger(__name__)
 
@@ -67,7 +69,6 @@ SKORCH_PLAIN = frozenset(
     }
 )
 _OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD"}
-_AMP = {"bf16": torch.bfloat16, "fp16": torch.float16}
 #: Names of the callbacks the estimators add (tunable through ``callbacks__<name>__<param>``).
 CALLBACK_NAMES = ("train_auc", "valid_auc", "early_stopping", "load_state", "checkpoint")
 CALLBACK_NAMES += ("lr_scheduler", "progress_bar")
@@ -79,13 +80,6 @@ def is_skorch_key(key):
         return True
     prefix, sep, rest = key.partition("__")
     return bool(sep and rest) and prefix in SKORCH_PREFIXES
-
-
-def seed_from(random_state):
-    """An int seed from ``random_state`` (an int is used as is)."""
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        return int(random_state)
-    return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
 def resolve_amp(amp, device):
@@ -105,242 +99,216 @@ def resolve_amp(amp, device):
     return amp
 
 
-class AcceleratedNet(NeuralNet):
-    """A skorch ``NeuralNet`` with mixed precision, channels-last and batch augmentation.
+class _OptimizerOption(StrOptions):
+    """An optimizer name (any case) or a :class:`torch.optim.Optimizer` subclass."""
+
+    def __init__(self):
+        super().__init__(set(_OPTIMIZERS))
+
+    def is_satisfied_by(self, val):
+        if isinstance(val, str):
+            return val.lower() in self.options
+        return isinstance(val, type) and issubclass(val, torch.optim.Optimizer)
+
+    def __str__(self):
+        return (
+            f"one of {sorted(self.options)} (an unknown optimizer name is refused) or a "
+            "torch.optim.Optimizer class"
+        )
+
+
+#: Constraints of the training parameters every neural estimator shares.
+TRAINING_CONSTRAINTS = {
+    "optimizer": [_OptimizerOption()],
+    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+    "lr_schedule": [None, StrOptions({"step", "cosine"}), dict],
+    "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
+    "early_stopping": [None, Interval(numbers.Integral, 1, None, closed="left"), dict],
+    "valid_split": [
+        None,
+        Interval(numbers.Real, 0, 1, closed="neither"),
+        Interval(numbers.Integral, 2, None, closed="left"),
+        callable,
+    ],
+    "checkpoint_dir": [None, str, os.PathLike],
+    "n_jobs": [None, numbers.Integral],
+    "device": "no_validation",  # checked (and resolved) by resolve_device
+    "amp": [StrOptions({"auto", "bf16", "fp16"}), "boolean", None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+#: numpydoc entries of the shared training parameters (``{default}`` is filled in from the
+#: estimator's signature, ``{batch}`` names what a batch holds, ``{split}`` how the
+#: validation part is drawn); :func:`training_parameters_doc` renders them.
+TRAINING_PARAMETER_DOCS = {
+    "optimizer": """\
+optimizer : {{"adam", "adamw", "sgd"}} or torch.optim.Optimizer class, default={default}
+    ``"sgd"`` uses momentum 0.9. Other optimizer arguments go through skorch's
+    ``optimizer__<name>`` (e.g. ``optimizer__weight_decay=1e-4``).""",
+    "lr": """\
+lr : float, default={default}
+    Initial learning rate.""",
+    "lr_schedule": """\
+lr_schedule : None, "step", "cosine" or dict, default={default}
+    Stepped once per epoch. ``"step"``: halve the rate every 10 epochs
+    (``StepLR(step_size=10, gamma=0.5)``); ``"cosine"``: cosine decay to 0 over
+    ``max_epochs`` (``CosineAnnealingLR(T_max=max_epochs)``). Their arguments can be
+    changed with ``callbacks__lr_scheduler__step_size=...`` etc. A dict
+    ``{{"policy": "StepLR" | "step" | "cosine" | a scheduler class, **kwargs}}`` gives any
+    torch scheduler. The rate of each epoch is recorded in ``history_`` (``"event_lr"``).""",
+    "max_epochs": """\
+max_epochs : int, default={default}
+    Number of training epochs (in total when resuming from a checkpoint).""",
+    "batch_size": """\
+batch_size : int, default={default}
+    {batch} per batch (training and inference).""",
+    "early_stopping": """\
+early_stopping : None, int or dict, default={default}
+    Stop when the validation loss (the training loss without ``valid_split``) has not
+    improved for this many epochs, and restore the weights of the best epoch. A dict gives
+    :class:`skorch.callbacks.EarlyStopping` arguments (``monitor``, ``patience``,
+    ``load_best``, ...).""",
+    "valid_split": """\
+valid_split : None, float, int or callable, default={default}
+    Hold out a {split} validation part of the training data (a fraction, or 1/k for an
+    int k), seeded by ``random_state``, for the validation scores of each epoch; or a
+    callable ``(dataset, y) -> (dataset_train, dataset_valid)`` (skorch's ``train_split``).""",
+    "checkpoint_dir": """\
+checkpoint_dir : None, str or os.PathLike, default={default}
+    Folder for checkpoints. Each run (estimator settings + training data, ``max_epochs``
+    and ``verbose`` excepted) gets a sub-folder ``run-<hash>`` (``checkpoint_path_``) where
+    the weights, optimizer state and history are saved after every epoch. A ``fit`` whose
+    run folder holds an unfinished run resumes at the stored epoch (so an interrupted fit,
+    e.g. by Ctrl-C or a crash, continues where it stopped), and one holding a finished run
+    loads it instead of training again; a larger ``max_epochs`` continues a finished run.
+    Delete the folder to start over. Random number streams are not restored, so a resumed
+    run is not bitwise identical to an uninterrupted one.""",
+    "n_jobs": """\
+n_jobs : int or None, default={default}
+    Threads reading and preparing the cohort's files.""",
+    "device": """\
+device : str, default={default}
+    ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. On
+    CUDA the model and 4-D inputs use the channels-last memory format, batches come from
+    pinned memory (read by two loader workers when they are read from files), and cuDNN
+    autotuning is on.""",
+    "amp": """\
+amp : "auto", False, "bf16" or "fp16", default={default}
+    Mixed precision on CUDA: ``"auto"`` uses bfloat16 where supported, else float16 with
+    gradient scaling. Always off on the CPU.""",
+    "random_state": """\
+random_state : int, RandomState instance or None, default={default}
+    Seeds the initialisation, the validation split, shuffling, dropout and augmentation.
+    Torch's global generators are forked during ``fit``, so the caller's random state is
+    left untouched. With an int, two fits on the CPU give identical models.""",
+    "verbose": """\
+verbose : int, default={default}
+    ``0``: silent. ``>0``: a progress bar (tqdm) per epoch and skorch's epoch table.""",
+    "skorch_kwargs": """\
+**skorch_kwargs
+    Any other :class:`skorch.NeuralNet` argument in skorch's syntax:
+    ``module__<arg>`` (network arguments other than those above){module_hint},
+    ``optimizer__<arg>``, ``criterion`` / ``criterion__<arg>``, ``iterator_train__<arg>`` /
+    ``iterator_valid__<arg>`` (DataLoader arguments such as ``num_workers``),
+    ``callbacks`` (a list of extra skorch callbacks) and ``callbacks__<name>__<arg>``,
+    ``compile``. They are parameters of the estimator like any other (``get_params``,
+    ``set_params``, ``clone``, ``GridSearchCV``).""",
+}
+
+
+def training_parameters_doc(cls, *, batch="Images", split="stratified", module_hint="", skip=()):
+    """The numpydoc entries of the shared training parameters, defaults read from ``cls``.
 
     Parameters
     ----------
-    *args, **kwargs
-        As for :class:`skorch.NeuralNet`.
-    amp : {"bf16", "fp16"} or None, default=None
-        Autocast dtype of the forward pass and loss on CUDA (``"fp16"`` also scales the
-        gradients with a :class:`torch.amp.GradScaler`). Ignored on other devices.
-    channels_last : bool, default=False
-        On CUDA, keep the module and 4-D inputs in the channels-last memory format.
-    augment : callable or None, default=None
-        Applied to every training batch ``(N, C, H, W)`` once it is on the device, never to
-        validation or prediction batches.
-    resume : bool, default=False
-        Count ``max_epochs`` from the history (a fit resumed from a checkpoint trains only the
-        epochs still missing).
+    cls : type
+        The estimator class; its ``__init__`` gives the defaults (so the documentation cannot
+        drift from the signature).
+    batch : str, default="Images"
+        What a batch holds, for ``batch_size``.
+    split : str, default="stratified"
+        How the validation part is drawn (``"stratified"``, ``"random"``).
+    module_hint : str, default=""
+        Appended to the ``module__<arg>`` hint of ``**skorch_kwargs``.
+    skip : tuple of str, default=()
+        Shared parameters the estimator documents itself.
+
+    Returns
+    -------
+    str
     """
-
-    def __init__(self, *args, amp=None, channels_last=False, augment=None, resume=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.amp = amp
-        self.channels_last = channels_last
-        self.augment = augment
-        self.resume = resume
-
-    # ------------------------------------------------------------------------- device bits
-
-    def _on_cuda(self):
-        return str(self.device).startswith("cuda")
-
-    def _autocast(self):
-        if self.amp is None or not self._on_cuda():
-            return contextlib.nullcontext()
-        return torch.autocast(device_type="cuda", dtype=_AMP[self.amp])
-
-    def _to_device(self, x):
-        if not isinstance(x, torch.Tensor) or self.device is None:
-            return x
-        if not self._on_cuda():
-            return x.to(self.device)
-        x = x.to(self.device, non_blocking=True)
-        if self.channels_last and x.ndim == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
-
-    def initialize_module(self):
-        super().initialize_module()
-        if self.channels_last and self._on_cuda():
-            self.module_.to(memory_format=torch.channels_last)
-        return self
-
-    def initialize(self):
-        super().initialize()
-        use_scaler = self.amp == "fp16" and self._on_cuda()
-        self.grad_scaler_ = torch.amp.GradScaler("cuda") if use_scaler else None
-        return self
-
-    # --------------------------------------------------------------------------- the steps
-
-    def get_iterator(self, dataset, training=False):
-        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
-        iterator = self.iterator_train if training else self.iterator_valid
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        if training and "drop_last" not in kwargs and len(dataset) > 1:
-            # a last batch of a single image breaks BatchNorm in training mode
-            kwargs["drop_last"] = len(dataset) % kwargs["batch_size"] == 1
-        if self._on_cuda() and iterator is DataLoader:
-            # decided here, not at fit time, so a net unpickled on a CPU machine runs lean;
-            # workers only pay off when batches are read from files (a preloaded batch is one
-            # index_select, cheaper than shipping it from a worker process)
-            kwargs.setdefault("pin_memory", True)
-            if _reads_on_access(dataset):
-                kwargs.setdefault("num_workers", min(2, os.cpu_count() or 1))
-                if training:
-                    kwargs.setdefault("persistent_workers", True)
-        if not kwargs.get("num_workers"):
-            kwargs.pop("persistent_workers", None)
-        return iterator(dataset, **kwargs)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = self._training_batch(*unpack_data(batch))
-        with self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        self._backward(loss)
-        return {"loss": loss.detach(), "y_pred": self._detach(y_pred)}
-
-    def _training_batch(self, Xi, yi):
-        """The training batch as the network sees it: inputs on the device, augmented."""
-        Xi = self._to_device(Xi)
-        if self.augment is not None:
-            Xi = self.augment(Xi)
-        return Xi, yi
-
-    def _backward(self, loss):
-        """Back-propagate ``loss``, scaled when fp16 autocast uses a gradient scaler."""
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-        else:
-            loss.backward()
-
-    @staticmethod
-    def _detach(y_pred):
-        return y_pred.detach()
-
-    def train_step(self, batch, **fit_params):
-        scaler = getattr(self, "grad_scaler_", None)
-        if scaler is None:
-            return super().train_step(batch, **fit_params)
-        self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        for optimizer in optimizers:
-            scaler.unscale_(optimizer)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        for optimizer in optimizers:
-            scaler.step(optimizer)
-        scaler.update()
-        return step
-
-    def validation_step(self, batch, **fit_params):
-        self._set_training(False)
-        Xi, yi = unpack_data(batch)
-        Xi = self._to_device(Xi)
-        with torch.inference_mode(), self._autocast():
-            y_pred = self.infer(Xi, **fit_params)
-            loss = self.get_loss(y_pred, yi, X=Xi, training=False)
-        return {"loss": loss, "y_pred": y_pred}
-
-    def evaluation_step(self, batch, training=False):
-        self.check_is_fitted()
-        Xi, _ = unpack_data(batch)
-        Xi = self._to_device(Xi)
-        self._set_training(training)
-        grad = torch.enable_grad() if training else torch.inference_mode()
-        with grad, self._autocast():
-            y_pred = self.infer(Xi)
-        if isinstance(y_pred, torch.Tensor) and y_pred.is_floating_point():
-            y_pred = y_pred.float()
-        return y_pred
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        if epochs is None and self.resume:
-            epochs = max(self.max_epochs - len(self.history), 0)
-        return super().fit_loop(X, y, epochs=epochs, **fit_params)
-
-    # ------------------------------------------------------------------------------ pickle
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        state.pop("grad_scaler_", None)
-        # callbacks hold runtime objects (the scheduler references the optimizer, scorers cache
-        # outputs): pickle copies without them, or they would bypass skorch's device mapping
-        if state.get("callbacks_"):
-            state["callbacks_"] = [
-                (name, _picklable_callback(cb)) for name, cb in state["callbacks_"]
-            ]
-        if isinstance(state.get("callbacks"), list):
-            state["callbacks"] = [
-                (item[0], _picklable_callback(item[1]))
-                if isinstance(item, tuple | list)
-                else _picklable_callback(item)
-                for item in state["callbacks"]
-            ]
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        self.grad_scaler_ = None
+    signature = inspect.signature(cls.__init__).parameters
+    entries = []
+    for name, text in TRAINING_PARAMETER_DOCS.items():
+        if name in skip:
+            continue
+        if name == "skorch_kwargs":
+            entries.append(text.format(module_hint=module_hint))
+            continue
+        if name not in signature:
+            raise TypeError(f"{cls.__name__}.__init__ has no shared parameter {name!r}.")
+        default = signature[name].default
+        entries.append(text.format(default=repr(default), batch=batch, split=split))
+    return "\n".join(entries)
 
 
-def _reads_on_access(dataset):
-    while isinstance(dataset, torch.utils.data.Subset):
-        dataset = dataset.dataset
-    return bool(getattr(dataset, "reads_on_access", False))
+def document_training_parameters(cls, **kwargs):
+    """Fill the ``{training_parameters}`` line of ``cls.__doc__`` (4-space indented)."""
+    marker = "    {training_parameters}"
+    if marker not in (cls.__doc__ or ""):
+        raise TypeError(f"{cls.__name__}'s docstring has no {marker.strip()!r} line.")
+    doc = training_parameters_doc(cls, **kwargs)
+    cls.__doc__ = cls.__doc__.replace(
+        marker, "\n".join(("    " + line) if line else line for line in doc.splitlines())
+    )
+    return cls
 
 
-def _picklable_callback(callback):
-    if isinstance(callback, LRScheduler) and getattr(callback, "lr_scheduler_", None) is not None:
-        callback = _shallow_copy(callback)
-        callback.lr_scheduler_ = None
-    if getattr(callback, "y_preds_", None):
-        callback = _shallow_copy(callback)
-        callback.y_preds_, callback.y_trues_ = [], []
-    return callback
-
-
-def _shallow_copy(obj):
-    new = obj.__class__.__new__(obj.__class__)
-    new.__dict__.update(obj.__dict__)
-    return new
-
-
-@contextlib.contextmanager
 def training_context(seed, device):
     """Seed torch's generators inside a fork of their state; cuDNN autotuning on CUDA."""
-    on_cuda = str(device).startswith("cuda")
-    devices = [torch.device(device).index or 0] if on_cuda else []
-    benchmark = torch.backends.cudnn.benchmark
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        if on_cuda:
-            torch.backends.cudnn.benchmark = True
-        try:
-            yield
-        finally:
-            torch.backends.cudnn.benchmark = benchmark
+
+    @contextlib.contextmanager
+    def context():
+        benchmark = torch.backends.cudnn.benchmark
+        with forked_torch_rng(seed, device):
+            if str(device).startswith("cuda"):
+                torch.backends.cudnn.benchmark = True
+            try:
+                yield
+            finally:
+                torch.backends.cudnn.benchmark = benchmark
+
+    return context()
 
 
-class BaseNeuralEstimator(BaseEstimator):
+class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
     """Base class of the skorch-backed estimators (not used directly).
 
-    Subclasses define ``__init__`` with their parameters plus ``**skorch_kwargs`` (passed to
-    :meth:`_store_skorch_kwargs`), and implement ``fit`` with the helpers below:
-    :meth:`_check_training_params`, :meth:`_fit_net` and :meth:`_forward`. Parameters shared by
-    every neural estimator, with the same meaning everywhere: ``optimizer``, ``lr``,
-    ``lr_schedule``, ``max_epochs``, ``batch_size``, ``early_stopping``, ``valid_split``,
-    ``checkpoint_dir``, ``device``, ``amp``, ``random_state``, ``verbose``.
+    Subclasses declare their parameters in ``__init__`` (stored by
+    :meth:`_store_parameters`, skorch keywords included), extend ``_parameter_constraints``
+    (the shared training constraints :data:`TRAINING_CONSTRAINTS` are already there) and
+    implement the steps of the fit template :meth:`_fit`:
 
-    Attributes set by :meth:`_fit_net`: ``net_`` (the skorch net), ``device_``,
-    ``checkpoint_path_``; properties ``module_`` and ``history_``.
+    - ``_make_input(state)``: the :class:`~sklearn_alnm.inputs.BaseInput` reading the cohort;
+    - ``_training_target(X, y, sample_weight, state)``: ``(target, y_split)``, the dataset's
+      target and the labels a stratified validation split uses (default: no target);
+    - ``_training_dataset(input, X, target, state)``: the training dataset (default: the
+      input's ``dataset``);
+    - ``_module_kwargs(input, state)``: the net's ``module`` / ``criterion`` arguments;
+    - ``_set_fitted(X, input, state)``: the fitted attributes besides ``input_`` and ``net_``;
+    - ``_check_settings(state)``: cross-parameter checks before any file is read.
+
+    ``state`` is a :class:`~sklearn.utils.Bunch` of one fit (``device``, ``amp``, ``seed``
+    and what the steps add). Fitted attributes: ``input_``, ``net_`` (the skorch net),
+    ``device_``, ``checkpoint_path_``; properties ``module_`` and ``history_``.
     """
 
     #: The skorch net class built by ``fit``.
     _net_class = AcceleratedNet
+
+    _parameter_constraints = dict(TRAINING_CONSTRAINTS)
 
     #: ``skorch key -> estimator parameter to use instead`` (keys the estimator sets itself).
     _owned_skorch_keys = {
@@ -354,8 +322,6 @@ class BaseNeuralEstimator(BaseEstimator):
     def _store_parameters(self, arguments):
         """Store every ``__init__`` argument unchanged (``arguments`` is ``locals()`` of
         ``__init__``), as scikit-learn requires, then the skorch keyword arguments."""
-        import inspect
-
         for name, parameter in inspect.signature(type(self).__init__).parameters.items():
             if name != "self" and parameter.kind is not parameter.VAR_KEYWORD:
                 setattr(self, name, arguments[name])
@@ -419,83 +385,72 @@ class BaseNeuralEstimator(BaseEstimator):
     # ------------------------------------------------------------------------- validation
 
     def _check_training_params(self):
-        """Validate the shared parameters; returns the settings ``fit`` needs."""
+        """Validate what constraints cannot say; returns the settings ``fit`` needs."""
         kwargs = self._skorch_kwargs()
         for key, instead in self._owned_skorch_keys.items():
             if key in kwargs:
                 hint = f"use {instead}= instead" if instead else "it is set by the estimator"
                 raise ValueError(f"{type(self).__name__}: {key!r} cannot be given; {hint}.")
-        if isinstance(self.optimizer, str):
-            if self.optimizer.lower() not in _OPTIMIZERS:
-                raise ValueError(
-                    f"unknown optimizer {self.optimizer!r}; expected one of "
-                    f"{sorted(_OPTIMIZERS)} or a torch.optim.Optimizer class."
-                )
-        elif not (
-            isinstance(self.optimizer, type) and issubclass(self.optimizer, torch.optim.Optimizer)
-        ):
-            raise ValueError(
-                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a torch.optim.Optimizer "
-                f"class; got {self.optimizer!r}."
-            )
-        schedule = self.lr_schedule
-        if not (
-            schedule is None
-            or (isinstance(schedule, str) and schedule in ("step", "cosine"))
-            or isinstance(schedule, dict)
-        ):
-            raise ValueError(
-                "lr_schedule must be None, 'step', 'cosine' or a dict {'policy': ..., **kwargs}; "
-                f"got {schedule!r}."
-            )
-        es = self.early_stopping
-        if not (
-            es is None
-            or isinstance(es, dict)
-            or (isinstance(es, numbers.Integral) and not isinstance(es, bool) and es >= 1)
-        ):
-            raise ValueError(
-                "early_stopping must be None, a patience (int >= 1) or a dict of EarlyStopping "
-                f"arguments; got {es!r}."
-            )
-        vs = self.valid_split
-        if not (
-            vs is None
-            or callable(vs)
-            or (isinstance(vs, float) and 0.0 < vs < 1.0)
-            or (isinstance(vs, numbers.Integral) and not isinstance(vs, bool) and vs >= 2)
-        ):
-            raise ValueError(
-                "valid_split must be None, a fraction in (0, 1), a number of folds >= 2 (one "
-                f"fold is held out) or a callable (dataset, y) -> (train, valid); got {vs!r}."
-            )
-        if self.amp not in ("auto", True, False, None, "bf16", "fp16"):
-            raise ValueError(f"amp must be 'auto', False, 'bf16' or 'fp16'; got {self.amp!r}.")
         device = resolve_device(self.device)
-        return {
-            "device": device,
-            "amp": resolve_amp(self.amp, device),
-            "seed": seed_from(self.random_state),
-        }
+        return Bunch(
+            device=device,
+            amp=resolve_amp(self.amp, device),
+            seed=seed_from(self.random_state),
+        )
 
-    @staticmethod
-    def _encode_labels(y, n_samples):
-        """``(classes, encoded y)``; ValueError for a length mismatch or a single class."""
-        y = column_or_1d(y, warn=True)
-        if len(y) != n_samples:
-            raise ValueError(f"X has {n_samples} rows but y has {len(y)} labels.")
-        kind = type_of_target(y)
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"y must hold class labels (binary or multiclass); got target type {kind!r}."
-            )
-        encoder = LabelEncoder().fit(y)
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                f"y holds a single class ({encoder.classes_[0]!r}); a classifier needs samples "
-                "of at least 2 classes."
-            )
-        return encoder.classes_, encoder.transform(y).astype(np.int64)
+    # ------------------------------------------------------------------------ fit template
+
+    def _check_settings(self, state):
+        """Cross-parameter and network checks before any file is read (subclasses)."""
+
+    def _make_input(self, state):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _training_target(self, X, y, sample_weight, state):
+        """``(target of the dataset, labels of a stratified split)``; none by default."""
+        return None, None
+
+    def _training_dataset(self, input, X, target, state):
+        return input.dataset(X, target, n_jobs=self.n_jobs, verbose=self.verbose)
+
+    def _module_kwargs(self, input, state):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _set_fitted(self, X, input, state):
+        """Fitted attributes besides ``input_`` and ``net_`` (subclasses)."""
+
+    def _fit(self, X, y=None, sample_weight=None):
+        """The fit template: validate, read the cohort through the input, train the net."""
+        self._validate_params()
+        state = self._check_training_params()
+        self._check_settings(state)
+        input = self._make_input(state)
+        input.check(self, X, training=True)
+        target, y_split = self._training_target(X, y, sample_weight, state)
+        dataset = self._training_dataset(input, X, target, state)
+        net_kwargs = self._module_kwargs(input, state)
+        fingerprint = None
+        if self.checkpoint_dir is not None:
+            fingerprint = input.content_key(dataset)
+        self._fit_net(
+            net_kwargs=net_kwargs,
+            dataset=dataset,
+            y=y_split,
+            settings=state,
+            collate_fn=input.collate_fn,
+            fingerprint=fingerprint,
+        )
+        self.input_ = input
+        self._set_fitted(X, input, state)
+        _log.info(
+            "%s: %d epochs on %d rows (%r) on %s",
+            type(self).__name__,
+            len(self.net_.history),
+            len(X),
+            input,
+            self.device_,
+        )
+        return self
 
     # ---------------------------------------------------------------------------- training
 
@@ -545,9 +500,13 @@ class BaseNeuralEstimator(BaseEstimator):
         """Epoch scores computed from the batch outputs (subclasses add e.g. AUC)."""
         return []
 
-    def _net_kwargs(self, settings, *, has_valid, run_dir):
-        """Everything but the module / criterion, for the net's constructor."""
-        device = settings["device"]
+    def _net_kwargs(self, settings, *, has_valid, run_dir, collate_fn=None):
+        """Everything but the module / criterion, for the net's constructor (``collate_fn``:
+        the input's; by default batches assembled by the datasets pass unchanged)."""
+        settings = Bunch(**settings)
+        if collate_fn is None:
+            collate_fn = collate_batches
+        device = settings.device
         on_cuda = device.startswith("cuda")
         optimizer, optimizer_kwargs = self._optimizer_settings()
         callbacks = list(self._scoring_callbacks(has_valid))
@@ -583,17 +542,17 @@ class BaseNeuralEstimator(BaseEstimator):
             "batch_size": self.batch_size,
             "iterator_train": DataLoader,
             "iterator_valid": DataLoader,
-            "train_split": self._train_split(settings["seed"]),
+            "train_split": self._train_split(settings.seed),
             "callbacks": callbacks,
             "predict_nonlinearity": None,
             "verbose": int(self.verbose),
             "device": device,
-            "amp": settings["amp"],
+            "amp": settings.amp,
             "channels_last": on_cuda,
             "resume": run_dir is not None,
             "iterator_train__shuffle": True,
-            "iterator_train__collate_fn": collate_batches,
-            "iterator_valid__collate_fn": collate_batches,
+            "iterator_train__collate_fn": collate_fn,
+            "iterator_valid__collate_fn": collate_fn,
             **optimizer_kwargs,
         }
         kwargs.update(user)
@@ -615,7 +574,7 @@ class BaseNeuralEstimator(BaseEstimator):
             key = joblib.hash((type(self).__name__, repr(sorted(params.items())), fingerprint))
         return Path(self.checkpoint_dir) / f"run-{key[:16]}"
 
-    def _fit_net(self, *, net_kwargs, dataset, y, settings, fingerprint=None):
+    def _fit_net(self, *, net_kwargs, dataset, y, settings, collate_fn, fingerprint=None):
         """Build ``net_`` from ``net_kwargs`` (module / criterion included) and train it.
 
         With ``checkpoint_dir``, training state is saved after every epoch in
@@ -624,11 +583,14 @@ class BaseNeuralEstimator(BaseEstimator):
         """
         run_dir = self._run_dir(fingerprint)
         has_valid = self.valid_split is not None
-        kwargs = {**self._net_kwargs(settings, has_valid=has_valid, run_dir=run_dir), **net_kwargs}
+        base = self._net_kwargs(
+            settings, has_valid=has_valid, run_dir=run_dir, collate_fn=collate_fn
+        )
+        kwargs = {**base, **net_kwargs}
         net = self._net_class(**kwargs)
         self.checkpoint_path_ = None if run_dir is None else os.fspath(run_dir)
         done = _finished_run(run_dir, self.max_epochs)
-        with training_context(settings["seed"], settings["device"]), warnings.catch_warnings():
+        with training_context(settings.seed, settings.device), warnings.catch_warnings():
             warnings.filterwarnings(
                 "ignore", message=r".*lr_scheduler\.step\(\)", category=UserWarning
             )
@@ -664,36 +626,28 @@ class BaseNeuralEstimator(BaseEstimator):
 
     # ---------------------------------------------------------------------------- inference
 
-    def prepare_images(self, X):
-        """The network's input for ``X``: read, cropped, resized, normalised; no augmentation.
-
-        Parameters
-        ----------
-        X : pandas.DataFrame
-            The cohort.
-
-        Returns
-        -------
-        torch.Tensor of shape (n_patients, in_chans_, height, width)
-            float32, on the CPU; exactly what the network is fed at inference.
-        """
+    def _inference_dataset(self, X, **kwargs):
+        """The fitted input's dataset of ``X`` (no target), after checking the cohort."""
         check_is_fitted(self, "net_")
-        check_cohort(self, X, self.preparer_.columns)
-        return self.preparer_.prepare(X, n_jobs=self.n_jobs)[0]
+        self.input_.check(self, X)
+        return self.input_.dataset(X, n_jobs=self.n_jobs, **kwargs)
+
+    def _inference(self):
+        """The context of inference: the caller's torch generators forked (a DataLoader draws
+        a seed from them), cuDNN autotuning on CUDA."""
+        return training_context(None, self.device_)
 
     def _forward(self, dataset):
         """Outputs of the fitted module on ``dataset`` (eval mode, no augmentation), on the CPU."""
         check_is_fitted(self, "net_")
-        on_cuda = self.device_.startswith("cuda")
-        benchmark = torch.backends.cudnn.benchmark
-        devices = [torch.device(self.device_).index or 0] if on_cuda else []
-        # (DataLoader draws a seed from torch's global generator: leave the caller's alone)
-        with torch.random.fork_rng(devices=devices):
-            torch.backends.cudnn.benchmark = benchmark or on_cuda
-            try:
-                return self.net_.forward(dataset, training=False)
-            finally:
-                torch.backends.cudnn.benchmark = benchmark
+        with self._inference():
+            return self.net_.forward(dataset, training=False)
+
+    def _forward_iter(self, dataset):
+        """The fitted module's outputs batch by batch, as the module returns them."""
+        check_is_fitted(self, "net_")
+        with self._inference():
+            yield from self.net_.forward_iter(dataset, training=False, device=None)
 
     @property
     def module_(self):
@@ -804,11 +758,12 @@ class BaseNeuralEstimator(BaseEstimator):
         estimator._restore_fitted(content["fitted"], paths[1], settings)
         return estimator
 
-    def _load_net(self, net_kwargs, settings, weights_path):
+    def _load_net(self, net_kwargs, settings, weights_path, collate_fn):
         """The skorch net of ``net_kwargs``, initialised and given the exported weights."""
-        kwargs = {**self._net_kwargs(settings, has_valid=False, run_dir=None), **net_kwargs}
+        base = self._net_kwargs(settings, has_valid=False, run_dir=None, collate_fn=collate_fn)
+        kwargs = {**base, **net_kwargs}
         net = self._net_class(**kwargs)
-        with training_context(settings["seed"], settings["device"]):
+        with training_context(settings.seed, settings.device):
             net.initialize()
             net.load_params(f_params=weights_path)  # torch.load(weights_only=True)
         net._set_training(False)
@@ -829,8 +784,6 @@ class BaseNeuralEstimator(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.non_deterministic = not isinstance(self.random_state, numbers.Integral)
         return tags
 

@@ -28,6 +28,8 @@ Segmentation networks return logits ``(N, num_classes, H, W)`` on the input grid
 :class:`UNet` and :class:`UNetPlusPlus` (any input size), torchvision's DeepLabV3
 (:func:`build_deeplabv3`, ResNet50/101 or MobileNetV3 trunk) and, for lesion instances,
 Mask R-CNN (:func:`build_maskrcnn`); pretrained weights are resolved offline as for backbones.
+One network per module; the segmenters pick theirs by name from one registry
+(:func:`get_segmentation_network`).
 """
 
 from ._backbones import (
@@ -40,15 +42,16 @@ from ._backbones import (
     resolve_weights,
     unregister_backbone,
 )
+from ._deeplab import DeepLabV3Net, build_deeplabv3
+from ._maskrcnn import MaskRCNNNet, build_maskrcnn
 from ._plnet import PLNet, ULNet, plnet_spec
 from ._segmentation import (
-    DeepLabV3Net,
-    MaskRCNNNet,
-    UNet,
-    UNetPlusPlus,
-    build_deeplabv3,
-    build_maskrcnn,
+    SegmentationNetworkSpec,
+    available_segmentation_networks,
+    get_segmentation_network,
 )
+from ._unet import UNet
+from ._unetpp import UNetPlusPlus
 from ._weights import (
     WeightsNotAvailableError,
     adapt_conv_weight,
@@ -63,16 +66,19 @@ __all__ = [
     "DeepLabV3Net",
     "MaskRCNNNet",
     "PLNet",
+    "SegmentationNetworkSpec",
     "ULNet",
     "UNet",
     "UNetPlusPlus",
     "WeightsNotAvailableError",
     "adapt_conv_weight",
     "available_backbones",
+    "available_segmentation_networks",
     "build_backbone",
     "build_deeplabv3",
     "build_maskrcnn",
     "get_backbone_spec",
+    "get_segmentation_network",
     "hub_checkpoint_path",
     "plnet_spec",
     "read_state_dict",

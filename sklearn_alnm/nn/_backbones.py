@@ -22,6 +22,8 @@ import torchvision.models as tvm
 from torch import nn
 
 from .._logging import get_logger
+from ..utils._seed import forked_torch_rng
+from ._layers import _positive_int
 from ._weights import (
     adapt_conv_weight,
     hub_checkpoint_path,
@@ -330,17 +332,6 @@ def resolve_weights(name, weights):
     return resolve_spec_weights(get_backbone_spec(name), weights)
 
 
-@contextlib.contextmanager
-def _seeded(seed):
-    """Seed torch's CPU generator inside the block, restoring its state afterwards."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        yield
-
-
 def _set_submodule(root, path, module):
     parent_path, _, attr = path.rpartition(".")
     parent = root.get_submodule(parent_path) if parent_path else root
@@ -454,7 +445,8 @@ class Backbone(nn.Module):
         self.weights_source = _weights_label(resolved)
         self.gradcam_layer = f"net.{spec.gradcam_layer}"
 
-        with _seeded(seed):
+        # seeded inside a fork of torch's generator; unseeded, the caller's stream is used
+        with contextlib.nullcontext() if seed is None else forked_torch_rng(seed):
             net = _build_network(spec, resolved, self.input_size)
             _set_submodule(net, spec.head, spec.embedding_head())
             if in_chans != 3:
@@ -526,12 +518,6 @@ class Backbone(nn.Module):
         self.net.load_state_dict(state)
         _log.debug("loaded %s into backbone %r", where, self.name)
         return ignored
-
-
-def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive int; got {value!r}.")
-    return int(value)
 
 
 def _native_size(spec, weights):

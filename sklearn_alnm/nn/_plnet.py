@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from ._backbones import BackboneSpec, register_backbone
+from ._layers import _check_dropout, _positive_int
 
 _PENG = (
     "Peng et al., Construction of a prediction model for axillary lymph node metastasis in "
@@ -42,18 +43,6 @@ def _check_channels(channels):
             f"{channels!r}."
         )
     return tuple(int(c) for c in channels)
-
-
-def _check_positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive int; got {value!r}.")
-    return int(value)
-
-
-def _check_dropout(dropout):
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}.")
-    return float(dropout)
 
 
 class _ConvBlock(nn.Sequential):
@@ -141,10 +130,10 @@ class PLNet(nn.Module):
         dropout=0.0,
     ):
         super().__init__()
-        in_chans = _check_positive_int(in_chans, "in_chans")
-        num_classes = _check_positive_int(num_classes, "num_classes")
+        in_chans = _positive_int(in_chans, "in_chans")
+        num_classes = _positive_int(num_classes, "num_classes")
         channels = _check_channels(channels)
-        convs_per_block = _check_positive_int(convs_per_block, "convs_per_block")
+        convs_per_block = _positive_int(convs_per_block, "convs_per_block")
         layers = []
         previous = in_chans
         for i, width in enumerate(channels, start=1):
@@ -245,7 +234,7 @@ def plnet_spec(name="plnet", *, channels=_PLNET_CHANNELS, convs_per_block=2):
     >>> unregister_backbone("plnet_small")
     """
     channels = _check_channels(channels)
-    convs_per_block = _check_positive_int(convs_per_block, "convs_per_block")
+    convs_per_block = _positive_int(convs_per_block, "convs_per_block")
     if channels == _PLNET_CHANNELS and convs_per_block == 2:
         builder = plnet
     else:  # a partial of a module-level function still pickles
@@ -303,8 +292,8 @@ class ULNet(ResNet):
     """
 
     def __init__(self, num_classes=2, *, dropout=0.5, in_chans=3):
-        num_classes = _check_positive_int(num_classes, "num_classes")
-        in_chans = _check_positive_int(in_chans, "in_chans")
+        num_classes = _positive_int(num_classes, "num_classes")
+        in_chans = _positive_int(in_chans, "in_chans")
         super().__init__(Bottleneck, [3, 4, 6, 3], num_classes=num_classes)
         if in_chans != 3:
             self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)

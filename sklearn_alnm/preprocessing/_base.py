@@ -1,10 +1,8 @@
 """Shared base of the transformers that rewrite image columns of a cohort (private)."""
 
-import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ..io import read_cell, resolve_id_column
+from ..io import cohort_row_ids, read_cell
 from ..utils import CohortInputError, check_cohort
 from ..utils._validation import CohortColumnsMixin
 
@@ -76,30 +74,6 @@ class BaseCohortTransformer(CohortColumnsMixin, TransformerMixin, BaseEstimator)
         tags = super().__sklearn_tags__()
         tags.requires_fit = False
         return tags
-
-
-def cohort_row_ids(X):
-    """The id naming each row in messages: its patient id (``patient_id``, ``case_id`` or
-    ``id`` column) when present, else its index label."""
-    id_col = resolve_id_column(X, "auto")
-    if id_col is None:
-        return [_plain(label) for label in X.index]
-    return [
-        _plain(label) if _missing_id(value) else _plain(value)
-        for value, label in zip(X[id_col], X.index)
-    ]
-
-
-def _plain(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _missing_id(value):
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, str):
-        return value.strip() == ""
-    return isinstance(value, float | np.floating) and np.isnan(value)
 
 
 def read_foreground(X, i, column, shape, row_id, *, allow_missing):

@@ -9,8 +9,8 @@ pixel-level stacker). ``score`` and :data:`sklearn_alnm.metrics.dice_scorer` giv
 Dice.
 """
 
+from ..inputs import RandomFlipRotate
 from ._base import BaseSegmenter
-from ._data import RandomFlipRotate
 from ._fusion import SegmentationFusion
 from ._maskrcnn import MaskRCNNSegmenter
 from ._semantic import DeepLabV3Segmenter, UNetPlusPlusSegmenter, UNetSegmenter

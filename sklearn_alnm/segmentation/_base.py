@@ -13,32 +13,21 @@ device, mixed precision, seeding, checkpoints, CPU-loadable pickles).
 """
 
 import numbers
-import os
 
-import joblib
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 from skorch.utils import to_tensor
 from torch import nn
 
-from .._logging import get_logger
+from ..inputs import ImageMaskInput, PreparesImagesMixin, resolve_augment, to_image_grid
+from ..inputs._augment import random_patches
+from ..inputs._image import as_size, check_intensity_range
 from ..metrics import make_segmentation_scorer
 from ..models import AcceleratedNet, BaseNeuralEstimator
-from ..models._data import PreparedImageDataset, check_intensity_range
-from ..utils import check_cohort
+from ..nn import get_segmentation_network
 from ..utils._validation import CohortColumnsMixin
-from ._data import (
-    SegmentationDataset,
-    SegmentationPreparer,
-    random_patches,
-    resolve_joint_augment,
-    to_image_grid,
-)
-
-_log = get_logger(__name__)
 
 _LOSSES = ("dice+bce", "bce", "dice")
 
@@ -198,12 +187,12 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
         masks = [np.asarray(mask, dtype=np.uint8) for mask in self.predict(X)]
         return self._with_columns(X, {self.output_col: masks})
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean Dice of the predicted masks against the cohort's masks (``X[mask_col]``).
 
-        Each image is scored on its own grid and the per-image Dice values are averaged; an
-        image whose reference and predicted masks are both empty scores 1 (see
-        :func:`~sklearn_alnm.metrics.dice_score`).
+        Each image is scored on its own grid and the per-image Dice values are averaged
+        (weighted by ``sample_weight`` when given); an image whose reference and predicted
+        masks are both empty scores 1 (see :func:`~sklearn_alnm.metrics.dice_score`).
 
         Parameters
         ----------
@@ -211,12 +200,15 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
             The cohort, with the image and mask columns.
         y : ignored
             The reference is the mask column.
+        sample_weight : array-like of shape (n_patients,), default=None
+            Weights of the images in the mean (a :class:`~sklearn.pipeline.Pipeline` routes
+            them here under metadata routing with ``set_score_request(sample_weight=True)``).
 
         Returns
         -------
         float
         """
-        return make_segmentation_scorer("dice")(self, X)
+        return make_segmentation_scorer("dice")(self, X, sample_weight=sample_weight)
 
     def _output_columns(self):
         return [self.output_col]
@@ -237,27 +229,8 @@ def random_valid_split(valid_split, seed):
     return ValidSplit(int(valid_split), stratified=False)
 
 
-def as_size(value, name):
-    """An int or a pair of ints -> ``(height, width)``; ValueError otherwise."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        pair = (int(value), int(value))
-    else:
-        try:
-            pair = tuple(value)
-        except TypeError:
-            pair = ()
-        if len(pair) != 2 or not all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in pair
-        ):
-            raise ValueError(f"{name} must be an int or a pair (height, width); got {value!r}.")
-        pair = (int(pair[0]), int(pair[1]))
-    if min(pair) < 1:
-        raise ValueError(f"{name} must be positive; got {value!r}.")
-    return pair
-
-
-#: Constraints shared by every segmenter (subclasses add their network's).
-COMMON_CONSTRAINTS = {
+#: Constraints of the parameters every semantic segmenter shares (besides the training ones).
+SEGMENTER_CONSTRAINTS = {
     "image_col": [str],
     "mask_col": [str],
     "output_col": [str],
@@ -269,33 +242,28 @@ COMMON_CONSTRAINTS = {
     "augment": [StrOptions({"default"}), None, callable],
     "patch_size": [None, Interval(numbers.Integral, 1, None, closed="left"), tuple, list],
     "threshold": [Interval(numbers.Real, 0, 1, closed="both")],
-    "optimizer": "no_validation",
-    "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-    "lr_schedule": "no_validation",
-    "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-    "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
-    "early_stopping": "no_validation",
-    "valid_split": "no_validation",
-    "checkpoint_dir": [None, str, os.PathLike],
-    "n_jobs": [None, numbers.Integral],
-    "device": "no_validation",
-    "amp": "no_validation",
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
 }
 
 
-class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
+class BaseSegmenter(PreparesImagesMixin, SegmentationOutputMixin, BaseNeuralEstimator):
     """Base class of the semantic segmenters (not used directly).
 
-    Subclasses define ``__init__`` (the common parameters of :data:`COMMON_CONSTRAINTS`, their
-    network's, ``**skorch_kwargs``), ``_parameter_constraints`` and
-    ``_module_kwargs(in_chans, settings)`` returning the skorch ``module`` and its
-    ``module__...`` arguments for a one-logit network; ``_check_network()`` may validate
-    network settings before any image is read.
+    A subclass names its network in the registry of :mod:`sklearn_alnm.nn`
+    (``_network = "unet"``, see :func:`~sklearn_alnm.nn.get_segmentation_network`), declares
+    ``__init__`` (its network's parameters, those of :data:`SEGMENTER_CONSTRAINTS`, the shared
+    training ones, ``**skorch_kwargs``) and their constraints; the network's parameters are
+    passed to it by name, and ``_check_settings`` may validate them before any image is read.
     """
 
     _net_class = SegmentationNet
+
+    #: Name of the network in :func:`sklearn_alnm.nn.get_segmentation_network`'s registry.
+    _network = None
+
+    _parameter_constraints = {
+        **BaseNeuralEstimator._parameter_constraints,
+        **SEGMENTER_CONSTRAINTS,
+    }
 
     _owned_skorch_keys = {
         **BaseNeuralEstimator._owned_skorch_keys,
@@ -304,24 +272,17 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         "criterion__loss": "loss",
     }
 
-    def _check_network(self):
-        """Validate network settings before reading images (subclasses)."""
-
-    def _module_kwargs(self, in_chans, settings):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls._network is not None:
+            params = get_segmentation_network(cls._network).params
+            cls._owned_skorch_keys = {
+                **cls._owned_skorch_keys,
+                **{f"module__{name}": name for name in params},
+            }
 
     def _train_split(self, seed):
         return random_valid_split(self.valid_split, seed)
-
-    def _make_preparer(self, size):
-        return SegmentationPreparer(
-            self.image_col,
-            self.mask_col,
-            input_size=size,
-            normalize=self.normalize,
-            intensity_range=check_intensity_range(self.intensity_range),
-            in_chans=None if self.in_chans == "auto" else int(self.in_chans),
-        )
 
     def fit(self, X, y=None):
         """Train the network on the cohort's images and lesion masks.
@@ -339,10 +300,12 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         -------
         self
         """
-        self._validate_params()
-        settings = self._check_training_params()
-        self._check_network()
-        size = as_size(self.input_size, "input_size")
+        return self._fit(X)
+
+    # ------------------------------------------------------------------------------- hooks
+
+    def _check_settings(self, state):
+        state.size = size = as_size(self.input_size, "input_size")
         patch = None
         if self.patch_size is not None:
             patch = as_size(self.patch_size, "patch_size")
@@ -351,44 +314,44 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
                     f"patch_size {patch} must fit in the resized image input_size {size}."
                 )
             patch = None if patch == size else patch
-        augment = resolve_joint_augment(self.augment)
-        preparer = self._make_preparer(size)
-        check_cohort(self, X, [self.image_col, self.mask_col])
-        images, masks, _ = preparer.prepare(
-            X, with_masks=True, n_jobs=self.n_jobs, verbose=self.verbose
+        state.patch = patch
+
+    def _make_input(self, state):
+        return ImageMaskInput(
+            self.image_col,
+            self.mask_col,
+            input_size=state.size,
+            normalize=self.normalize,
+            intensity_range=check_intensity_range(self.intensity_range),
+            in_chans=None if self.in_chans == "auto" else int(self.in_chans),
         )
-        in_chans = preparer.in_chans
-        dataset = SegmentationDataset(images, masks)
-        net_kwargs = {**self._module_kwargs(in_chans, settings), "augment": augment}
-        net_kwargs["patch_size"] = patch
+
+    def _training_target(self, X, y, sample_weight, state):
+        # the masks are the target: the input reads them with the images
+        return None, None
+
+    def _module_kwargs(self, input, state):
+        spec = get_segmentation_network(self._network)
+        kwargs = {
+            "module": spec.builder,
+            "module__in_chans": input.in_chans,
+            "module__num_classes": 1,
+            **{f"module__{name}": getattr(self, name) for name in spec.params},
+            "augment": resolve_augment(self.augment, joint=True),
+            "patch_size": state.patch,
+        }
         if "criterion" not in self._skorch_kwargs():
-            net_kwargs["criterion"] = SegmentationLoss
-            net_kwargs["criterion__loss"] = self.loss
-        fingerprint = None
-        if self.checkpoint_dir is not None:
-            fingerprint = joblib.hash((images.numpy(), masks.numpy()))
-        self._fit_net(
-            net_kwargs=net_kwargs,
-            dataset=dataset,
-            y=None,
-            settings=settings,
-            fingerprint=fingerprint,
-        )
-        self.in_chans_ = in_chans
-        self.input_size_ = size
-        self.patch_size_ = patch
-        self.preparer_ = preparer
+            kwargs["criterion"] = SegmentationLoss
+            kwargs["criterion__loss"] = self.loss
+        return kwargs
+
+    def _set_fitted(self, X, input, state):
+        self.in_chans_ = input.in_chans
+        self.input_size_ = state.size
+        self.patch_size_ = state.patch
         self._remember_columns(X)
-        _log.info(
-            "%s: %d epochs on %d images (%d channels, %dx%d) on %s",
-            type(self).__name__,
-            len(self.net_.history),
-            len(X),
-            in_chans,
-            *size,
-            self.device_,
-        )
-        return self
+
+    # ---------------------------------------------------------------------------- inference
 
     def predict_proba(self, X):
         """Lesion probability maps, one per row, on each image's own grid.
@@ -406,11 +369,9 @@ class BaseSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         list of ndarray of float32
             One map of shape ``(H, W)`` per row, values in ``[0, 1]``.
         """
-        check_is_fitted(self, "net_")
-        check_cohort(self, X, self.preparer_.columns)
-        images, _, shapes = self.preparer_.prepare(X, n_jobs=self.n_jobs)
-        logits = self._forward(PreparedImageDataset(images))
-        return [to_image_grid(logits[k, 0], shape) for k, shape in enumerate(shapes)]
+        dataset = self._inference_dataset(X, with_masks=False)
+        logits = self._forward(dataset)
+        return [to_image_grid(logits[k, 0], shape) for k, shape in enumerate(dataset.shapes)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

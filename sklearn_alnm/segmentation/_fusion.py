@@ -13,10 +13,10 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
 from .._logging import get_logger
-from ..preprocessing._base import cohort_row_ids
+from ..inputs import read_binary_mask
+from ..io import cohort_row_ids
 from ..utils import check_cohort
 from ._base import SegmentationOutputMixin
-from ._data import read_binary_mask
 
 _log = get_logger(__name__)
 

@@ -15,92 +15,42 @@ torchvision's dict of losses in training, and the loss is the sum of that dict
 """
 
 import numbers
-import os
 
-import joblib
-import numpy as np
 import torch
-from scipy import ndimage
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import GradientNormClipping, PassthroughScoring
 from skorch.dataset import unpack_data
 from torch import nn
-from torch.utils.data import Dataset
 
 from .._logging import get_logger
-from ..io import read_cell, read_image_mask, resolve_id_column
-from ..models._base import AcceleratedNet, BaseNeuralEstimator
-from ..nn import build_maskrcnn
-from ..nn._segmentation import resolve_network_weights
-from ..utils import CohortInputError, check_cohort
-from ..utils._imaging import match_channels, to_unit_range
+from ..inputs import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
+from ..inputs._augment import hflip_instances
+from ..inputs._instances import prepare_image
+from ..models import AcceleratedNet, BaseNeuralEstimator
+from ..nn import get_segmentation_network
+from ..nn._checkpoints import resolve_network_weights
 from ._base import SegmentationOutputMixin, random_valid_split
+
+__all__ = [
+    "DetectionLoss",
+    "DetectionNet",
+    "ImageBatch",
+    "MaskRCNNSegmenter",
+    "collate_detections",
+    "combine_detections",
+    "hflip_instances",
+    "instance_targets",
+    "prepare_image",
+]
 
 _log = get_logger(__name__)
 
 #: The losses torchvision's Mask R-CNN returns in training (recorded per epoch in the history).
 LOSS_NAMES = ("loss_classifier", "loss_box_reg", "loss_mask", "loss_objectness", "loss_rpn_box_reg")
-#: 8-connectivity: lesion pixels touching by a corner belong to one instance.
-_CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 
 # ----------------------------------------------------------------------------- targets
-
-
-def instance_targets(mask):
-    """Mask R-CNN training targets of one lesion mask: one instance per connected component.
-
-    Parameters
-    ----------
-    mask : array-like of shape (H, W)
-        Any non-zero value is lesion. Components are 8-connected (pixels touching by an edge
-        or a corner belong to one lesion).
-
-    Returns
-    -------
-    dict
-        ``boxes``: float32 tensor ``(K, 4)`` of ``x1, y1, x2, y2`` in pixel-edge coordinates
-        (a component covering columns ``c0 .. c1`` has ``x1 = c0``, ``x2 = c1 + 1``);
-        ``labels``: int64 tensor ``(K,)`` of ones (the lesion class); ``masks``: uint8 tensor
-        ``(K, H, W)``, one binary mask per component. ``K = 0`` for an empty mask.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_alnm.segmentation._maskrcnn import instance_targets
-    >>> mask = np.zeros((6, 8), dtype=np.uint8)
-    >>> mask[1:3, 1:4] = 1
-    >>> mask[4:6, 6:8] = 1
-    >>> target = instance_targets(mask)
-    >>> target["boxes"].tolist()
-    [[1.0, 1.0, 4.0, 3.0], [6.0, 4.0, 8.0, 6.0]]
-    >>> target["labels"].tolist(), tuple(target["masks"].shape)
-    ([1, 1], (2, 6, 8))
-    >>> instance_targets(np.zeros((6, 8)))["boxes"].shape
-    torch.Size([0, 4])
-    """
-    foreground = np.asarray(mask) != 0
-    if foreground.ndim != 2:
-        raise ValueError(f"expected a 2-D mask; got an array of shape {foreground.shape}.")
-    labelled, count = ndimage.label(foreground, structure=_CONNECTIVITY)
-    height, width = foreground.shape
-    if count == 0:
-        return {
-            "boxes": torch.zeros((0, 4), dtype=torch.float32),
-            "labels": torch.zeros((0,), dtype=torch.int64),
-            "masks": torch.zeros((0, height, width), dtype=torch.uint8),
-        }
-    boxes = [
-        (cols.start, rows.start, cols.stop, rows.stop)
-        for rows, cols in ndimage.find_objects(labelled)
-    ]
-    masks = np.stack([labelled == k for k in range(1, count + 1)]).astype(np.uint8)
-    return {
-        "boxes": torch.tensor(boxes, dtype=torch.float32),
-        "labels": torch.ones((count,), dtype=torch.int64),
-        "masks": torch.from_numpy(masks),
-    }
 
 
 def combine_detections(detections, *, score_threshold=0.5, mask_threshold=0.5, keep="largest"):
@@ -140,94 +90,6 @@ def combine_detections(detections, *, score_threshold=0.5, mask_threshold=0.5, k
     return proba, (chosen >= mask_threshold).any(dim=0)
 
 
-# ---------------------------------------------------------------------------- datasets
-
-
-class _DetectionDataset(Dataset):
-    """Prepared images ``(C, H, W)`` (and their target dicts), each on its own grid."""
-
-    def __init__(self, images, targets=None):
-        self.images = images
-        self.targets = targets
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i], ({} if self.targets is None else self.targets[i])
-
-
-class _LazyDetectionDataset(Dataset):
-    """Images read from the cohort and prepared when requested (prediction of large cohorts)."""
-
-    reads_on_access = True
-
-    def __init__(self, X, image_col, in_chans):
-        self.X = X
-        self.image_col = image_col
-        self.in_chans = in_chans
-
-    def __len__(self):
-        return len(self.X)
-
-    def __getitem__(self, i):
-        image = _read_image(self.X, i, self.image_col)
-        return prepare_image(image, self.in_chans), {}
-
-
-class ImageBatch:
-    """The images of a batch: a sequence of ``(C, H, W)`` tensors of any sizes.
-
-    Not a ``list``, so that skorch counts the images of a batch rather than the channels of
-    its first image.
-    """
-
-    def __init__(self, images):
-        self.images = list(images)
-
-    def __len__(self):
-        return len(self.images)
-
-    def __iter__(self):
-        return iter(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i]
-
-    def pin_memory(self):
-        """The batch in pinned memory (called by the DataLoader with ``pin_memory=True``)."""
-        return ImageBatch(image.pin_memory() for image in self.images)
-
-
-def collate_detections(items):
-    """``collate_fn`` of the detection datasets: ``(ImageBatch, list of targets)``."""
-    images, targets = zip(*items)
-    return ImageBatch(images), list(targets)
-
-
-def prepare_image(image, in_chans):
-    """An (H, W) or (H, W, C) array -> float32 tensor ``(in_chans, H, W)`` in ``[0, 1]``.
-
-    Intensities are mapped to ``[0, 1]`` by each image's own minimum and maximum (a constant
-    image becomes zeros); gray images are replicated to 3 channels or RGB averaged to 1 as
-    ``in_chans`` asks. The grid is unchanged (Mask R-CNN resizes internally).
-    """
-    unit = to_unit_range(image, float(image.min()), float(image.max()))
-    tensor = torch.from_numpy(np.ascontiguousarray(unit, dtype=np.float32))
-    tensor = tensor[None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)
-    return match_channels(tensor, in_chans).contiguous()
-
-
-def _row_ids(X):
-    id_col = resolve_id_column(X, "auto")
-    values = X[id_col] if id_col is not None else X.index
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
-
-
-def _read_image(X, i, column):
-    return read_cell(X, i, column, kind="image", finite=True)
-
-
 # --------------------------------------------------------------------------------- net
 
 
@@ -247,28 +109,6 @@ class DetectionLoss(nn.Module):
     def forward(self, losses, targets=None):
         """``sum(weight[name] * loss)`` over the losses' dict."""
         return sum(self.weights.get(name, 1.0) * value for name, value in losses.items())
-
-
-def _move(obj, device, non_blocking=False):
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device, non_blocking=non_blocking)
-    if isinstance(obj, dict):
-        return {k: _move(v, device, non_blocking) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | ImageBatch):
-        return [_move(v, device, non_blocking) for v in obj]
-    return obj
-
-
-def hflip_instances(image, target):
-    """Mirror an image ``(C, H, W)`` and its instance target (boxes and masks) left-right."""
-    width = image.shape[-1]
-    target = dict(target)
-    boxes = target["boxes"]
-    target["boxes"] = torch.stack(
-        [width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], dim=1
-    )
-    target["masks"] = target["masks"].flip(-1)
-    return image.flip(-1), target
 
 
 class DetectionNet(AcceleratedNet):
@@ -293,11 +133,6 @@ class DetectionNet(AcceleratedNet):
     def __init__(self, *args, hflip=0.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.hflip = hflip
-
-    def _to_device(self, x):
-        if self.device is None:
-            return x
-        return _move(x, self.device, non_blocking=self._on_cuda())
 
     def _augment(self, images, targets):
         if not self.hflip:
@@ -520,6 +355,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
     """
 
     _parameter_constraints = {
+        **BaseNeuralEstimator._parameter_constraints,
         "image_col": [str],
         "mask_col": [str],
         "output_col": [str],
@@ -531,20 +367,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         "score_threshold": [Interval(numbers.Real, 0, 1, closed="both")],
         "mask_threshold": [Interval(numbers.Real, 0, 1, closed="both")],
         "keep": [StrOptions({"largest", "union"})],
-        "optimizer": "no_validation",  # a name or an Optimizer class: checked in fit
-        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
-        "lr_schedule": "no_validation",
-        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "batch_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "augment": [StrOptions({"default"}), None],
-        "early_stopping": "no_validation",
-        "valid_split": "no_validation",
-        "checkpoint_dir": [None, str, os.PathLike],
-        "n_jobs": [None, numbers.Integral],
-        "device": "no_validation",  # checked by resolve_device
-        "amp": "no_validation",
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
 
     _owned_skorch_keys = {
@@ -594,32 +417,6 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
     ):
         self._store_parameters(locals())
 
-    # ------------------------------------------------------------------------------- checks
-
-    def _check_weights(self):
-        """Fail on unavailable or conflicting weights before any image is read."""
-        resolve_network_weights("maskrcnn", self.version, self.weights, self.weights_backbone)
-
-    def _read_training_data(self, X):
-        """Images and masks of ``X``; masks must be binary and on their image's grid."""
-        try:
-            images, masks = read_image_mask(
-                X, self.image_col, self.mask_col, binary=False, n_jobs=self.n_jobs, finite=True
-            )
-        except CohortInputError as exc:
-            if "fractional" not in exc.reason:
-                raise
-            raise CohortInputError(
-                "mask holds fractional values; expected a binary mask (0/1, 0/255 or a label "
-                "map: any non-zero value is lesion)",
-                row=exc.row,
-                column=exc.column,
-                path=exc.path,
-            ) from None
-        return images, masks
-
-    # ---------------------------------------------------------------------------------- fit
-
     def fit(self, X, y=None):
         """Train Mask R-CNN on the cohort's images and lesion masks.
 
@@ -634,58 +431,44 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         -------
         self
         """
-        self._validate_params()
-        settings = self._check_training_params()
-        self._check_weights()
-        check_cohort(self, X, [self.image_col, self.mask_col])
-        images, masks = self._read_training_data(X)
-        in_chans = 3 if any(image.ndim == 3 for image in images) else 1
-        tensors = [prepare_image(image, in_chans) for image in images]
-        targets = [instance_targets(mask) for mask in masks]
-        dataset = _DetectionDataset(tensors, targets)
-        net_kwargs = {
-            "module": build_maskrcnn,
+        return self._fit(X)
+
+    # ------------------------------------------------------------------------------- hooks
+
+    def _check_settings(self, state):
+        # unavailable or conflicting weights fail before any image is read
+        resolve_network_weights("maskrcnn", self.version, self.weights, self.weights_backbone)
+
+    def _make_input(self, state):
+        return InstanceMaskInput(self.image_col, self.mask_col)
+
+    def _training_dataset(self, input, X, target, state):
+        dataset = input.dataset(X, training=True, n_jobs=self.n_jobs)
+        state.n_instances = int(sum(len(t["labels"]) for t in dataset.targets))
+        return dataset
+
+    def _module_kwargs(self, input, state):
+        spec = get_segmentation_network("maskrcnn")
+        kwargs = {
+            "module": spec.builder,
             "module__num_classes": 2,
-            "module__in_chans": in_chans,
-            "module__weights": self.weights,
-            "module__weights_backbone": self.weights_backbone,
-            "module__version": self.version,
-            "module__min_size": int(self.min_size),
-            "module__max_size": int(self.max_size),
+            "module__in_chans": input.in_chans,
+            **{f"module__{name}": getattr(self, name) for name in spec.params},
             "hflip": 0.5 if self.augment == "default" else 0.0,
             "augment": None,
             "channels_last": False,
-            "iterator_train__collate_fn": collate_detections,
-            "iterator_valid__collate_fn": collate_detections,
         }
         if "criterion" not in self._skorch_kwargs():
-            net_kwargs["criterion"] = DetectionLoss
-        fingerprint = None
-        if self.checkpoint_dir is not None:
-            fingerprint = joblib.hash(([t.numpy() for t in tensors], [m for m in masks]))
-        self._fit_net(
-            net_kwargs=net_kwargs,
-            dataset=dataset,
-            y=None,
-            settings=settings,
-            fingerprint=fingerprint,
-        )
-        self.in_chans_ = in_chans
-        self._remember_columns(X)
-        self.n_instances_ = int(sum(len(t["labels"]) for t in targets))
-        _log.info(
-            "%s(%s): %d epochs on %d images (%d lesion instances) on %s",
-            type(self).__name__,
-            self.version,
-            len(self.net_.history),
-            len(X),
-            self.n_instances_,
-            self.device_,
-        )
-        return self
+            kwargs["criterion"] = DetectionLoss
+        return kwargs
 
-    def _net_kwargs(self, settings, *, has_valid, run_dir):
-        kwargs = super()._net_kwargs(settings, has_valid=has_valid, run_dir=run_dir)
+    def _set_fitted(self, X, input, state):
+        self.in_chans_ = input.in_chans
+        self._remember_columns(X)
+        self.n_instances_ = state.n_instances
+
+    def _net_kwargs(self, settings, **kwargs):
+        kwargs = super()._net_kwargs(settings, **kwargs)
         # keep every training image (a batch of one is fine for the detector)
         kwargs.setdefault("iterator_train__drop_last", False)
         # a lesion study needs a few detections per image, not COCO's 100 full-grid masks
@@ -715,22 +498,17 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         """``[(proba, mask), ...]`` per row: numpy float32 and bool maps on each image grid."""
         check_is_fitted(self, "net_")
         self._validate_params()
-        check_cohort(self, X, [self.image_col])
-        dataset = _LazyDetectionDataset(X, self.image_col, self.in_chans_)
-        on_cuda = self.device_.startswith("cuda")
-        devices = [torch.device(self.device_).index or 0] if on_cuda else []
+        dataset = self._inference_dataset(X)
         options = {
             "score_threshold": float(self.score_threshold),
             "mask_threshold": float(self.mask_threshold),
             "keep": self.keep,
         }
         results = []
-        # (the DataLoader draws a seed from torch's global generator: leave the caller's alone)
-        with torch.random.fork_rng(devices=devices):
-            for detections in self.net_.forward_iter(dataset, training=False, device=None):
-                for detection in detections:
-                    proba, mask = combine_detections(detection, **options)
-                    results.append((proba.cpu().numpy(), mask.cpu().numpy()))
+        for detections in self._forward_iter(dataset):
+            for detection in detections:
+                proba, mask = combine_detections(detection, **options)
+                results.append((proba.cpu().numpy(), mask.cpu().numpy()))
         return results
 
     def predict_proba(self, X):

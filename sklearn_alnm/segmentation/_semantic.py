@@ -4,9 +4,9 @@ import numbers
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ..nn import UNet, UNetPlusPlus, build_deeplabv3
-from ..nn._segmentation import resolve_network_weights
-from ._base import COMMON_CONSTRAINTS, BaseSegmenter
+from ..models._base import document_training_parameters
+from ..nn._checkpoints import resolve_network_weights
+from ._base import BaseSegmenter
 
 # ------------------------------------------------------------------------------ docstrings
 
@@ -56,49 +56,7 @@ patch_size : None, int or tuple of 2 int, default=None
     are fully convolutional). ``None``: train on whole images.
 threshold : float in [0, 1], default=0.5
     Probability at or above which a pixel belongs to the lesion in :meth:`predict`.
-optimizer : {{"adam", "adamw", "sgd"}} or torch.optim.Optimizer class, default="adam"
-    ``"sgd"`` uses momentum 0.9; other arguments through ``optimizer__<name>``.
-lr : float, default=1e-3
-    Initial learning rate.
-lr_schedule : None, "step", "cosine" or dict, default=None
-    As for :class:`~sklearn_alnm.models.ImageClassifier`: ``"step"`` halves the rate every 10
-    epochs, ``"cosine"`` decays it to 0 over ``max_epochs``, a dict
-    ``{{"policy": ..., **kwargs}}`` gives any torch scheduler.
-max_epochs : int, default=30
-    Number of training epochs (in total when resuming from a checkpoint).
-batch_size : int, default=8
-    Images per batch (training and inference).
-early_stopping : None, int or dict, default=None
-    Stop when the validation loss (the training loss without ``valid_split``) has not
-    improved for this many epochs and restore the best weights; a dict gives
-    :class:`skorch.callbacks.EarlyStopping` arguments.
-valid_split : None, float, int or callable, default=None
-    Hold out a random fraction (float) or one of k folds (int) of the training images,
-    seeded by ``random_state``, for the validation loss; or skorch's ``train_split``
-    callable.
-checkpoint_dir : None, str or os.PathLike, default=None
-    Folder of per-epoch checkpoints; an interrupted fit of the same settings and data resumes
-    there and a finished one is loaded (as for :class:`~sklearn_alnm.models.ImageClassifier`).
-n_jobs : int or None, default=None
-    Threads reading and preparing images.
-device : str, default="auto"
-    ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. On
-    CUDA the model and inputs use channels-last and cuDNN autotuning is on.
-amp : "auto", False, "bf16" or "fp16", default="auto"
-    Mixed precision on CUDA (bfloat16 where supported, else float16 with gradient scaling);
-    always off on the CPU.
-random_state : int, RandomState instance or None, default=None
-    Seeds the initialisation, validation split, shuffling, augmentation and patches (torch's
-    global generators are forked, the caller's state is untouched). With an int, two fits on
-    the CPU give identical models.
-verbose : int, default=0
-    ``>0``: progress bars and skorch's epoch table.
-**skorch_kwargs
-    Any other :class:`skorch.NeuralNet` argument in skorch's syntax: ``module__<arg>`` (the
-    network's other arguments{module_hint}), ``optimizer__<arg>``, ``criterion`` /
-    ``criterion__<arg>``, ``iterator_train__<arg>`` / ``iterator_valid__<arg>``,
-    ``callbacks`` and ``callbacks__<name>__<arg>``, ``compile``. They are parameters like
-    any other (``get_params``, ``set_params``, ``clone``, ``GridSearchCV``).
+{{training_parameters}}
 """
 
 _COMMON_ATTRIBUTES = """\
@@ -139,13 +97,21 @@ load on a CPU-only machine.
 def _doc(
     summary, *, network, module_hint, module_type, extra_attributes, see_also, notes, refs, examples
 ):
-    params = _COMMON_PARAMS.format(network=network, module_hint=module_hint)
+    params = _COMMON_PARAMS.format(network=network)
     attributes = _COMMON_ATTRIBUTES.format(module_type=module_type) + extra_attributes
-    return (
+    doc = (
         f"{summary}\n\nParameters\n----------\n{params}\nAttributes\n----------\n{attributes}\n"
         f"See Also\n--------\n{see_also}\nNotes\n-----\n{notes}{_COMMON_NOTES}\n"
         f"References\n----------\n{refs}\nExamples\n--------\n{examples}"
     )
+    return doc, module_hint
+
+
+def _document(cls, doc_and_hint):
+    """Set ``cls.__doc__`` with the shared training parameters filled in."""
+    doc, module_hint = doc_and_hint
+    cls.__doc__ = "\n".join(("    " + line) if line else line for line in doc.splitlines())
+    document_training_parameters(cls, batch="Images", split="random", module_hint=module_hint)
 
 
 _STUDY_REF = """\
@@ -166,20 +132,14 @@ sklearn_alnm.preprocessing.ROICropper : Crop the predicted lesion for a classifi
 
 
 class UNetSegmenter(BaseSegmenter):
+    _network = "unet"
+
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
+        **BaseSegmenter._parameter_constraints,
         "base_channels": [Interval(numbers.Integral, 1, None, closed="left")],
         "depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "upsample": [StrOptions({"transpose", "bilinear"})],
-    }
-
-    _owned_skorch_keys = {
-        **BaseSegmenter._owned_skorch_keys,
-        "module__base_channels": "base_channels",
-        "module__depth": "depth",
-        "module__dropout": "dropout",
-        "module__upsample": "upsample",
     }
 
     def __init__(
@@ -217,20 +177,11 @@ class UNetSegmenter(BaseSegmenter):
     ):
         self._store_parameters(locals())
 
-    def _module_kwargs(self, in_chans, settings):
-        return {
-            "module": UNet,
-            "module__in_chans": in_chans,
-            "module__num_classes": 1,
-            "module__base_channels": int(self.base_channels),
-            "module__depth": int(self.depth),
-            "module__dropout": float(self.dropout),
-            "module__upsample": self.upsample,
-        }
 
-
-UNetSegmenter.__doc__ = _doc(
-    """Segment the lesion of every image with a U-Net trained on the cohort's masks.
+_document(
+    UNetSegmenter,
+    _doc(
+        """Segment the lesion of every image with a U-Net trained on the cohort's masks.
 
 The U-Net of Ronneberger et al. (:class:`sklearn_alnm.nn.UNet`: a convolutional
 encoder-decoder with skip connections, batch normalisation, one output logit per pixel) is
@@ -239,7 +190,7 @@ trained from scratch with skorch on the images of ``image_col`` and the binary m
 flips / rotations of image and mask, optional random patches. ``predict_proba`` returns one
 lesion probability map per image on the image's own grid, ``predict`` the thresholded masks,
 ``transform`` the cohort with the masks added in ``output_col``.""",
-    network="""\
+        network="""\
 base_channels : int, default=32
     Channels of the first level; level ``k`` has ``base_channels * 2**k`` (the original
     U-Net uses 64).
@@ -251,21 +202,21 @@ upsample : {"transpose", "bilinear"}, default="transpose"
     Learned transposed convolutions (the paper's up-convolutions) or bilinear upsampling
     followed by a 1x1 convolution.
 """,
-    module_hint=", e.g. ``module__batch_norm=False``",
-    module_type=" (:class:`~sklearn_alnm.nn.UNet`)",
-    extra_attributes="",
-    see_also=_SEE_ALSO,
-    notes="""\
+        module_hint=", e.g. ``module__batch_norm=False``",
+        module_type=" (:class:`~sklearn_alnm.nn.UNet`)",
+        extra_attributes="",
+        see_also=_SEE_ALSO,
+        notes="""\
 Inputs of any size go through the network (they are padded to a multiple of ``2**depth``
 inside it), so ``input_size`` and ``patch_size`` need not be multiples of 16.
 
 """,
-    refs=_STUDY_REF
-    + """\
+        refs=_STUDY_REF
+        + """\
 .. [2] O. Ronneberger, P. Fischer, T. Brox, "U-Net: Convolutional Networks for Biomedical
    Image Segmentation", MICCAI 2015.
 """,
-    examples="""\
+        examples="""\
 >>> from sklearn_alnm.datasets import make_alnm_cohort
 >>> from sklearn_alnm.segmentation import UNetSegmenter
 >>> X, _ = make_alnm_cohort(8, modalities="ultrasound", image_size=32, random_state=0)
@@ -279,6 +230,7 @@ inside it), so ``input_size`` and ``patch_size`` need not be multiples of 16.
 >>> 0.0 <= seg.score(X) <= 1.0
 True
 """,
+    ),
 )
 
 
@@ -286,20 +238,14 @@ True
 
 
 class UNetPlusPlusSegmenter(BaseSegmenter):
+    _network = "unet++"
+
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
+        **BaseSegmenter._parameter_constraints,
         "base_channels": [Interval(numbers.Integral, 1, None, closed="left")],
         "depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "deep_supervision": ["boolean"],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
-    }
-
-    _owned_skorch_keys = {
-        **BaseSegmenter._owned_skorch_keys,
-        "module__base_channels": "base_channels",
-        "module__depth": "depth",
-        "module__deep_supervision": "deep_supervision",
-        "module__dropout": "dropout",
     }
 
     def __init__(
@@ -337,26 +283,17 @@ class UNetPlusPlusSegmenter(BaseSegmenter):
     ):
         self._store_parameters(locals())
 
-    def _module_kwargs(self, in_chans, settings):
-        return {
-            "module": UNetPlusPlus,
-            "module__in_chans": in_chans,
-            "module__num_classes": 1,
-            "module__base_channels": int(self.base_channels),
-            "module__depth": int(self.depth),
-            "module__deep_supervision": bool(self.deep_supervision),
-            "module__dropout": float(self.dropout),
-        }
 
-
-UNetPlusPlusSegmenter.__doc__ = _doc(
-    """Segment the lesion of every image with a UNet++ trained on the cohort's masks.
+_document(
+    UNetPlusPlusSegmenter,
+    _doc(
+        """Segment the lesion of every image with a UNet++ trained on the cohort's masks.
 
 UNet++ (:class:`sklearn_alnm.nn.UNetPlusPlus`) is a U-Net whose skip connections are nested,
 dense convolution pathways; with ``deep_supervision`` every top-row node has a logit head,
 the training loss is averaged over them and predictions average them. Training, prediction
 and the cohort API are those of :class:`UNetSegmenter`.""",
-    network="""\
+        network="""\
 base_channels : int, default=32
     Channels of level 0; level ``i`` has ``base_channels * 2**i``.
 depth : int, default=4
@@ -367,17 +304,17 @@ deep_supervision : bool, default=False
 dropout : float, default=0.0
     Channel dropout at the bottleneck.
 """,
-    module_hint=", e.g. ``module__batch_norm=False``",
-    module_type=" (:class:`~sklearn_alnm.nn.UNetPlusPlus`)",
-    extra_attributes="",
-    see_also=_SEE_ALSO,
-    notes="",
-    refs=_STUDY_REF
-    + """\
+        module_hint=", e.g. ``module__batch_norm=False``",
+        module_type=" (:class:`~sklearn_alnm.nn.UNetPlusPlus`)",
+        extra_attributes="",
+        see_also=_SEE_ALSO,
+        notes="",
+        refs=_STUDY_REF
+        + """\
 .. [2] Z. Zhou, M. M. Rahman Siddiquee, N. Tajbakhsh, J. Liang, "UNet++: A Nested U-Net
    Architecture for Medical Image Segmentation", DLMIA 2018.
 """,
-    examples="""\
+        examples="""\
 >>> from sklearn_alnm.datasets import make_alnm_cohort
 >>> from sklearn_alnm.segmentation import UNetPlusPlusSegmenter
 >>> X, _ = make_alnm_cohort(8, modalities="ultrasound", image_size=32, random_state=0)
@@ -387,6 +324,7 @@ dropout : float, default=0.0
 >>> len(proba), proba[0].shape, bool(((proba[0] >= 0) & (proba[0] <= 1)).all())
 (8, (32, 32), True)
 """,
+    ),
 )
 
 
@@ -396,18 +334,13 @@ _DEEPLAB_BACKBONES = ("resnet50", "resnet101", "mobilenet_v3_large")
 
 
 class DeepLabV3Segmenter(BaseSegmenter):
+    _network = "deeplabv3"
+
     _parameter_constraints = {
-        **COMMON_CONSTRAINTS,
+        **BaseSegmenter._parameter_constraints,
         "backbone": [StrOptions(set(_DEEPLAB_BACKBONES))],
         "weights": "no_validation",
         "weights_backbone": "no_validation",
-    }
-
-    _owned_skorch_keys = {
-        **BaseSegmenter._owned_skorch_keys,
-        "module__backbone": "backbone",
-        "module__weights": "weights",
-        "module__weights_backbone": "weights_backbone",
     }
 
     def __init__(
@@ -444,30 +377,23 @@ class DeepLabV3Segmenter(BaseSegmenter):
     ):
         self._store_parameters(locals())
 
-    def _check_network(self):
+    def _check_settings(self, state):
+        super()._check_settings(state)
         # unavailable or conflicting weights fail before any image is read
         resolve_network_weights("deeplabv3", self.backbone, self.weights, self.weights_backbone)
 
-    def _module_kwargs(self, in_chans, settings):
-        return {
-            "module": build_deeplabv3,
-            "module__backbone": self.backbone,
-            "module__in_chans": in_chans,
-            "module__num_classes": 1,
-            "module__weights": self.weights,
-            "module__weights_backbone": self.weights_backbone,
-        }
 
-
-DeepLabV3Segmenter.__doc__ = _doc(
-    """Segment the lesion of every image with torchvision's DeepLabV3, trained on the cohort.
+_document(
+    DeepLabV3Segmenter,
+    _doc(
+        """Segment the lesion of every image with torchvision's DeepLabV3, trained on the cohort.
 
 DeepLabV3 (atrous spatial pyramid pooling on a dilated ResNet50 / ResNet101 or MobileNetV3
 trunk, logits upsampled to the input; :func:`sklearn_alnm.nn.build_deeplabv3`) with a
 one-logit head and any number of input channels. Weights are loaded strictly offline: a
 torchvision weights name whose file is already in the torch hub cache, or a local checkpoint.
 Training, prediction and the cohort API are those of :class:`UNetSegmenter`.""",
-    network="""\
+        network="""\
 backbone : {"resnet50", "resnet101", "mobilenet_v3_large"}, default="resnet50"
     Trunk of the network.
 weights : None, str, os.PathLike or torchvision WeightsEnum, default=None
@@ -479,21 +405,21 @@ weights_backbone : None, str, os.PathLike or torchvision WeightsEnum, default=No
     ImageNet weights of the trunk only (a weights name in the hub cache or a classification
     checkpoint). Not with ``weights``. Use ``normalize="imagenet"`` with pretrained weights.
 """,
-    module_hint="",
-    module_type=" (:class:`~sklearn_alnm.nn.DeepLabV3Net`)",
-    extra_attributes="",
-    see_also=_SEE_ALSO,
-    notes="""\
+        module_hint="",
+        module_type=" (:class:`~sklearn_alnm.nn.DeepLabV3Net`)",
+        extra_attributes="",
+        see_also=_SEE_ALSO,
+        notes="""\
 The pooling branch of the atrous pyramid normalises a 1x1 map with batch norm, so training
 batches need at least two images (a last batch of one image is dropped).
 
 """,
-    refs=_STUDY_REF
-    + """\
+        refs=_STUDY_REF
+        + """\
 .. [2] L.-C. Chen, G. Papandreou, F. Schroff, H. Adam, "Rethinking Atrous Convolution for
    Semantic Image Segmentation", arXiv:1706.05587, 2017.
 """,
-    examples="""\
+        examples="""\
 >>> from sklearn_alnm.datasets import make_alnm_cohort
 >>> from sklearn_alnm.segmentation import DeepLabV3Segmenter
 >>> X, _ = make_alnm_cohort(4, modalities="ultrasound", image_size=32, random_state=0)
@@ -504,4 +430,5 @@ batches need at least two images (a last batch of one image is dropped).
 >>> seg.module_.backbone
 'mobilenet_v3_large'
 """,
+    ),
 )

@@ -4,7 +4,7 @@ from ._cache import FeatureCache, resolve_cache
 from ._device import resolve_device
 from ._errors import CohortInputError, describe_location
 from ._labels import is_conventional_labels, resolve_pos_label
-from ._seed import seed_everything
+from ._seed import forked_torch_rng, seed_everything, seed_from
 from ._validation import check_cohort, column_mask
 
 __all__ = [
@@ -13,9 +13,11 @@ __all__ = [
     "check_cohort",
     "column_mask",
     "describe_location",
+    "forked_torch_rng",
     "is_conventional_labels",
     "resolve_cache",
     "resolve_device",
     "resolve_pos_label",
     "seed_everything",
+    "seed_from",
 ]

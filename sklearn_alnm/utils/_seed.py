@@ -50,3 +50,78 @@ def seed_everything(random_state=None, *, deterministic=False):
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
     return seed
+
+
+def seed_from(random_state):
+    """An int seed in ``[0, 2**31 - 1)`` from ``random_state`` (an int is used as is).
+
+    The one place where a ``random_state`` parameter becomes the seed of torch's generators
+    (network initialisation, shuffling, dropout, augmentation).
+
+    Parameters
+    ----------
+    random_state : int, numpy.random.RandomState or None
+        ``None`` draws from NumPy's global generator; a ``RandomState`` contributes one draw.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_alnm.utils import seed_from
+    >>> seed_from(7)
+    7
+    >>> seed_from(np.random.RandomState(0)) == seed_from(np.random.RandomState(0))
+    True
+    """
+    import numbers
+
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        return int(random_state)
+    from sklearn.utils import check_random_state
+
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+def forked_torch_rng(seed=None, device=None):
+    """Context manager: torch's global generators forked (restored on exit), seeded if asked.
+
+    Everything the library runs with torch's global random state (initialisation, a fit, a
+    DataLoader drawing its base seed at prediction) runs inside this fork, so the caller's
+    random stream is left exactly as it was.
+
+    Parameters
+    ----------
+    seed : int or None, default=None
+        Seed applied inside the block (``torch.manual_seed``); ``None`` only forks.
+    device : str, torch.device or None, default=None
+        A CUDA device whose generator is forked too (CPU only otherwise).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_alnm.utils import forked_torch_rng
+    >>> before = torch.random.get_rng_state()
+    >>> with forked_torch_rng(0):
+    ...     _ = torch.rand(3)
+    >>> bool(torch.equal(before, torch.random.get_rng_state()))
+    True
+    """
+    import contextlib
+
+    import torch
+
+    devices = []
+    if device is not None and str(device).startswith("cuda"):
+        devices = [torch.device(device).index or 0]
+
+    @contextlib.contextmanager
+    def fork():
+        with torch.random.fork_rng(devices=devices):
+            if seed is not None:
+                torch.manual_seed(int(seed))
+            yield
+
+    return fork()

@@ -79,17 +79,22 @@ def column_mask(spec, n_features, names=None, *, param="categorical", owner=None
     raise ValueError(f"{what} must be {kinds}; got an array of dtype {spec.dtype}.")
 
 
-def check_cohort(estimator, X, columns):
-    """Check that ``X`` is a non-empty cohort DataFrame holding ``columns``.
+def check_cohort(estimator, X, columns, *, allow_empty=False):
+    """Check that ``X`` is a (non-empty) cohort DataFrame holding ``columns``.
+
+    The one check of a cohort input: estimators, transformers and the readers of
+    :mod:`sklearn_alnm.io` call it.
 
     Parameters
     ----------
-    estimator : object
-        The estimator asking (its class name is used in messages).
+    estimator : object, str or None
+        The estimator asking (its class name is used in messages); ``None`` for a reader.
     X : object
         The input to check.
-    columns : iterable of str
-        Columns the estimator reads.
+    columns : iterable of str or None
+        Columns the estimator reads (``None`` entries are skipped).
+    allow_empty : bool, default=False
+        Accept a cohort without rows.
 
     Raises
     ------
@@ -115,20 +120,22 @@ def check_cohort(estimator, X, columns):
 
     from ._errors import CohortInputError
 
-    name = estimator if isinstance(estimator, str) else type(estimator).__name__
+    if estimator is None:
+        name = "expected the cohort as a pandas DataFrame (one row per patient)"
+    else:
+        name = estimator if isinstance(estimator, str) else type(estimator).__name__
+        name += " reads its input from a cohort DataFrame (one row per patient)"
     if not isinstance(X, pd.DataFrame):
-        raise TypeError(
-            f"{name} reads images from a cohort DataFrame (one row per patient); got "
-            f"{type(X).__name__}."
-        )
+        raise TypeError(f"{name}; got {type(X).__name__}.")
     for column in columns:
-        if column not in X.columns:
+        if column is not None and column not in X.columns:
             raise CohortInputError(
                 f"column not found in the cohort; available columns: {list(X.columns)}",
                 column=column,
             )
-    if len(X) == 0:
-        raise ValueError(f"{name} got an empty cohort (0 rows).")
+    if len(X) == 0 and not allow_empty:
+        who = "the reader" if estimator is None else name.split(" reads", 1)[0]
+        raise ValueError(f"{who} got an empty cohort (0 rows).")
 
 
 class CohortInputMixin:

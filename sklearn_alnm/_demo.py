@@ -1,0 +1,323 @@
+"""``alnm demo``: every available study trained and reported on an embedded synthetic cohort.
+
+Each study is trained on a stratified training split and reported the way the clinical papers
+report a model (AUC with 95% DeLong CI, accuracy, sensitivity, specificity, PPV, NPV, F1 at the
+Youden threshold of the training cohort, Hosmer-Lemeshow goodness of fit, and DeLong tests
+between models); ``out`` writes the HTML study report. The command line is
+:mod:`sklearn_alnm.cli`.
+"""
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from ._logging import get_logger
+
+_log = get_logger(__name__)
+
+
+DEMO_STUDIES = ("clinical", "ultrasound", "mammography")
+#: Small, fast segmenters of the demo's automatic-segmentation model (shared settings).
+_DEMO_SEGMENTATION = {
+    "base_channels": 8,
+    "depth": 3,
+    "input_size": 64,
+    "max_epochs": 12,
+    "lr": 3e-3,
+    "batch_size": 16,
+}
+_DEMO_MODALITIES = {
+    "clinical": ("clinical",),
+    "ultrasound": ("clinical", "ultrasound"),
+    "mammography": ("clinical", "mammography"),
+}
+
+
+def run_demo(
+    n_patients=300,
+    test_size=0.3,
+    random_state=0,
+    stream=None,
+    studies=DEMO_STUDIES,
+    n_jobs=2,
+    out=None,
+):
+    """Run the available studies on a synthetic cohort, print paper-style tables, and report.
+
+    Parameters
+    ----------
+    n_patients : int, default=300
+        Size of the synthetic cohort.
+    test_size : float, default=0.3
+        Fraction of patients held out (stratified by label) as the test cohort.
+    random_state : int, default=0
+        Seed of the cohort, the split and the models.
+    stream : file-like, default=None
+        Where to print; ``None`` means standard output.
+    studies : sequence of {"clinical", "ultrasound", "mammography"}, default=all
+        ``"clinical"``: the clinical signature, training and test performance.
+        ``"ultrasound"``: a deep-learning signature of the ultrasound lesion and the clinical
+        signature, combined by logistic regression drawn as a nomogram, beside a small CNN
+        trained on the lesion crops (:class:`~sklearn_alnm.models.ImageClassifier`).
+        ``"mammography"``: clinical + radiomics + deep features of the CC and MLO views,
+        each modality alone and fused before (feature concatenation) and after (probability
+        stacking) modelling.
+        The ultrasound and mammography studies are compared on the test cohort with DeLong
+        p-values against their reference model (combined nomogram; post-fusion).
+    n_jobs : int, default=2
+        Parallel workers for radiomics extraction and model fitting.
+    out : str, os.PathLike or None, default=None
+        Folder of the HTML study report of every fitted model on the training and test
+        cohorts (tables, ROC, calibration and decision curves, confusion matrices, the
+        nomogram, Grad-CAM of the CNN); ``None`` writes no report.
+
+    Returns
+    -------
+    dict of pandas.DataFrame
+        The numeric tables, keyed by study.
+    """
+    import tempfile
+
+    from sklearn.model_selection import train_test_split
+
+    from .datasets import make_alnm_cohort
+
+    unknown = sorted(set(studies) - set(DEMO_STUDIES))
+    if unknown:
+        raise ValueError(f"unknown studies {unknown}; available: {list(DEMO_STUDIES)}")
+    out_stream = sys.stdout if stream is None else stream
+    modalities = tuple(dict.fromkeys(m for s in studies for m in _DEMO_MODALITIES[s]))
+    X, y = make_alnm_cohort(n_patients, modalities=modalities, random_state=random_state)
+    split = train_test_split(X, y, test_size=test_size, stratify=y, random_state=random_state)
+    print(
+        f"Synthetic cohort: {n_patients} patients, {int(y.sum())} node-positive; training "
+        f"{len(split[2])} / test {len(split[3])} (stratified, seed {random_state}).\n",
+        file=out_stream,
+    )
+    builders = {
+        "clinical": _clinical_study,
+        "ultrasound": _ultrasound_study,
+        "mammography": _mammography_study,
+    }
+    X_train, X_test, y_train, y_test = split
+    tables = {}
+    with tempfile.TemporaryDirectory(prefix="alnm-demo-cache-") as cache:
+        plans = [
+            builders[key](cache=cache, random_state=random_state, n_jobs=n_jobs)
+            for key in DEMO_STUDIES
+            if key in studies
+        ]
+        reported = {}
+        for plan in plans:
+            for name, model in plan.models.items():
+                _log.info("fitting %s on %d patients", name, len(y_train))
+                model.fit(X_train, y_train)
+                if name in plan.report:
+                    reported.setdefault(name, model)
+        # one prediction per model and cohort, shared by the printed tables and the report
+        report = _demo_report(reported, *split)
+        for plan in plans:
+            scores = {
+                name: report.probabilities_[name]
+                if reported.get(name) is model
+                else {
+                    "Training": model.predict_proba(X_train)[:, 1],
+                    "Test": model.predict_proba(X_test)[:, 1],
+                }
+                for name, model in plan.models.items()
+            }
+            tables[plan.key] = plan.show(scores, plan.models, X_test, y_train, y_test, out_stream)
+        if out is not None:
+            _log.info("writing the study report of %d models", len(reported))
+            report.to_html(out)
+            print(f"\nreport: {Path(out) / 'index.html'}", file=out_stream)
+    return tables
+
+
+class _DemoStudy(NamedTuple):
+    """One study of the demo: unfitted models, the names in the report, and its printout."""
+
+    key: str
+    models: dict
+    report: tuple
+    show: Callable  # (scores, fitted models, X_test, y_train, y_test, stream) -> table
+
+
+def _demo_report(models, X_train, X_test, y_train, y_test):
+    from .report import StudyReport
+
+    return StudyReport(
+        models,
+        {"Training": (X_train, y_train), "Test": (X_test, y_test)},
+        title="sklearn_alnm demo: synthetic ALNM cohort",
+        gradcam=4,
+    )
+
+
+def _clinical_study(*, cache, random_state, n_jobs):
+    from .clinical import make_clinical_pipeline
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        from .metrics import format_performance_table, performance_table
+
+        (score,) = scores.values()
+        table = performance_table(
+            {"Training": (y_train, score["Training"]), "Test": (y_test, score["Test"])}
+        )
+        features = models["Clinical"][:-1].get_feature_names_out()
+        print(
+            f"== Clinical signature: logistic regression on {len(features)} encoded clinical "
+            "features ==\nthreshold: Youden index on the training cohort\n",
+            file=out,
+        )
+        print(format_performance_table(table).rename_axis(None).to_string(), file=out)
+        print(_LEGEND, file=out)
+        return table
+
+    return _DemoStudy("clinical", {"Clinical": make_clinical_pipeline()}, ("Clinical",), show)
+
+
+def _compare_on_test(scores, reference, y_train, y_test, *, header, out):
+    """Print the models' test performance with DeLong p against ``reference``.
+
+    Each model's threshold is its Youden index on the training cohort.
+    """
+    import pandas as pd
+
+    from .metrics import delong_test, format_performance_table, performance_table
+
+    test = {name: score["Test"] for name, score in scores.items()}
+    table = pd.concat(
+        [
+            performance_table(
+                {"Training": (y_train, score["Training"]), "Test": (y_test, score["Test"])}
+            )
+            .loc[["Test"]]
+            .rename(index={"Test": name})
+            for name, score in scores.items()
+        ]
+    )
+    table["delong_p"] = [
+        float("nan") if name == reference else delong_test(y_test, s, test[reference])[1]
+        for name, s in test.items()
+    ]
+    shown = format_performance_table(table.drop(columns="delong_p")).rename_axis(None)
+    shown[f"DeLong p vs {reference}"] = [
+        "-" if pd.isna(p) else ("<0.001" if p < 0.001 else f"{p:.3f}") for p in table["delong_p"]
+    ]
+    print(header, file=out)
+    print(shown.to_string(), file=out)
+    print(_LEGEND, file=out)
+    return table
+
+
+_ULTRASOUND_HEADER = (
+    "\n== Ultrasound study: deep-learning signature + clinical signature -> nomogram ==\n"
+    "test cohort; thresholds: Youden index on the training cohort; DL signature: deep "
+    "features of a randomly initialised\nResNet18 (no pretrained weights) on the "
+    "lesion's bounding box -> selection -> SGD; CNN: a ResNet18 trained from scratch\n"
+    "on the lesion crops (64 px, 8 epochs); combined: logistic regression on the "
+    "out-of-fold clinical and DL signatures;\nauto-segmentation: U-Net + UNet++ "
+    "(64 px, 12 epochs) fused by their mean probability -> crop of the largest "
+    "predicted lesion -> CNN\n(as above) -> nomogram with the clinical signature, "
+    "no reference mask needed to predict\n"
+)
+
+
+def _ultrasound_study(*, cache, random_state, n_jobs):
+    from .clinical import make_clinical_pipeline
+    from .models import ImageClassifier
+    from .recipes import ultrasound_autoseg, ultrasound_combined, ultrasound_dl_signature
+
+    deep = {"input_size": 64}
+    models = {
+        "Clinical signature": make_clinical_pipeline(),
+        "DL signature (US)": ultrasound_dl_signature(
+            deep=deep, cache=cache, random_state=random_state
+        ),
+        "CNN (US)": ImageClassifier(
+            "image",
+            "mask",
+            backbone="resnet18",
+            input_size=64,
+            normalize="zscore",
+            max_epochs=8,
+            batch_size=32,
+            random_state=random_state,
+        ),
+        "Combined nomogram (US)": ultrasound_combined(
+            deep=deep, cache=cache, n_jobs=n_jobs, random_state=random_state
+        ),
+        "Auto-segmentation nomogram (US)": ultrasound_autoseg(
+            segmenters=["unet", "unetpp"],
+            segmentation=_DEMO_SEGMENTATION,
+            roi_size=64,
+            cnn={"backbone": "resnet18", "max_epochs": 8, "batch_size": 32},
+            cv=3,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        ),
+    }
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        reference = "Combined nomogram (US)"
+        table = _compare_on_test(
+            scores, reference, y_train, y_test, header=_ULTRASOUND_HEADER, out=out
+        )
+        segmentation = models["Auto-segmentation nomogram (US)"]["segmentation"]
+        members = ", ".join(
+            f"{name} {member.score(X_test):.3f}"
+            for name, member in segmentation.named_segmenters_.items()
+        )
+        fused = segmentation.score(X_test)
+        print(
+            f"automatic segmentation, test Dice vs reference masks: fused {fused:.3f} ({members})",
+            file=out,
+        )
+        return table
+
+    # the clinical signature is the clinical study's model in the report
+    return _DemoStudy("ultrasound", models, tuple(models)[1:], show)
+
+
+def _mammography_study(*, cache, random_state, n_jobs):
+    import radiomics
+
+    from .recipes import mammography_fusion
+
+    # pyradiomics prints informational warnings (e.g. on GLCM symmetry) to stderr by default
+    radiomics.setVerbosity(logging.ERROR)
+    light = {
+        "radiomics": {"image_types": {"Original": {}}},
+        "deep": {"input_size": 64},
+        "cache": cache,
+        "n_jobs": n_jobs,
+        "random_state": random_state,
+    }
+    models = {
+        "Clinical": mammography_fusion("pre", ("clinical",), **light),
+        "Radiomics (CC+MLO)": mammography_fusion("pre", ("radiomics",), **light),
+        "Deep (CC+MLO)": mammography_fusion("pre", ("deep",), **light),
+        "Pre-fusion": mammography_fusion("pre", **light),
+        "Post-fusion": mammography_fusion("post", **light),
+    }
+    header = (
+        "\n== Mammography study: clinical + radiomics + deep features (CC and MLO views) ==\n"
+        "test cohort; each model's threshold is its Youden index on the training cohort; "
+        "radiomics on the original image,\ndeep features from a randomly initialised "
+        "ResNet18 (no pretrained weights); selection: p<0.05 -> |r|<0.75 -> LASSO\n"
+    )
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        return _compare_on_test(scores, "Post-fusion", y_train, y_test, header=header, out=out)
+
+    # "Clinical" is shown in the report only when the clinical study does not run
+    return _DemoStudy("mammography", models, tuple(models), show)
+
+
+_LEGEND = (
+    "\nAUC with 95% DeLong confidence interval; HL = Hosmer-Lemeshow goodness of fit "
+    "(10 groups; p > 0.05: no evidence of miscalibration)."
+)
