@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._logging import get_logger
+from ..inputs._image import check_intensity_range
 from ..io import read_cell
 from ..utils import CohortInputError, FeatureCache, resolve_cache, resolve_device, seed_from
 from ..utils._imaging import (
@@ -266,19 +267,7 @@ class DeepFeatures(BaseCohortFeatures):
                     f"ints; got {self.input_size!r}."
                 )
             size = (int(size[0]), int(size[1]))
-        intensity = self.intensity_range
-        if not isinstance(intensity, str):
-            intensity = tuple(intensity)
-            if (
-                len(intensity) != 2
-                or not all(isinstance(v, numbers.Real) and np.isfinite(v) for v in intensity)
-                or not intensity[0] < intensity[1]
-            ):
-                raise ValueError(
-                    "intensity_range must be 'auto' or a pair (low, high) of finite numbers "
-                    f"with low < high; got {self.intensity_range!r}."
-                )
-            intensity = (float(intensity[0]), float(intensity[1]))
+        intensity = check_intensity_range(self.intensity_range)
         resolve_device(self.device)  # invalid or unavailable devices fail at fit time
         resolve_cache(self.cache)
         return size, intensity

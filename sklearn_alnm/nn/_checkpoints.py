@@ -17,6 +17,7 @@ from ._backbones import Backbone, _set_submodule, conv_for_channels, resolve_wei
 from ._weights import (
     _describe,
     adapt_conv_weight,
+    describe_mismatch,
     hub_checkpoint_path,
     read_state_dict,
     resolve_spec_weights,
@@ -118,21 +119,10 @@ def _load_full_checkpoint(model, path, *, first_conv, in_chans, head_prefixes, i
         and not (skipped and k.startswith(head_prefixes))
     ]
     unexpected = [k for k in state if k not in expected and not k.endswith("num_batches_tracked")]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)}"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing key(s): {_describe(missing)}")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected key(s): {_describe(unexpected)}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} shape mismatch(es): {_describe(mismatched, 4)}")
+    problems = describe_mismatch(state, expected, missing, unexpected)
+    if problems:
         raise ValueError(
-            f"{where} does not fit the network: " + "; ".join(problems) + ". Was it saved from "
+            f"{where} does not fit the network: " + problems + ". Was it saved from "
             "another architecture or backbone?"
         )
     state = {k: v for k, v in state.items() if k in expected}

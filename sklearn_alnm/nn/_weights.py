@@ -249,6 +249,24 @@ def _describe(keys, limit=8):
     return shown + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
 
 
+def describe_mismatch(state, expected, missing, unexpected):
+    """What keeps a checkpoint's ``state`` from a model's ``expected`` state dict, in words
+    (missing and unexpected keys, shape mismatches), or ``""`` when it fits."""
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)}"
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_describe(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_describe(unexpected)}")
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape mismatch(es): {_describe(mismatched, 4)}")
+    return "; ".join(problems)
+
+
 def match_state_dict(spec, net, state, *, in_chans=3, where="the checkpoint"):
     """Fit ``state`` to ``net`` (a backbone network without its head) or raise listing the misfit.
 
@@ -270,22 +288,11 @@ def match_state_dict(spec, net, state, *, in_chans=3, where="the checkpoint"):
             state[first] = adapt_conv_weight(tensor, in_chans)
     missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
     unexpected = [k for k in state if k not in expected]
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)}, model {tuple(expected[k].shape)}"
-        for k in state
-        if k in expected and state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"{len(missing)} missing key(s): {_describe(missing)}")
-        if unexpected:
-            problems.append(f"{len(unexpected)} unexpected key(s): {_describe(unexpected)}")
-        if mismatched:
-            problems.append(f"{len(mismatched)} shape mismatch(es): {_describe(mismatched, 4)}")
+    problems = describe_mismatch(state, expected, missing, unexpected)
+    if problems:
         raise ValueError(
             f"{where} does not fit backbone {spec.name!r} (in_chans={in_chans}): "
-            + "; ".join(problems)
+            + problems
             + ". Was it saved from another architecture? Head keys "
             + f"({', '.join(p + '*' for p in head_prefixes)}) are ignored."
         )
