@@ -14,6 +14,7 @@ import importlib
 import inspect
 import pickle
 import pkgutil
+import re
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,8 @@ from sklearn_alnm.feature_selection import CorrelationFilter, LassoSelector, Uni
 from sklearn_alnm.features import DeepFeatures, RadiomicsFeatures
 from sklearn_alnm.fusion import SignatureScores
 from sklearn_alnm.metrics import dice_score
-from sklearn_alnm.models import ImageClassifier
+from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier
+from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
 from sklearn_alnm.preprocessing import IntensityNormalizer, ROICropper
 from sklearn_alnm.segmentation import (
     DeepLabV3Segmenter,
@@ -340,3 +342,24 @@ def test_score_takes_sample_weight_directly_and_routed_by_a_pipeline(cls):
             assert pipe.score(X, y, sample_weight=weights) == pytest.approx(weighted)
         finally:
             estimator.set_score_request(sample_weight=None)
+
+
+_NEURAL = [cls for cls in COHORT if issubclass(cls, BaseNeuralEstimator)]
+
+
+@pytest.mark.parametrize("cls", _NEURAL, ids=lambda cls: cls.__name__)
+def test_neural_estimators_document_every_parameter_and_the_shared_defaults(cls):
+    doc = inspect.getdoc(cls)
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self":
+            continue
+        if parameter.kind is parameter.VAR_KEYWORD:
+            assert re.search(rf"^\*\*{name}$", doc, re.M), name
+            continue
+        line = re.search(rf"^(?:\w+, )*{name}(?:, \w+)* : (.*)$", doc, re.M)
+        assert line, f"{cls.__name__} does not document {name!r}"
+        if name in TRAINING_PARAMETER_DOCS and name != "optimizer":
+            default = parameter.default
+            shown = f'"{default}"' if isinstance(default, str) else repr(default)
+            assert line.group(1).endswith(f"default={shown}"), (name, line.group(1))
+    assert cls._parameter_constraints.keys() >= TRAINING_CONSTRAINTS.keys()

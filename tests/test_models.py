@@ -18,7 +18,8 @@ from skorch.callbacks import Callback, LRScheduler
 from torch import nn
 
 from sklearn_alnm.datasets import make_alnm_cohort
-from sklearn_alnm.models import ImageClassifier, RandomResizedCropFlip
+from sklearn_alnm.inputs import BaseInput, TensorInputDataset
+from sklearn_alnm.models import BaseNeuralClassifier, ImageClassifier, RandomResizedCropFlip
 from sklearn_alnm.models._classifier import ClassifierNet, WeightedCrossEntropyLoss
 from sklearn_alnm.nn import (
     Backbone,
@@ -696,3 +697,128 @@ def test_weights_only_export_predicts_like_the_fitted_model_without_pickle(cohor
         _tiny(augment=lambda x: x).fit(X, y).save_weights(tmp_path / "callable")
     with pytest.raises(ValueError, match="holds no export"):
         ImageClassifier.load_weights(tmp_path / "nowhere")
+
+
+# ----------------------------------------------------------------------------- the core
+
+
+def test_accelerated_net_moves_tensors_inside_dicts_lists_and_tuples():
+    from collections import namedtuple
+
+    from sklearn_alnm.inputs import ImageBatch
+    from sklearn_alnm.models import AcceleratedNet
+
+    net = AcceleratedNet(nn.Linear(2, 2), criterion=nn.MSELoss, device="meta")
+    Pair = namedtuple("Pair", "image pathology")
+    batch = {
+        "us": torch.zeros(2, 1, 4, 4),
+        "bag": [torch.zeros(3, 8), torch.zeros(1, 8)],
+        "pair": Pair(torch.zeros(1), torch.zeros(2)),
+        "images": ImageBatch([torch.zeros(1, 5, 5), torch.zeros(1, 6, 4)]),
+        "plain": (torch.zeros(1), "kept", 3),
+    }
+    moved = net._to_device(batch)
+    assert moved["us"].device.type == "meta"
+    assert [t.device.type for t in moved["bag"]] == ["meta", "meta"]
+    assert type(moved["pair"]) is Pair and moved["pair"].pathology.device.type == "meta"
+    assert [t.shape for t in moved["images"]] == [(1, 5, 5), (1, 6, 4)]
+    assert all(t.device.type == "meta" for t in moved["images"])
+    assert moved["plain"][0].device.type == "meta" and moved["plain"][1:] == ("kept", 3)
+    assert batch["us"].device.type == "cpu"  # the batch itself is left alone
+
+
+class _VectorInput(BaseInput):
+    """A toy input kind (one feature vector per row, from numeric columns): all a new kind
+    writes on the contract of sklearn_alnm.inputs."""
+
+    def __init__(self, columns):
+        self._columns = list(columns)
+
+    @property
+    def columns(self):
+        return self._columns
+
+    def dataset(self, X, target=None, *, n_jobs=None, verbose=0):
+        values = np.array(X[self._columns], dtype=np.float32)
+        return TensorInputDataset(torch.from_numpy(values), target)
+
+
+class _MLP(nn.Module):
+    def __init__(self, in_features, num_classes, hidden=8):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _VectorClassifier(BaseNeuralClassifier):
+    """A thin classifier on the core: its parameters, its input and its module; nothing else."""
+
+    _parameter_constraints = {
+        **BaseNeuralClassifier._parameter_constraints,
+        "columns": [list],
+        "hidden": [int],
+    }
+
+    def __init__(
+        self,
+        columns=None,
+        *,
+        hidden=8,
+        optimizer="adam",
+        lr=0.05,
+        lr_schedule=None,
+        max_epochs=20,
+        batch_size=16,
+        class_weight=None,
+        pos_label=None,
+        early_stopping=None,
+        valid_split=None,
+        checkpoint_dir=None,
+        n_jobs=None,
+        device="cpu",
+        amp="auto",
+        random_state=None,
+        verbose=0,
+        **skorch_kwargs,
+    ):
+        self._store_parameters(locals())
+
+    def fit(self, X, y, sample_weight=None):
+        return self._fit(X, y, sample_weight)
+
+    def _make_input(self, state):
+        return _VectorInput(self.columns)
+
+    def _module_kwargs(self, input, state):
+        return {
+            "module": _MLP,
+            "module__in_features": len(input.columns),
+            "module__hidden": self.hidden,
+            **self._classifier_kwargs(
+                len(state.classes), state.class_weight, state.custom_criterion
+            ),
+        }
+
+
+def test_a_new_input_kind_is_an_input_a_module_and_a_thin_estimator(tmp_path):
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a": rng.normal(size=80), "b": rng.normal(size=80)})
+    y = np.where(X["a"] + 0.5 * X["b"] > 0, "N+", "N0")
+    with pytest.raises(ValueError, match="pos_label"):
+        _VectorClassifier(columns=["a", "b"], random_state=0).fit(X, y)
+    clf = _VectorClassifier(columns=["a", "b"], pos_label="N+", class_weight="balanced")
+    clf.set_params(random_state=0).fit(X, y, sample_weight=np.ones(80))
+    assert clf.pos_label_ == "N+" and list(clf.classes_) == ["N+", "N0"]
+    proba = clf.predict_proba(X)[:, list(clf.classes_).index("N+")]
+    assert roc_auc_score(y == "N+", proba) > 0.9
+    assert np.isfinite(clf.history_[-1, "train_auc"])
+    search = GridSearchCV(clone(clf), {"lr": [0.01, 0.05]}, cv=2).fit(X, y)
+    assert search.best_estimator_.lr in (0.01, 0.05)
+    joblib.dump(clf, tmp_path / "toy.joblib")
+    np.testing.assert_allclose(
+        joblib.load(tmp_path / "toy.joblib").predict_proba(X), clf.predict_proba(X)
+    )

@@ -250,7 +250,8 @@ def training_parameters_doc(cls, *, batch="Images", split="stratified", module_h
         if name not in signature:
             raise TypeError(f"{cls.__name__}.__init__ has no shared parameter {name!r}.")
         default = signature[name].default
-        entries.append(text.format(default=repr(default), batch=batch, split=split))
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        entries.append(text.format(default=shown, batch=batch, split=split))
     return "\n".join(entries)
 
 

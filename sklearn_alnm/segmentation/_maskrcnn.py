@@ -28,6 +28,7 @@ from ..inputs import ImageBatch, InstanceMaskInput, collate_detections, instance
 from ..inputs._augment import hflip_instances
 from ..inputs._instances import prepare_image
 from ..models import AcceleratedNet, BaseNeuralEstimator
+from ..models._base import document_training_parameters
 from ..nn import get_segmentation_network
 from ..nn._checkpoints import resolve_network_weights
 from ._base import SegmentationOutputMixin, random_valid_split
@@ -252,41 +253,10 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         ``"gradient_clipping"``; set another bound with
         ``callbacks__gradient_clipping__gradient_clip_value``, or remove it with
         ``callbacks__gradient_clipping=None``).
-    lr : float, default=0.005
-        Initial learning rate.
-    lr_schedule : None, "step", "cosine" or dict, default=None
-        Stepped once per epoch, as for :class:`~sklearn_alnm.models.ImageClassifier`.
-    max_epochs : int, default=30
-        Training epochs.
-    batch_size : int, default=2
-        Images per batch (training and prediction).
     augment : {"default"} or None, default="default"
         ``"default"``: each training image is mirrored left-right with probability 0.5,
         together with its boxes and masks; never at prediction. ``None``: no augmentation.
-    early_stopping : None, int or dict, default=None
-        Stop when the validation loss (the training loss without ``valid_split``) has not
-        improved for this many epochs and restore the best epoch's weights; a dict gives
-        :class:`skorch.callbacks.EarlyStopping` arguments.
-    valid_split : None, float, int or callable, default=None
-        Hold out a (random, seeded) part of the training images for a validation loss per
-        epoch: a fraction, a number of folds ``k`` (1/k held out), or a callable ``(dataset,
-        y) -> (train, valid)``.
-    checkpoint_dir : None, str or os.PathLike, default=None
-        Folder for per-epoch checkpoints; an interrupted fit of the same settings and data
-        resumes, a finished one is loaded (see :class:`~sklearn_alnm.models.ImageClassifier`).
-    n_jobs : int or None, default=None
-        Threads reading the images and masks in ``fit``.
-    device : str, default="auto"
-        ``"auto"`` (CUDA when available), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
-    amp : "auto", False, "bf16" or "fp16", default="auto"
-        Mixed precision on CUDA (``"auto"``: bfloat16 where supported, else float16 with
-        gradient scaling); always off on the CPU.
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initialisation, shuffling, flips, the validation split and the detector's
-        sampling of anchors and proposals (torch's global generators are forked during
-        ``fit``; the caller's state is untouched).
-    verbose : int, default=0
-        ``>0``: a progress bar per epoch and skorch's epoch table.
+    {training_parameters}
     **skorch_kwargs
         Other :class:`skorch.NeuralNet` arguments in skorch's syntax, e.g. arguments of the
         detector (:class:`torchvision.models.detection.MaskRCNN`):
@@ -541,3 +511,8 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
             One boolean array ``(H, W)`` per row, on that row's image grid.
         """
         return [mask for _, mask in self._segment(X)]
+
+
+document_training_parameters(
+    MaskRCNNSegmenter, batch="Images", split="random", skip=("optimizer", "skorch_kwargs")
+)
