@@ -218,7 +218,7 @@ verbose : int, default={default}
 }
 
 
-def training_parameters_doc(cls, *, batch="Images", split="stratified", module_hint="", skip=()):
+def training_parameters_doc(cls, *, batch="Samples", split="stratified", module_hint="", skip=()):
     """The numpydoc entries of the shared training parameters, defaults read from ``cls``.
 
     Parameters
@@ -226,7 +226,7 @@ def training_parameters_doc(cls, *, batch="Images", split="stratified", module_h
     cls : type
         The estimator class; its ``__init__`` gives the defaults (so the documentation cannot
         drift from the signature).
-    batch : str, default="Images"
+    batch : str, default="Samples"
         What a batch holds, for ``batch_size``.
     split : str, default="stratified"
         How the validation part is drawn (``"stratified"``, ``"random"``).

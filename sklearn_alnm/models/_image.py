@@ -314,5 +314,6 @@ class ImageClassifier(PreparesImagesMixin, BaseNeuralClassifier):
 
 document_classifier(
     ImageClassifier,
+    batch="Images",
     module_hint=" (backbone arguments)",
 )
