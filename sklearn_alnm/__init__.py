@@ -29,12 +29,17 @@ report
     Paper-style tables and figures of fitted models on a study's cohorts, as HTML.
 recipes
     The published studies as unfitted estimators.
+inputs
+    How a cohort's columns become tensors: one contract per input kind (images, image + mask
+    pairs, detector instances) and the training-batch augmentations.
 models
     skorch-backed deep-learning estimators (:class:`~sklearn_alnm.models.ImageClassifier`)
-    sharing one neural base (device, mixed precision, checkpoints, CPU-loadable pickles).
+    on one neural core (shared training parameters, device, mixed precision, checkpoints,
+    CPU-loadable pickles; labels, weights and AUC for every classifier).
 nn
     Backbone registry, the study networks PLNet / ULNet and the segmentation networks
-    (U-Net, U-Net++, DeepLabV3, Mask R-CNN) as plain torch modules, no scikit-learn.
+    (U-Net, U-Net++, DeepLabV3, Mask R-CNN; one per module, one registry) as plain torch
+    modules, no scikit-learn.
 explain
     Grad-CAM heat maps, overlays and figure panels of image classifiers.
 utils

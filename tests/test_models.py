@@ -711,7 +711,7 @@ def test_accelerated_net_moves_tensors_inside_dicts_lists_and_tuples():
     net = AcceleratedNet(nn.Linear(2, 2), criterion=nn.MSELoss, device="meta")
     Pair = namedtuple("Pair", "image pathology")
     batch = {
-        "us": torch.zeros(2, 1, 4, 4),
+        "us": torch.zeros(2, 3, 4, 4),
         "bag": [torch.zeros(3, 8), torch.zeros(1, 8)],
         "pair": Pair(torch.zeros(1), torch.zeros(2)),
         "images": ImageBatch([torch.zeros(1, 5, 5), torch.zeros(1, 6, 4)]),
@@ -725,6 +725,14 @@ def test_accelerated_net_moves_tensors_inside_dicts_lists_and_tuples():
     assert all(t.device.type == "meta" for t in moved["images"])
     assert moved["plain"][0].device.type == "meta" and moved["plain"][1:] == ("kept", 3)
     assert batch["us"].device.type == "cpu"  # the batch itself is left alone
+    # on CUDA, 4-D tensors take the channels-last format wherever they sit in the batch
+    cuda_like = AcceleratedNet(nn.Linear(2, 2), criterion=nn.MSELoss, device="meta")
+    cuda_like.channels_last = True
+    cuda_like._on_cuda = lambda: True
+    moved = cuda_like._to_device(batch)
+    assert moved["us"].is_contiguous(memory_format=torch.channels_last)
+    assert moved["us"].stride() != batch["us"].stride()
+    assert moved["bag"][0].shape == (3, 8)  # other ranks unchanged
 
 
 class _VectorInput(BaseInput):
