@@ -41,7 +41,7 @@ from sklearn_alnm.feature_selection import CorrelationFilter, LassoSelector, Uni
 from sklearn_alnm.features import DeepFeatures, RadiomicsFeatures
 from sklearn_alnm.fusion import SignatureScores
 from sklearn_alnm.metrics import dice_score
-from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier
+from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier, VideoClassifier
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
 from sklearn_alnm.preprocessing import IntensityNormalizer, ROICropper
 from sklearn_alnm.segmentation import (
@@ -114,6 +114,18 @@ COHORT = {
             random_state=0,
         ),
         "ultrasound",
+    ),
+    VideoClassifier: (
+        lambda: VideoClassifier(
+            arch="tsm",
+            backbone="resnet18",
+            n_frames=4,
+            frame_size=32,
+            resize=None,
+            max_epochs=1,
+            random_state=0,
+        ),
+        "video",
     ),
     UNetSegmenter: (lambda: UNetSegmenter(**_TINY_UNET), "ultrasound"),
     UNetPlusPlusSegmenter: (lambda: UNetPlusPlusSegmenter(**_TINY_UNET), "ultrasound"),
@@ -222,8 +234,8 @@ _FITTED = {}
 
 def _cohort(kind):
     if kind not in _COHORTS:
-        if kind == "ultrasound":
-            X, y = make_alnm_cohort(12, modalities="ultrasound", image_size=32, random_state=0)
+        if kind in ("ultrasound", "video"):
+            X, y = make_alnm_cohort(12, modalities=kind, image_size=32, random_state=0)
         else:
             X, y = make_alnm_cohort(60, modalities=("clinical",), random_state=0)
         _COHORTS[kind] = (X, np.asarray(y))

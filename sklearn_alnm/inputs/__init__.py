@@ -5,7 +5,8 @@ An input object is what a neural estimator asks to turn its cohort columns into 
 and targets, the collate function, a content key for checkpoints). The kinds:
 :class:`ImageInput` (an image per row, optionally cut to its lesion mask),
 :class:`ImageMaskInput` (images and lesion masks for semantic segmentation) and
-:class:`InstanceMaskInput` (images on their own grids and instance targets for Mask R-CNN).
+:class:`InstanceMaskInput` (images on their own grids and instance targets for Mask R-CNN)
+and :class:`VideoInput` (clips sampled, resized and normalised once per fit).
 The training-batch augmentations live here too: :class:`RandomResizedCropFlip` for images,
 :class:`RandomFlipRotate` for image + mask pairs.
 
@@ -19,9 +20,11 @@ from ._base import BaseInput, LazyRowsDataset, TargetDataset, TensorInputDataset
 from ._image import ImageInput, PreparesImagesMixin
 from ._instances import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
 from ._masks import ImageMaskInput, read_binary_mask, to_image_grid
+from ._video import ClipAugment, VideoInput
 
 __all__ = [
     "BaseInput",
+    "ClipAugment",
     "ImageBatch",
     "ImageInput",
     "ImageMaskInput",
@@ -32,6 +35,7 @@ __all__ = [
     "RandomResizedCropFlip",
     "TargetDataset",
     "TensorInputDataset",
+    "VideoInput",
     "collate_batches",
     "collate_detections",
     "instance_targets",

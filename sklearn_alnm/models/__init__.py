@@ -8,7 +8,7 @@ channels-last, device moves of any batch); the classifiers also share
 :class:`BaseNeuralClassifier` (labels with the ``pos_label`` rule, class and sample weights,
 epoch AUC, predictions). What they read comes from :mod:`sklearn_alnm.inputs`, their networks
 from :mod:`sklearn_alnm.nn`. :class:`ImageClassifier` fine-tunes a backbone on an image
-column.
+column, :class:`VideoClassifier` trains a video network (TSN, TSM, TIN, 3-D CNNs) on clips.
 """
 
 from ..inputs import RandomResizedCropFlip
@@ -16,6 +16,7 @@ from ._base import BaseNeuralEstimator
 from ._classifier import BaseNeuralClassifier
 from ._image import ImageClassifier
 from ._net import AcceleratedNet
+from ._video import VideoClassifier
 
 __all__ = [
     "AcceleratedNet",
@@ -23,4 +24,5 @@ __all__ = [
     "BaseNeuralEstimator",
     "ImageClassifier",
     "RandomResizedCropFlip",
+    "VideoClassifier",
 ]

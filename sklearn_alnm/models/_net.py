@@ -40,14 +40,27 @@ class AcceleratedNet(NeuralNet):
     resume : bool, default=False
         Count ``max_epochs`` from the history (a fit resumed from a checkpoint trains only the
         epochs still missing).
+    inference_transform : callable or None, default=None
+        Applied to validation and prediction batches once they are on the device (the
+        deterministic counterpart of ``augment``, e.g. the middle frame of each video segment).
     """
 
-    def __init__(self, *args, amp=None, channels_last=False, augment=None, resume=False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        amp=None,
+        channels_last=False,
+        augment=None,
+        resume=False,
+        inference_transform=None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.amp = amp
         self.channels_last = channels_last
         self.augment = augment
         self.resume = resume
+        self.inference_transform = inference_transform
 
     # ------------------------------------------------------------------------- device bits
 
@@ -172,10 +185,18 @@ class AcceleratedNet(NeuralNet):
         scaler.update()
         return step
 
+    def _inference_batch(self, Xi):
+        """A validation or prediction batch as the network sees it: on the device, with the
+        ``inference_transform``."""
+        Xi = self._to_device(Xi)
+        if self.inference_transform is not None:
+            Xi = self.inference_transform(Xi)
+        return Xi
+
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         Xi, yi = unpack_data(batch)
-        Xi = self._to_device(Xi)
+        Xi = self._inference_batch(Xi)
         with torch.inference_mode(), self._autocast():
             y_pred = self.infer(Xi, **fit_params)
             loss = self.get_loss(y_pred, yi, X=Xi, training=False)
@@ -184,7 +205,7 @@ class AcceleratedNet(NeuralNet):
     def evaluation_step(self, batch, training=False):
         self.check_is_fitted()
         Xi, _ = unpack_data(batch)
-        Xi = self._to_device(Xi)
+        Xi = self._inference_batch(Xi)
         self._set_training(training)
         grad = torch.enable_grad() if training else torch.inference_mode()
         with grad, self._autocast():

@@ -52,6 +52,18 @@ from ._segmentation import (
 )
 from ._unet import UNet
 from ._unetpp import UNetPlusPlus
+from ._video import (
+    FRAME_ARCHS,
+    VIDEO_3D_ARCHS,
+    FrameVideoNet,
+    TemporalInterlace,
+    TemporalShift,
+    Video3DNet,
+    build_video_net,
+    interpolated_shift,
+    resolve_video_weights,
+    temporal_shift,
+)
 from ._weights import (
     WeightsNotAvailableError,
     adapt_conv_weight,
@@ -61,6 +73,16 @@ from ._weights import (
 )
 
 __all__ = [
+    "FRAME_ARCHS",
+    "FrameVideoNet",
+    "TemporalInterlace",
+    "TemporalShift",
+    "VIDEO_3D_ARCHS",
+    "Video3DNet",
+    "build_video_net",
+    "interpolated_shift",
+    "resolve_video_weights",
+    "temporal_shift",
     "Backbone",
     "BackboneSpec",
     "DeepLabV3Net",

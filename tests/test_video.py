@@ -1,0 +1,261 @@
+"""Video: the temporal shifts, the video networks, the clip input and VideoClassifier."""
+
+import subprocess
+import sys
+import textwrap
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_alnm.datasets import make_alnm_cohort
+from sklearn_alnm.inputs import ClipAugment, VideoInput
+from sklearn_alnm.inputs._video import SegmentSampler
+from sklearn_alnm.io import write_video
+from sklearn_alnm.models import VideoClassifier
+from sklearn_alnm.nn import (
+    FrameVideoNet,
+    TemporalInterlace,
+    Video3DNet,
+    build_video_net,
+    interpolated_shift,
+    temporal_shift,
+)
+from sklearn_alnm.utils import CohortInputError
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def cohort():
+    X, y = make_alnm_cohort(12, modalities="video", image_size=32, random_state=0)
+    return X, np.asarray(y)
+
+
+def _tiny(**kwargs):
+    params = dict(
+        arch="tsm",
+        backbone="resnet18",
+        n_frames=4,
+        frame_size=32,
+        resize=None,
+        max_epochs=1,
+        batch_size=4,
+        random_state=0,
+        device="cpu",
+    )
+    params.update(kwargs)
+    return VideoClassifier(**params)
+
+
+# ------------------------------------------------------------------------------ the shifts
+
+
+def test_temporal_shift_equals_a_hand_computed_shift_with_zero_padding():
+    n, t, c = 2, 5, 16
+    x = torch.randn(n * t, c, 3, 3)
+    out = temporal_shift(x, t).view(n, t, c, 3, 3)
+    clip = x.view(n, t, c, 3, 3)
+    fold = c // 8
+    expected = torch.zeros_like(clip)
+    for k in range(t):
+        if k + 1 < t:
+            expected[:, k, :fold] = clip[:, k + 1, :fold]  # from the next frame
+        if k - 1 >= 0:
+            expected[:, k, fold : 2 * fold] = clip[:, k - 1, fold : 2 * fold]  # from the previous
+        expected[:, k, 2 * fold :] = clip[:, k, 2 * fold :]
+    torch.testing.assert_close(out, expected)
+
+
+@pytest.mark.parametrize("offset", [-2, -1, 0, 1, 3])
+def test_interpolated_shift_with_integer_offsets_is_the_plain_shift(offset):
+    x = torch.randn(2, 6, 3, 4)
+    out = interpolated_shift(x, torch.full((2, 3), float(offset)))
+    expected = torch.zeros_like(x)
+    for k in range(6):
+        if 0 <= k - offset < 6:
+            expected[:, k] = x[:, k - offset]
+    torch.testing.assert_close(out, expected)
+
+
+def test_interpolated_shift_has_exact_gradients_for_features_and_offsets():
+    x = torch.randn(2, 5, 2, 3, dtype=torch.double, requires_grad=True)
+    offsets = torch.tensor([[0.3, 1.6], [-0.7, 2.2]], dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(interpolated_shift, (x, offsets))
+
+
+def test_tin_starts_as_the_identity_and_its_gradients_reach_the_offset_network():
+    tin = TemporalInterlace(16, n_frames=4)
+    x = torch.randn(2 * 4, 16, 3, 3)
+    torch.testing.assert_close(tin(x), x)  # zero offsets, unit weights at initialisation
+    tin(x).pow(2).sum().backward()
+    assert tin.offset_fc[-1].weight.grad.abs().sum() > 0
+    assert tin.weight_conv.weight.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------------------- the networks
+
+
+@pytest.mark.parametrize("arch", ["tsn", "tsm", "tin"])
+def test_frame_networks_take_clips_and_shift_only_inside_residual_branches(arch):
+    net = build_video_net(arch, "resnet18", n_frames=4, in_chans=1, num_classes=3, seed=0)
+    assert isinstance(net, FrameVideoNet)
+    out = net.eval()(torch.randn(2, 1, 4, 32, 32))
+    assert out.shape == (2, 3)
+    shifts = [
+        m for m in net.modules() if type(m).__name__ in ("TemporalShift", "TemporalInterlace")
+    ]
+    assert len(shifts) == (0 if arch == "tsn" else 8)  # one per residual block of ResNet18
+    with pytest.raises(ValueError, match="expected clips"):
+        net(torch.randn(2, 1, 5, 32, 32))
+
+
+def test_tsm_mixes_frames_while_tsn_treats_them_independently():
+    torch.manual_seed(0)
+    clip = torch.randn(1, 1, 4, 32, 32)
+    changed = clip.clone()
+    changed[:, :, 3] = torch.randn(1, 1, 32, 32)  # only the last frame differs
+    for arch, mixes in (("tsn", False), ("tsm", True)):
+        net = build_video_net(
+            arch, "resnet18", n_frames=4, in_chans=1, num_classes=2, seed=0
+        ).eval()
+
+        def frames(x, net=net):
+            return net.trunk.forward_features(x.transpose(1, 2).reshape(4, 1, 32, 32))
+
+        with torch.no_grad():
+            first = frames(clip)[0]
+            other = frames(changed)[0]
+        assert (not torch.allclose(first, other)) is mixes
+
+
+def test_3d_networks_adapt_their_stem_and_head():
+    net = build_video_net("r3d_18", in_chans=1, num_classes=2, seed=0)
+    assert isinstance(net, Video3DNet) and net.model.stem[0].in_channels == 1
+    assert net.eval()(torch.randn(1, 1, 4, 32, 32)).shape == (1, 2)
+    with pytest.raises(ValueError, match="arch must be one of"):
+        build_video_net("c3d")
+
+
+def test_unavailable_pretrained_weights_fail_before_any_clip_is_read(cohort):
+    from sklearn_alnm.nn import WeightsNotAvailableError
+
+    X, y = cohort
+    with pytest.raises(WeightsNotAvailableError):
+        _tiny(arch="r3d_18", weights="KINETICS400_V1").fit(X.assign(video=None), y)
+
+
+# ---------------------------------------------------------------------------- the clip input
+
+
+def test_video_input_samples_resizes_crops_and_normalises(tmp_path):
+    clip = np.zeros((10, 40, 60), dtype=np.uint8)
+    clip[:, 10:30, 25:35] = 200
+    rgb = np.stack([clip, clip // 2, clip // 4], axis=-1)
+    X = pd.DataFrame({"video": [clip, rgb]})
+    clips, chans = VideoInput("video", n_frames=4, frame_size=16, resize=20).prepare(X)
+    assert chans == 3 and clips.shape == (2, 3, 4, 16, 16)  # one RGB clip: every clip RGB
+    assert float(clips.max()) <= 1.0 and float(clips.min()) >= 0.0
+    torch.testing.assert_close(clips[0, 0], clips[0, 2])  # gray replicated
+    z, _ = VideoInput("video", n_frames=4, frame_size=16, resize=None, normalize="zscore").prepare(
+        X
+    )
+    assert abs(float(z[0].mean())) < 1e-4 and float(z[0].std()) == pytest.approx(1.0, abs=1e-2)
+    segments = VideoInput("video", n_frames=4, sampling="segments", frame_size=16)
+    assert segments.prepare(X)[0].shape[2] == 12
+    assert segments.prepare(X, training=False)[0].shape[2] == 4
+
+
+def test_clip_augmentation_moves_every_frame_of_a_clip_alike():
+    torch.manual_seed(0)
+    frame = torch.rand(1, 1, 1, 16, 16)
+    clips = frame.expand(2, 1, 4, 16, 16).contiguous()  # every frame the same
+    out = ClipAugment(brightness=0.0, contrast=0.0)(clips)
+    for k in range(1, 4):
+        torch.testing.assert_close(out[:, :, k], out[:, :, 0])
+    sampler = SegmentSampler(4)
+    candidates = torch.arange(12.0).view(1, 1, 12, 1, 1)
+    picked = sampler(candidates).flatten()
+    assert [int(v) // 3 for v in picked] == [0, 1, 2, 3]
+    assert sampler.select_middle(candidates).flatten().tolist() == [1.0, 4.0, 7.0, 10.0]
+
+
+def test_bad_cells_name_the_row_and_the_file(cohort, tmp_path):
+    X, y = cohort
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    bad = X.copy()
+    bad["video"] = bad["video"].astype(object)
+    bad.at[bad.index[2], "video"] = str(broken)
+    with pytest.raises(CohortInputError, match="broken.mp4"):
+        _tiny().fit(bad, y)
+    bad.at[bad.index[2], "video"] = str(tmp_path / "missing.mp4")
+    with pytest.raises(CohortInputError, match="missing.mp4"):
+        _tiny().fit(bad, y)
+    bad.at[bad.index[2], "video"] = 3.5
+    with pytest.raises(CohortInputError, match="video"):
+        _tiny().fit(bad, y)
+
+
+# ------------------------------------------------------------------------ VideoClassifier
+
+
+def test_fit_predict_with_string_labels_weights_and_files(cohort, tmp_path):
+    X, y = cohort
+    paths = []
+    for k, clip in enumerate(X["video"]):
+        path = tmp_path / f"clip{k}.mp4"
+        write_video(path, np.asarray(clip).astype(np.uint8))
+        paths.append(str(path))
+    on_disk = X.assign(video=paths)
+    labels = np.where(y == 1, "N+", "N0")
+    with pytest.raises(ValueError, match="pos_label"):
+        _tiny().fit(on_disk, labels)
+    clf = _tiny(arch="tin", pos_label="N+", class_weight="balanced", sampling="segments")
+    clf.fit(on_disk, labels, sample_weight=np.linspace(0.5, 1.0, len(X)))
+    proba = clf.predict_proba(on_disk)
+    assert proba.shape == (len(X), 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert clf.pos_label_ == "N+" and clf.in_chans_ == 1
+    assert set(clf.predict(on_disk)) <= {"N+", "N0"}
+    assert np.isfinite(clf.history_[-1, "train_loss"])
+
+
+def test_grid_search_over_arch_lr_and_frames(cohort):
+    X, y = cohort
+    search = GridSearchCV(
+        _tiny(), {"arch": ["tsn", "tsm"], "n_frames": [2, 4]}, cv=2, scoring="roc_auc"
+    ).fit(X, y)
+    assert search.cv_results_["mean_test_score"].shape == (4,)
+    assert clone(search.best_estimator_).get_params()["arch"] in ("tsn", "tsm")
+
+
+def test_pickle_loads_and_predicts_in_a_fresh_process(cohort, tmp_path):
+    X, y = cohort
+    clf = _tiny(arch="r3d_18").fit(X, y)
+    path = tmp_path / "video.joblib"
+    joblib.dump(clf, path)
+    X.to_pickle(tmp_path / "cohort.pkl")
+    np.save(tmp_path / "expected.npy", clf.predict_proba(X))
+    script = textwrap.dedent(
+        f"""
+        import joblib, numpy as np, pandas as pd
+        clf = joblib.load({str(path)!r})
+        X = pd.read_pickle({str(tmp_path / "cohort.pkl")!r})
+        expected = np.load({str(tmp_path / "expected.npy")!r})
+        np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-5, atol=1e-6)
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
