@@ -14,13 +14,19 @@ segment (:class:`SegmentSampler`) and validation and prediction the middle one.
 :class:`ClipAugment` applies one random spatial transform to all frames of a clip.
 """
 
+import hashlib
 import numbers
+import os
+import threading
+from collections import OrderedDict
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..io import read_cell
+from ..io._formats import is_path_like
+from ..utils import resolve_cache
 from ..utils._imaging import intensity_bounds, to_unit_range
 from ._augment import RandomResizedCropFlip
 from ._base import BaseInput, TensorInputDataset, map_rows
@@ -56,6 +62,12 @@ class VideoInput(BaseInput):
         weights (their means for gray clips).
     in_chans : int or None
         Channels; decided by the training clips when ``None``.
+    cache : None, "memory", str, os.PathLike or FeatureCache
+        Where prepared clips (sampled, resized, in ``[0, 1]``) are kept between fits, keyed
+        by the clip's content (the file's bytes or the array) and the sampling and size
+        settings: ``"memory"`` in this process (:data:`MEMORY_CACHE_BYTES` at most, least
+        recently used first out), a folder for a :class:`~sklearn_alnm.utils.FeatureCache`
+        on disk, ``None`` for none (each ``fit`` / ``predict`` decodes its clips once).
 
     Examples
     --------
@@ -78,8 +90,10 @@ class VideoInput(BaseInput):
         crop="center",
         normalize="unit",
         in_chans=None,
+        cache=None,
     ):
         self.video_col = video_col
+        self.cache = cache
         self.n_frames = int(n_frames)
         self.sampling = sampling
         self.frame_size = int(frame_size)
@@ -128,8 +142,43 @@ class VideoInput(BaseInput):
             )
         return unit.transpose(0, 1).contiguous()  # (c, T, H, W)
 
+    def _settings(self):
+        return (self.frames_read, self.frame_size, self.resize, self.crop)
+
+    def _cache_key(self, X, i):
+        cell = X[self.video_col].iloc[i]
+        if is_path_like(cell):
+            try:
+                digest = _file_digest(os.fspath(cell))
+            except OSError:
+                return None  # the reader reports the missing file, naming the row
+        elif isinstance(cell, np.ndarray):
+            digest = hashlib.sha256(np.ascontiguousarray(cell).view(np.uint8)).hexdigest()
+            digest += str((cell.dtype, cell.shape))
+        else:
+            return None
+        return hashlib.sha256(repr((digest, self._settings())).encode()).hexdigest()
+
     def load_row(self, X, i):
-        return self.prepare_row(self.read_row(X, i))
+        """The prepared clip of row position ``i``, from the cache when it holds it."""
+        if self.cache is None:
+            return self.prepare_row(self.read_row(X, i))
+        key = self._cache_key(X, i)
+        if key is None:
+            return self.prepare_row(self.read_row(X, i))
+        if self.cache == "memory":
+            hit = _MEMORY.get(key)
+            if hit is None:
+                hit = self.prepare_row(self.read_row(X, i))
+                _MEMORY.put(key, hit)
+            return hit
+        store = resolve_cache(self.cache)
+        entry = store.load("video", key)
+        if entry is not None:
+            return torch.from_numpy(entry["clip"])
+        clip = self.prepare_row(self.read_row(X, i))
+        store.save("video", key, clip=clip.numpy())
+        return clip
 
     def prepare(self, X, *, n_jobs=None, verbose=0, training=True):
         """Every clip of ``X`` -> ``(tensor (N, C, T', H, W), C)``; ``T'`` holds the segment
@@ -173,6 +222,56 @@ class VideoInput(BaseInput):
         """The clips of ``X`` (and ``target``) as a dataset; decides ``in_chans`` if unset."""
         clips, self.in_chans = self.prepare(X, n_jobs=n_jobs, verbose=verbose, training=training)
         return TensorInputDataset(clips, target)
+
+
+#: Upper bound of the prepared clips kept by ``cache="memory"`` (bytes, per process).
+MEMORY_CACHE_BYTES = 2 * 1024**3
+
+
+class _ClipMemory:
+    """Prepared clips by key, least recently used evicted beyond ``MEMORY_CACHE_BYTES``."""
+
+    def __init__(self):
+        self._clips = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            clip = self._clips.get(key)
+            if clip is not None:
+                self._clips.move_to_end(key)
+            return clip
+
+    def put(self, key, clip):
+        size = clip.element_size() * clip.nelement()
+        with self._lock:
+            if key in self._clips or size > MEMORY_CACHE_BYTES:
+                return
+            self._clips[key] = clip
+            self._bytes += size
+            while self._bytes > MEMORY_CACHE_BYTES:
+                _, old = self._clips.popitem(last=False)
+                self._bytes -= old.element_size() * old.nelement()
+
+    def clear(self):
+        with self._lock:
+            self._clips.clear()
+            self._bytes = 0
+
+    def __len__(self):
+        return len(self._clips)
+
+
+_MEMORY = _ClipMemory()
+
+
+def _file_digest(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _match_clip_channels(clip, in_chans):

@@ -1,6 +1,7 @@
 """Video classifier: TSN / TSM / TIN on a 2-D backbone, or a torchvision 3-D network, on clips."""
 
 import numbers
+import os
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
@@ -63,6 +64,11 @@ class VideoClassifier(BaseNeuralClassifier):
         has a true ``batched`` attribute).
     dropout : float, default=0.5
         Dropout in front of the new head.
+    cache : None, "memory", str or os.PathLike, default="memory"
+        Where prepared clips are kept between fits (e.g. the candidates of a
+        ``GridSearchCV``), by content: in this process, in a folder, or nowhere (see
+        :class:`~sklearn_alnm.inputs.VideoInput`). Each ``fit`` decodes every clip at most
+        once whatever this says: the epochs read the prepared tensor.
     {classifier_parameters}
     {training_parameters}
 
@@ -114,6 +120,7 @@ class VideoClassifier(BaseNeuralClassifier):
         "normalize": [StrOptions({"unit", "zscore", "kinetics"})],
         "augment": [StrOptions({"default"}), None, callable],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "cache": [None, StrOptions({"memory"}), str, os.PathLike],
     }
 
     _owned_skorch_keys = {
@@ -142,6 +149,7 @@ class VideoClassifier(BaseNeuralClassifier):
         normalize="unit",
         augment="default",
         dropout=0.5,
+        cache="memory",
         optimizer="adam",
         lr=1e-4,
         lr_schedule=None,
@@ -193,6 +201,7 @@ class VideoClassifier(BaseNeuralClassifier):
             resize=self.resize,
             crop=self.crop,
             normalize=self.normalize,
+            cache=self.cache,
         )
 
     def _training_dataset(self, input, X, target, state):
