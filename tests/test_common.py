@@ -43,7 +43,7 @@ from sklearn_alnm.fusion import SignatureScores
 from sklearn_alnm.metrics import dice_score
 from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier, VideoClassifier
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
-from sklearn_alnm.preprocessing import IntensityNormalizer, ROICropper
+from sklearn_alnm.preprocessing import FrameSelector, IntensityNormalizer, ROICropper
 from sklearn_alnm.segmentation import (
     DeepLabV3Segmenter,
     MaskRCNNSegmenter,
@@ -166,6 +166,7 @@ COHORT = {
     ),
     IntensityNormalizer: (lambda: IntensityNormalizer(), "ultrasound"),
     ROICropper: (lambda: ROICropper(output_size=16), "ultrasound"),
+    FrameSelector: (lambda: FrameSelector(method="max_variance"), "video"),
     ClinicalPreprocessor: (
         lambda: make_clinical_pipeline()[0],
         "clinical",

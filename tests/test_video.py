@@ -492,3 +492,17 @@ def test_prepared_clips_are_cached_by_content_in_memory_and_on_disk(cohort, tmp_
         files
     )
     assert reads == [0]
+
+
+def test_frame_selector_writes_the_key_frame_for_a_static_model(cohort):
+    from sklearn_alnm.preprocessing import FrameSelector
+
+    X, _ = cohort
+    out = FrameSelector(method="index", index=-1).fit_transform(X)
+    np.testing.assert_array_equal(out["key_frame"].iloc[0], np.asarray(X["video"].iloc[0])[-1])
+    middle = FrameSelector().fit_transform(X)["key_frame"].iloc[1]
+    np.testing.assert_array_equal(middle, np.asarray(X["video"].iloc[1])[8])
+    with pytest.raises(ValueError, match="frame 99 does not exist"):
+        FrameSelector(method="index", index=99).fit_transform(X)
+    with pytest.raises(ValueError, match="index is needed"):
+        FrameSelector(method="index").fit(X)

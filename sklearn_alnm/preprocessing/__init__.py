@@ -7,12 +7,15 @@ feature extractor:
 - :class:`ROICropper` crops each image (and its mask) to the rectangle around the lesion mask,
   with a margin, a minimum size and a fallback for empty masks, and resamples it;
 - :class:`IntensityNormalizer` normalises each image by its own statistics (z-score, min-max,
-  histogram equalisation), optionally computed inside the lesion mask.
+  histogram equalisation), optionally computed inside the lesion mask;
+- :class:`FrameSelector` writes a key frame of every clip as an image column (the static
+  comparator of a video model).
 
-Both are stateless: ``fit`` validates the parameters and the columns and learns nothing.
+They are stateless: ``fit`` validates the parameters and the columns and learns nothing.
 """
 
+from ._frames import FrameSelector
 from ._intensity import IntensityNormalizer
 from ._roi import ROICropper
 
-__all__ = ["IntensityNormalizer", "ROICropper"]
+__all__ = ["FrameSelector", "IntensityNormalizer", "ROICropper"]
