@@ -506,3 +506,39 @@ def test_frame_selector_writes_the_key_frame_for_a_static_model(cohort):
         FrameSelector(method="index", index=99).fit_transform(X)
     with pytest.raises(ValueError, match="index is needed"):
         FrameSelector(method="index").fit(X)
+
+
+@pytest.mark.parametrize("arch", ["tsm", "r3d_18"])
+def test_grad_cam_of_a_video_model_is_a_map_over_time_and_space(cohort, arch):
+    from sklearn_alnm.explain import grad_cam, key_frames
+
+    X, y = cohort
+    clf = _tiny(arch=arch).fit(X, y)
+    heat = grad_cam(clf, X.iloc[:3])
+    assert heat.shape == (3, 4, 32, 32) and heat.dtype == np.float32
+    assert float(heat.min()) >= 0.0 and float(heat.max()) <= 1.0
+    frames = key_frames(heat)
+    assert frames.shape == (3,) and set(frames.tolist()) <= set(range(4))
+    assert clf.prepare_clips(X.iloc[:3]).shape == (3, 1, 4, 32, 32)
+
+
+def test_grad_cam_follows_the_frame_that_decides(cohort):
+    """A hand-built frame network that looks only at frame 2: the key frame is frame 2."""
+    from sklearn_alnm.explain import grad_cam, key_frames
+
+    net = build_video_net("tsn", "resnet18", n_frames=4, in_chans=1, num_classes=2, seed=0).eval()
+    weights = torch.zeros(4)
+    weights[2] = 1.0
+
+    class OneFrame(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+            self.gradcam_layer = "net." + net.gradcam_layer
+
+        def forward(self, x):
+            return self.net(x * weights.view(1, 1, 4, 1, 1))
+
+    clips = torch.rand(2, 1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    heat = grad_cam(OneFrame(), clips)
+    assert key_frames(heat).tolist() == [2, 2]

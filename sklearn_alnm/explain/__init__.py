@@ -4,9 +4,11 @@
 grid, from a fitted :class:`~sklearn_alnm.models.ImageClassifier` or any torch module (every
 backbone of :mod:`sklearn_alnm.nn`, ViT included, names its default layer in
 ``gradcam_layer``). :func:`overlay` blends a map over an image and :func:`plot_gradcam` draws a
-panel of chosen cases with their predicted probabilities, as the study reports show them.
+panel of chosen cases with their predicted probabilities, as the study reports show them. A
+video model (:class:`~sklearn_alnm.models.VideoClassifier`) gets one map per clip over time and
+space, and :func:`key_frames` the frame where it concentrates.
 """
 
-from ._gradcam import grad_cam, overlay, plot_gradcam
+from ._gradcam import grad_cam, key_frames, overlay, plot_gradcam
 
-__all__ = ["grad_cam", "overlay", "plot_gradcam"]
+__all__ = ["grad_cam", "key_frames", "overlay", "plot_gradcam"]

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..utils import resolve_pos_label
 
-__all__ = ["grad_cam", "overlay", "plot_gradcam"]
+__all__ = ["grad_cam", "key_frames", "overlay", "plot_gradcam"]
 
 
 # ----------------------------------------------------------------------------- model access
@@ -32,7 +32,9 @@ __all__ = ["grad_cam", "overlay", "plot_gradcam"]
 
 def _is_classifier(model):
     return not isinstance(model, nn.Module) and (
-        hasattr(model, "prepare_images") or hasattr(model, "module_")
+        hasattr(model, "prepare_images")
+        or hasattr(model, "prepare_clips")
+        or hasattr(model, "module_")
     )
 
 
@@ -61,9 +63,10 @@ def _as_batch(x, what="X"):
             f"{what} must be a torch.Tensor or numpy array of shape (N, C, H, W) when the model "
             f"is a torch module; got {type(x).__name__}."
         )
-    if x.ndim != 4:
+    if x.ndim not in (4, 5):
         raise ValueError(
-            f"{what} must be a batch of images of shape (N, C, H, W); got shape {tuple(x.shape)}."
+            f"{what} must be a batch of clips (N, C, T, H, W) or of images of shape "
+            f"(N, C, H, W); got shape {tuple(x.shape)}."
         )
     if not x.is_floating_point():
         x = x.float()
@@ -80,13 +83,14 @@ def _resolve_model(model, X):
                 f"This {type(model).__name__} instance is not fitted yet (it has no module_); "
                 "call fit before computing Grad-CAM maps."
             )
-        if not hasattr(model, "prepare_images"):
+        prepare = getattr(model, "prepare_images", None) or getattr(model, "prepare_clips", None)
+        if prepare is None:
             raise TypeError(
-                f"{type(model).__name__} has no prepare_images method to turn X into the "
-                "network's input; pass its torch module and an image tensor instead."
+                f"{type(model).__name__} has no prepare_images (or prepare_clips) method to "
+                "turn X into the network's input; pass its torch module and a tensor instead."
             )
         module = model.module_
-        images = _as_batch(model.prepare_images(X), what="prepare_images(X)")
+        images = _as_batch(prepare(X), what=f"{prepare.__name__}(X)")
         device = _module_device(module, fallback=getattr(model, "device_", None))
         return module, images, device, getattr(model, "classes_", None)
     raise TypeError(
@@ -208,6 +212,58 @@ def _spatial(tensor, height, width, patch, layer_name):
     )
 
 
+def _volume(tensor, n_clips, layer_name):
+    """Feature volumes ``(N, C, t, h, w)`` of a video network's layer: a 3-D network's output
+    as it is, a 2-D network's per-frame maps ``(N * t, C, h, w)`` regrouped by clip."""
+    if tensor.ndim == 5:
+        return tensor
+    if tensor.ndim == 4 and tensor.shape[0] % n_clips == 0:
+        frames = tensor.shape[0] // n_clips
+        return tensor.view(n_clips, frames, *tensor.shape[1:]).transpose(1, 2)
+    raise ValueError(
+        f"Grad-CAM is unsupported for layer {layer_name!r} of a video network: its output of "
+        f"shape {tuple(tensor.shape)} is neither (N, C, t, h, w) nor per-frame maps."
+    )
+
+
+def _cam(acts, grads, size):
+    """Grad-CAM of feature maps ``(N, C, *grid)``: gradient-weighted sum, ReLU, resized to
+    ``size`` (bilinear for images, trilinear over time and space for clips); ``(N, *size)``."""
+    dims = tuple(range(2, acts.ndim))
+    weights = grads.mean(dim=dims, keepdim=True)
+    cam = torch.relu((weights * acts).sum(dim=1, keepdim=True))
+    if tuple(cam.shape[2:]) != tuple(size):
+        mode = "bilinear" if len(size) == 2 else "trilinear"
+        cam = F.interpolate(cam, size=tuple(size), mode=mode, align_corners=False)
+    return cam[:, 0]
+
+
+def key_frames(heatmaps):
+    """The key frame of each clip's Grad-CAM map: the frame holding the largest share of it.
+
+    Parameters
+    ----------
+    heatmaps : ndarray of shape (N, T, H, W)
+        :func:`grad_cam` of a video model.
+
+    Returns
+    -------
+    ndarray of int, shape (N,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_alnm.explain import key_frames
+    >>> heat = np.zeros((1, 3, 2, 2)); heat[0, 2] = 1.0
+    >>> key_frames(heat).tolist()
+    [2]
+    """
+    heatmaps = np.asarray(heatmaps)
+    if heatmaps.ndim != 4:
+        raise ValueError(f"expected clip heat maps (N, T, H, W); got shape {heatmaps.shape}.")
+    return heatmaps.reshape(*heatmaps.shape[:2], -1).sum(axis=2).argmax(axis=1)
+
+
 def _scores(output, position):
     """The class scores ``(N,)`` to differentiate and the class probabilities ``(N,)``."""
     if isinstance(output, tuple | list) and output and isinstance(output[0], torch.Tensor):
@@ -249,7 +305,8 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
     if class_index is None:
         class_index = _default_class(model, classes)
     position = _class_position(class_index, classes)
-    n, _, height, width = images.shape
+    n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
+    n_frames = images.shape[2] if images.ndim == 5 else None
     patch = _patch_size(module)
     dtype = _module_dtype(module)
     captured = []
@@ -294,16 +351,16 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
                         f"layer {layer_name!r} does not influence the model's output; choose "
                         "a layer on the path to the logits as target_layer."
                     )
-                acts = _spatial(captured[0].detach().float(), height, width, patch, layer_name)
-                grads = _spatial(grad.detach().float(), height, width, patch, layer_name)
-                weights = grads.mean(dim=(2, 3), keepdim=True)
-                cam = torch.relu((weights * acts).sum(dim=1, keepdim=True))
-                if cam.shape[-2:] != (height, width):
-                    cam = F.interpolate(
-                        cam, size=(height, width), mode="bilinear", align_corners=False
-                    )
-                cam = cam[:, 0]
-                peak = cam.amax(dim=(1, 2), keepdim=True)
+                if n_frames is None:
+                    acts = _spatial(captured[0].detach().float(), height, width, patch, layer_name)
+                    grads = _spatial(grad.detach().float(), height, width, patch, layer_name)
+                    cam = _cam(acts, grads, (height, width))
+                else:
+                    acts = _volume(captured[0].detach().float(), len(x), layer_name)
+                    grads = _volume(grad.detach().float(), len(x), layer_name)
+                    cam = _cam(acts, grads, (n_frames, height, width))
+                dims = tuple(range(1, cam.ndim))
+                peak = cam.amax(dim=dims, keepdim=True)
                 cam = torch.where(peak > 0, cam / peak.clamp_min(1e-30), torch.zeros_like(cam))
                 maps.append(cam.clamp_(0.0, 1.0).cpu())
                 probabilities.append(prob.cpu())
@@ -318,7 +375,8 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
         heat = torch.cat(maps).numpy().astype(np.float32, copy=False)
         prob = torch.cat(probabilities).numpy().astype(np.float64, copy=False)
     else:
-        heat = np.zeros((0, height, width), dtype=np.float32)
+        grid = (height, width) if n_frames is None else (n_frames, height, width)
+        heat = np.zeros((0, *grid), dtype=np.float32)
         prob = np.zeros(0)
     label = None
     if classes is not None and -len(classes) <= position < len(classes):
@@ -343,9 +401,14 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
         ``prepare_images`` are used, so the maps are those of what it predicts from), or a
         torch module returning logits of shape ``(N, K)``, ``(N, 1)`` or ``(N,)`` (e.g. a
         :class:`sklearn_alnm.nn.Backbone` with ``num_classes``).
-    X : cohort DataFrame, or tensor / array of shape (N, C, H, W)
+    X : cohort DataFrame, or tensor / array of shape (N, C, H, W) or (N, C, T, H, W)
         For a classifier, what its ``predict_proba`` accepts; for a torch module, the input
-        batch exactly as the module takes it (already normalised).
+        batch exactly as the module takes it (already normalised). Clips (a fitted
+        :class:`~sklearn_alnm.models.VideoClassifier`, or a 5-D batch for a video network)
+        give one map per clip over time and space: the gradient is averaged over the frames
+        and the layer's grid (a 2-D network's per-frame maps are regrouped by clip) and the
+        map is resized trilinearly to ``(T, H, W)``; :func:`key_frames` picks each clip's
+        frame of largest share.
     target_layer : str, torch.nn.Module or None, default=None
         The layer whose feature maps are weighted: a dotted submodule name of the network
         (``"net.layer4"``) or the submodule itself. ``None`` uses the network's
@@ -364,7 +427,7 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
 
     Returns
     -------
-    heatmaps : ndarray of shape (N, H, W), float32
+    heatmaps : ndarray of shape (N, H, W) or, for clips, (N, T, H, W), float32
         Values in ``[0, 1]``, 1 at each map's maximum; all zeros where no feature map speaks
         for the class.
 

@@ -4,6 +4,7 @@ import numbers
 import os
 
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from ..inputs import VideoInput
 from ..inputs._augment import PerImage
@@ -186,6 +187,23 @@ class VideoClassifier(BaseNeuralClassifier):
         self
         """
         return self._fit(X, y, sample_weight)
+
+    def prepare_clips(self, X):
+        """The network's input for ``X``: clips sampled, resized and normalised as at
+        prediction (no augmentation); what :func:`~sklearn_alnm.explain.grad_cam` explains.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+            The cohort.
+
+        Returns
+        -------
+        torch.Tensor of shape (n_patients, in_chans_, n_frames, frame_size, frame_size)
+        """
+        check_is_fitted(self, "net_")
+        self.input_.check(self, X)
+        return self.input_.prepare(X, n_jobs=self.n_jobs, training=False)[0]
 
     # ------------------------------------------------------------------------------- hooks
 
