@@ -542,3 +542,15 @@ def test_grad_cam_follows_the_frame_that_decides(cohort):
     clips = torch.rand(2, 1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
     heat = grad_cam(OneFrame(), clips)
     assert key_frames(heat).tolist() == [2, 2]
+
+
+def test_short_clips_are_sampled_again_or_refused_naming_the_row():
+    X = pd.DataFrame(
+        {"patient_id": ["A", "B"], "video": [np.zeros((10, 8, 8), np.uint8), np.zeros((3, 8, 8))]}
+    )
+    repeat = VideoInput("video", n_frames=6, frame_size=8, resize=None).prepare(X)[0]
+    assert repeat.shape == (2, 1, 6, 8, 8)
+    with pytest.raises(CohortInputError, match=r"row 'B'.*3 frames, fewer than the 6"):
+        VideoInput("video", n_frames=6, frame_size=8, resize=None, short_clips="error").prepare(X)
+    with pytest.raises(CohortInputError, match="3 frames"):
+        _tiny(n_frames=6, short_clips="error", frame_size=8).fit(X, [0, 1])

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import read_cell
+from ..io import read_cell, sample_frame_indices
 from ..io._formats import is_path_like
-from ..utils import resolve_cache
+from ..utils import CohortInputError, resolve_cache
 from ..utils._imaging import intensity_bounds, to_unit_range
 from ._augment import RandomResizedCropFlip
 from ._base import BaseInput, TensorInputDataset, map_rows
@@ -62,6 +62,10 @@ class VideoInput(BaseInput):
         weights (their means for gray clips).
     in_chans : int or None
         Channels; decided by the training clips when ``None``.
+    short_clips : {"repeat", "error"}
+        Clips with fewer frames than are sampled: ``"repeat"`` samples frames again (the
+        indices of :func:`~sklearn_alnm.io.sample_frame_indices` repeat), ``"error"`` raises an
+        error naming the row (such clips are then decoded whole to count their frames).
     cache : None, "memory", str, os.PathLike or FeatureCache
         Where prepared clips (sampled, resized, in ``[0, 1]``) are kept between fits, keyed
         by the clip's content (the file's bytes or the array) and the sampling and size
@@ -90,9 +94,11 @@ class VideoInput(BaseInput):
         crop="center",
         normalize="unit",
         in_chans=None,
+        short_clips="repeat",
         cache=None,
     ):
         self.video_col = video_col
+        self.short_clips = short_clips
         self.cache = cache
         self.n_frames = int(n_frames)
         self.sampling = sampling
@@ -119,7 +125,18 @@ class VideoInput(BaseInput):
 
     def read_row(self, X, i):
         """The sampled frames of row position ``i``: float32 ``(T, H, W)`` or ``(T, H, W, 3)``."""
-        return read_cell(X, i, self.video_col, kind="video", n_frames=self.frames_read)
+        if self.short_clips == "repeat":
+            return read_cell(X, i, self.video_col, kind="video", n_frames=self.frames_read)
+        frames = read_cell(X, i, self.video_col, kind="video")
+        if len(frames) < self.frames_read:
+            raise CohortInputError(
+                f"the clip has {len(frames)} frames, fewer than the {self.frames_read} sampled "
+                "(short_clips='error'; 'repeat' samples frames again)",
+                row=self.row_ids(X)[i],
+                column=self.video_col,
+                path=_path_of(X[self.video_col].iloc[i]),
+            )
+        return frames[sample_frame_indices(len(frames), self.frames_read)]
 
     def prepare_row(self, frames):
         """Sampled frames -> float32 tensor ``(c, T, frame_size, frame_size)`` in ``[0, 1]``."""
@@ -143,7 +160,7 @@ class VideoInput(BaseInput):
         return unit.transpose(0, 1).contiguous()  # (c, T, H, W)
 
     def _settings(self):
-        return (self.frames_read, self.frame_size, self.resize, self.crop)
+        return (self.frames_read, self.frame_size, self.resize, self.crop, self.short_clips)
 
     def _cache_key(self, X, i):
         cell = X[self.video_col].iloc[i]
@@ -264,6 +281,10 @@ class _ClipMemory:
 
 
 _MEMORY = _ClipMemory()
+
+
+def _path_of(cell):
+    return os.fspath(cell) if is_path_like(cell) else None
 
 
 def _file_digest(path, chunk=1 << 20):

@@ -65,6 +65,9 @@ class VideoClassifier(BaseNeuralClassifier):
         has a true ``batched`` attribute).
     dropout : float, default=0.5
         Dropout in front of the new head.
+    short_clips : {"repeat", "error"}, default="repeat"
+        Clips shorter than the frames sampled: frames sampled again, or an error naming the
+        row.
     cache : None, "memory", str or os.PathLike, default="memory"
         Where prepared clips are kept between fits (e.g. the candidates of a
         ``GridSearchCV``), by content: in this process, in a folder, or nowhere (see
@@ -121,6 +124,7 @@ class VideoClassifier(BaseNeuralClassifier):
         "normalize": [StrOptions({"unit", "zscore", "kinetics"})],
         "augment": [StrOptions({"default"}), None, callable],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "short_clips": [StrOptions({"repeat", "error"})],
         "cache": [None, StrOptions({"memory"}), str, os.PathLike],
     }
 
@@ -150,6 +154,7 @@ class VideoClassifier(BaseNeuralClassifier):
         normalize="unit",
         augment="default",
         dropout=0.5,
+        short_clips="repeat",
         cache="memory",
         optimizer="adam",
         lr=1e-4,
@@ -219,6 +224,7 @@ class VideoClassifier(BaseNeuralClassifier):
             resize=self.resize,
             crop=self.crop,
             normalize=self.normalize,
+            short_clips=self.short_clips,
             cache=self.cache,
         )
 
