@@ -654,3 +654,118 @@ def ultrasound_autoseg(
         pos_label=pos_label,
     )
     return Pipeline([("segmentation", segment), ("crop", crop), *steps])
+
+
+def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_state=None, **params):
+    """The dynamic-ultrasound study's video model: a clip classifier with the study's settings.
+
+    16 frames per clip, resized to 256 px and centre-cropped to 224, pixels in ``[0, 1]``,
+    random resized crop + horizontal flip (+ brightness / contrast) of every frame of a clip
+    alike in training, Adam at 1e-4, batch 4, cross-entropy
+    (:class:`~sklearn_alnm.models.VideoClassifier`). The study compared R(2+1)D, TIN and
+    ResNet-3D (``arch="r2plus1d_18"``, ``"tin"``, ``"r3d_18"``); TIN was best.
+
+    Parameters
+    ----------
+    arch : str, default="tin"
+        The network (see :class:`~sklearn_alnm.models.VideoClassifier`).
+    video_col : str, default="video"
+        Cohort column of the clips.
+    pos_label : scalar or None, default=None
+        The positive class when the labels are not 0/1.
+    random_state : int or None, default=None
+        Seed of the initialisation, shuffling and augmentation.
+    **params
+        Any other :class:`~sklearn_alnm.models.VideoClassifier` parameter over the study's
+        (``n_frames``, ``frame_size``, ``max_epochs``, ``backbone``, ``weights``, ...).
+
+    Returns
+    -------
+    sklearn_alnm.models.VideoClassifier
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import ultrasound_video
+    >>> model = ultrasound_video("r2plus1d_18", max_epochs=5)
+    >>> model.arch, model.n_frames, model.frame_size, model.lr, model.batch_size
+    ('r2plus1d_18', 16, 224, 0.0001, 4)
+    """
+    from .models import VideoClassifier
+
+    settings = {
+        "n_frames": 16,
+        "frame_size": 224,
+        "resize": 256,
+        "crop": "center",
+        "normalize": "unit",
+        "augment": "default",
+        "optimizer": "adam",
+        "lr": 1e-4,
+        "batch_size": 4,
+        **params,
+    }
+    return VideoClassifier(
+        video_col, arch=arch, pos_label=pos_label, random_state=random_state, **settings
+    )
+
+
+def ultrasound_video_static(
+    backbone="resnet50",
+    *,
+    video_col="video",
+    key_frame="middle",
+    pos_label=None,
+    random_state=None,
+    **params,
+):
+    """The static comparator of the video study: a CNN on one key frame of the same clip.
+
+    :class:`~sklearn_alnm.preprocessing.FrameSelector` writes the key frame (``key_frame``:
+    ``"middle"`` or ``"max_variance"``) and an :class:`~sklearn_alnm.models.ImageClassifier`
+    (the study's ResNet50, InceptionV3 or VGG19) classifies it, so both models are fitted and
+    compared (DeLong) on the same cohort.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet50"
+        A registry backbone (``"inception_v3"``, ``"vgg19"``, ...).
+    video_col : str, default="video"
+    key_frame : {"middle", "max_variance"}, default="middle"
+    pos_label : scalar or None, default=None
+    random_state : int or None, default=None
+    **params
+        Any other :class:`~sklearn_alnm.models.ImageClassifier` parameter (``input_size``,
+        ``max_epochs``, ``weights``, ...).
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        ``FrameSelector`` then ``ImageClassifier``, unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import ultrasound_video_static
+    >>> model = ultrasound_video_static("vgg19", input_size=64)
+    >>> [name for name, _ in model.steps], model[-1].image_col
+    (['key_frame', 'classifier'], 'key_frame')
+    """
+    from .models import ImageClassifier
+    from .preprocessing import FrameSelector
+
+    settings = {"lr": 1e-4, "batch_size": 4, **params}
+    return Pipeline(
+        [
+            ("key_frame", FrameSelector(video_col, method=key_frame, output_col="key_frame")),
+            (
+                "classifier",
+                ImageClassifier(
+                    "key_frame",
+                    backbone=backbone,
+                    pos_label=pos_label,
+                    random_state=random_state,
+                    **settings,
+                ),
+            ),
+        ]
+    )

@@ -301,3 +301,27 @@ def test_ultrasound_autoseg_in_grouped_cross_validation(us_cohort):
         error_score="raise",
     )
     assert auc.shape == (2,) and np.all((auc > 0.5) & (auc <= 1))
+
+
+def test_video_recipes_fit_the_video_model_and_its_static_comparator():
+    import torch
+
+    from sklearn_alnm.datasets import make_alnm_cohort
+    from sklearn_alnm.recipes import ultrasound_video, ultrasound_video_static
+
+    torch.set_num_threads(1)
+    X, y = make_alnm_cohort(8, modalities="video", image_size=32, random_state=0)
+    video = ultrasound_video(
+        "tsm",
+        backbone="resnet18",
+        n_frames=4,
+        frame_size=32,
+        resize=None,
+        max_epochs=1,
+        random_state=0,
+    ).fit(X, y)
+    static = ultrasound_video_static("resnet18", input_size=32, max_epochs=1, random_state=0).fit(
+        X, y
+    )
+    assert video.predict_proba(X).shape == static.predict_proba(X).shape == (8, 2)
+    assert static[0].fit_transform(X)["key_frame"].iloc[0].shape == (32, 32)
