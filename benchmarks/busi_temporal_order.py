@@ -11,7 +11,7 @@ are printed side by side.
 
 Usage::
 
-    python benchmarks/busi_temporal_order.py [--busi-dir DIR] [--n-images 120] [--epochs 10]
+    python benchmarks/busi_temporal_order.py [--busi-dir DIR] [--n-images 120] [--epochs 20]
 """
 
 import argparse
@@ -70,7 +70,7 @@ def main():
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--window", type=float, default=0.5)
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--archs", default="tsn,tsm,tin,r3d_18")
     args = parser.parse_args()
     if not Path(args.busi_dir).is_dir():

@@ -94,10 +94,11 @@ def test_interpolated_shift_has_exact_gradients_for_features_and_offsets():
     assert torch.autograd.gradcheck(interpolated_shift, (x, offsets))
 
 
-def test_tin_starts_as_the_identity_and_its_gradients_reach_the_offset_network():
+def test_tin_starts_as_tsm_and_its_gradients_reach_the_offset_network():
     tin = TemporalInterlace(16, n_frames=4)
     x = torch.randn(2 * 4, 16, 3, 3)
-    torch.testing.assert_close(tin(x), x)  # zero offsets, unit weights at initialisation
+    # offsets of one frame each way and unit weights at initialisation: TSM's shift
+    torch.testing.assert_close(tin(x), temporal_shift(x, 4), rtol=1e-5, atol=1e-5)
     tin(x).pow(2).sum().backward()
     assert tin.offset_fc[-1].weight.grad.abs().sum() > 0
     assert tin.weight_conv.weight.grad.abs().sum() > 0

@@ -12,6 +12,7 @@ R(2+1)D-18, S3D, MViT-v2-S, Swin3D-T) with a new head and any number of input ch
 """
 
 import contextlib
+import math
 import os
 import types
 
@@ -113,10 +114,10 @@ class TemporalInterlace(nn.Module):
     (spatial average pooling, a 1-D convolution over time, two fully connected layers, tanh
     scaled to ``max_offset``) predicts one fractional offset per group and clip, a weight
     network (1-D convolution, sigmoid scaled to 2) one weight per group and frame; the groups
-    are shifted by :func:`interpolated_shift`, the first half of the groups by the offsets,
-    the second half by their opposite (as TIN interlaces both directions), then weighted.
-    The other channels are unchanged. At initialisation the offsets are zero and the weights
-    one, so TIN starts as the identity.
+    are shifted by :func:`interpolated_shift`, the first half of the groups back in time by
+    the offsets, the second half forward (TIN interlaces both directions), then weighted. The
+    other channels are unchanged. At initialisation the offsets are one frame and the weights
+    one, so TIN starts as TSM's shift (:func:`temporal_shift`) and learns from there.
     """
 
     def __init__(self, channels, n_frames, *, fold_div=4, groups=2, max_offset=2.0):
@@ -139,6 +140,9 @@ class TemporalInterlace(nn.Module):
         for layer in (self.offset_fc[-1], self.weight_conv):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        # start from TSM's shift: offsets of one frame (first half of the groups back in time,
+        # second half forward), unit weights; training then moves them
+        nn.init.constant_(self.offset_fc[-1].bias, math.atanh(1.0 / self.max_offset))
 
     def extra_repr(self):
         return f"n_frames={self.n_frames}, fold={self.fold}, groups={self.groups}"
@@ -152,7 +156,7 @@ class TemporalInterlace(nn.Module):
         offsets = self.max_offset * torch.tanh(self.offset_fc(self.offset_conv(pooled).squeeze(1)))
         half = self.groups // 2
         signs = torch.ones(self.groups, device=x.device, dtype=offsets.dtype)
-        signs[half:] = -1.0 if half else 1.0
+        signs[:half] = -1.0
         weights = 2.0 * torch.sigmoid(self.weight_conv(pooled))  # (N, G, T)
         grouped = part.reshape(n, t, self.groups, self.fold // self.groups, h, w)
         shifted = interpolated_shift(grouped, offsets * signs)
