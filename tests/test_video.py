@@ -523,26 +523,29 @@ def test_grad_cam_of_a_video_model_is_a_map_over_time_and_space(cohort, arch):
     assert clf.prepare_clips(X.iloc[:3]).shape == (3, 1, 4, 32, 32)
 
 
-def test_grad_cam_follows_the_frame_that_decides(cohort):
-    """A hand-built frame network that looks only at frame 2: the key frame is frame 2."""
+def test_grad_cam_of_clips_keeps_each_frames_share_and_names_the_key_frame():
+    """A linear clip model hooked on its input: the map is the clip itself (weights of one
+    sign), so the key frame is the brightest one whatever its position."""
     from sklearn_alnm.explain import grad_cam, key_frames
 
-    net = build_video_net("tsn", "resnet18", n_frames=4, in_chans=1, num_classes=2, seed=0).eval()
-    weights = torch.zeros(4)
-    weights[2] = 1.0
-
-    class OneFrame(torch.nn.Module):
+    class Linear(torch.nn.Module):
         def __init__(self):
             super().__init__()
-            self.net = net
-            self.gradcam_layer = "net." + net.gradcam_layer
+            self.features = torch.nn.Identity()
+            self.gradcam_layer = "features"
 
         def forward(self, x):
-            return self.net(x * weights.view(1, 1, 4, 1, 1))
+            total = self.features(x).sum(dim=(1, 2, 3, 4))
+            return torch.stack([-total, total], dim=1)
 
-    clips = torch.rand(2, 1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
-    heat = grad_cam(OneFrame(), clips)
-    assert key_frames(heat).tolist() == [2, 2]
+    clips = torch.full((2, 1, 5, 8, 8), 0.1)
+    clips[0, :, 3] = 1.0
+    clips[1, :, 0] = 1.0
+    heat = grad_cam(Linear(), clips)
+    assert heat.shape == (2, 5, 8, 8)
+    assert key_frames(heat).tolist() == [3, 0]
+    np.testing.assert_allclose(heat[0, 3], 1.0)
+    np.testing.assert_allclose(heat[0, 1], 0.1, rtol=1e-5)
 
 
 def test_short_clips_are_sampled_again_or_refused_naming_the_row():

@@ -224,9 +224,10 @@ class FrameVideoNet(nn.Module):
                     for p in shift.offset_conv.parameters():
                         p.data.normal_(0.0, 0.01, generator=generator)
                 block.conv1 = nn.Sequential(shift, block.conv1)
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(self.trunk.feature_dim, num_classes)
-        )
+        with contextlib.nullcontext() if seed is None else forked_torch_rng(int(seed) + 1):
+            self.head = nn.Sequential(
+                nn.Dropout(dropout), nn.Linear(self.trunk.feature_dim, num_classes)
+            )
         self.gradcam_layer = f"trunk.{self.trunk.gradcam_layer}"
 
     def extra_repr(self):
