@@ -660,8 +660,10 @@ def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_st
     """The dynamic-ultrasound study's video model: a clip classifier with the study's settings.
 
     16 frames per clip, resized to 256 px and centre-cropped to 224, pixels in ``[0, 1]``,
-    random resized crop + horizontal flip (+ brightness / contrast) of every frame of a clip
-    alike in training, Adam at 1e-4, batch 4, cross-entropy
+    random resized crop, horizontal flip and an elastic deformation (plus brightness /
+    contrast) of every frame of a clip alike in training
+    (:class:`~sklearn_alnm.inputs.ClipAugment` with ``elastic=50``), Adam at 1e-4, batch 4,
+    cross-entropy
     (:class:`~sklearn_alnm.models.VideoClassifier`). The study compared R(2+1)D, TIN and
     ResNet-3D (``arch="r2plus1d_18"``, ``"tin"``, ``"r3d_18"``); TIN was best.
 
@@ -691,6 +693,7 @@ def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_st
     >>> model.arch, model.n_frames, model.frame_size, model.lr, model.batch_size
     ('r2plus1d_18', 16, 224, 0.0001, 4)
     """
+    from .inputs import ClipAugment
     from .models import VideoClassifier
 
     settings = {
@@ -699,7 +702,7 @@ def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_st
         "resize": 256,
         "crop": "center",
         "normalize": "unit",
-        "augment": "default",
+        "augment": ClipAugment(elastic=50.0),
         "optimizer": "adam",
         "lr": 1e-4,
         "batch_size": 4,

@@ -593,3 +593,14 @@ def test_only_the_temporal_networks_tell_a_clip_from_its_reversal():
     for arch in ("tsm", "tin"):
         model = _tiny(arch=arch, **settings).fit(X_train, y_train)
         assert roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]) >= 0.9, arch
+
+
+def test_elastic_deformation_is_one_field_per_clip():
+    torch.manual_seed(0)
+    frame = torch.rand(1, 1, 1, 24, 24)
+    clips = frame.expand(2, 1, 3, 24, 24).contiguous()
+    out = ClipAugment(brightness=0.0, contrast=0.0, elastic=30.0)(clips)
+    assert out.shape == clips.shape and not torch.allclose(out, clips)
+    for k in range(1, 3):
+        torch.testing.assert_close(out[:, :, k], out[:, :, 0])  # every frame deformed alike
+    assert not torch.allclose(out[0], out[1])  # another field for another clip

@@ -354,6 +354,10 @@ class ClipAugment:
         A batched image augmentation; ``None`` uses ``RandomResizedCropFlip(scale=(0.7, 1.0))``.
     brightness, contrast : float, default=0.1
         Ranges of the intensity jitter (0 disables it).
+    elastic : float or None, default=None
+        Strength (``alpha``, pixels) of an elastic deformation drawn per clip and applied to
+        every frame alike (:class:`torchvision.transforms.v2.ElasticTransform` on the clip's
+        frames folded into channels, ``sigma`` 5); ``None`` disables it.
 
     Examples
     --------
@@ -365,29 +369,36 @@ class ClipAugment:
 
     batched = True
 
-    def __init__(self, spatial=None, brightness=0.1, contrast=0.1):
+    def __init__(self, spatial=None, brightness=0.1, contrast=0.1, elastic=None):
         self.spatial = spatial
         self.brightness = brightness
         self.contrast = contrast
+        self.elastic = elastic
 
     def __repr__(self):
         return (
             f"ClipAugment(spatial={self.spatial!r}, brightness={self.brightness}, "
-            f"contrast={self.contrast})"
+            f"contrast={self.contrast}, elastic={self.elastic})"
         )
 
     def __eq__(self, other):
         return type(other) is type(self) and vars(other) == vars(self)
 
     def __hash__(self):
-        return hash((type(self), repr(self.spatial), self.brightness, self.contrast))
+        return hash((type(self), repr(self.spatial), self.brightness, self.contrast, self.elastic))
 
     def __call__(self, clips):
         n, c, t, h, w = clips.shape
         spatial = (
             self.spatial if self.spatial is not None else RandomResizedCropFlip(scale=(0.7, 1.0))
         )
-        out = spatial(clips.reshape(n, c * t, h, w)).reshape(n, c, t, h, w)
+        folded = spatial(clips.reshape(n, c * t, h, w))
+        if self.elastic:
+            from torchvision.transforms import v2
+
+            deform = v2.ElasticTransform(alpha=float(self.elastic), sigma=5.0)
+            folded = torch.stack([deform(clip) for clip in folded])  # one field per clip
+        out = folded.reshape(n, c, t, h, w)
         if self.brightness or self.contrast:
             opts = {"device": clips.device, "dtype": clips.dtype}
             shape = (n, 1, 1, 1, 1)
