@@ -31,6 +31,7 @@ from skorch import NeuralNet
 
 import sklearn_alnm
 from sklearn_alnm.clinical import (
+    ClinicalColumns,
     ClinicalPreprocessor,
     Nomogram,
     StepwiseLogisticRegression,
@@ -39,8 +40,9 @@ from sklearn_alnm.clinical import (
 from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.feature_selection import CorrelationFilter, LassoSelector, UnivariateFilter
 from sklearn_alnm.features import DeepFeatures, RadiomicsFeatures
-from sklearn_alnm.fusion import SignatureScores
-from sklearn_alnm.metrics import dice_score
+from sklearn_alnm.fusion import GroupColumnKFold, SignatureScores
+from sklearn_alnm.inputs import ClipAugment, RandomFlipRotate, RandomResizedCropFlip
+from sklearn_alnm.metrics import SegmentationScorer, dice_score, make_segmentation_scorer
 from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier, VideoClassifier
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
 from sklearn_alnm.preprocessing import FrameSelector, IntensityNormalizer, ROICropper
@@ -51,15 +53,6 @@ from sklearn_alnm.segmentation import (
     UNetPlusPlusSegmenter,
     UNetSegmenter,
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 # ----------------------------------------------------------------------------- the lists
 
@@ -178,6 +171,18 @@ COHORT = {
 }
 
 
+#: Exported classes that are not estimators but pipeline tools, each with its own contract
+#: (``test_tools_follow_their_contract``): ``(factory, kind)``.
+TOOLS = {
+    RandomResizedCropFlip: (lambda: RandomResizedCropFlip(), "augment"),
+    RandomFlipRotate: (lambda: RandomFlipRotate(), "joint augment"),
+    ClipAugment: (lambda: ClipAugment(elastic=20.0), "clip augment"),
+    ClinicalColumns: (lambda: ClinicalColumns("numeric"), "column selector"),
+    GroupColumnKFold: (lambda: GroupColumnKFold(n_splits=3, random_state=0), "splitter"),
+    SegmentationScorer: (lambda: make_segmentation_scorer("dice"), "scorer"),
+}
+
+
 # --------------------------------------------------------------------------- coverage
 
 
@@ -200,10 +205,31 @@ def _exported_estimators():
     return found
 
 
+def _exported_tools():
+    """Exported classes a pipeline uses besides estimators: batch callables, column
+    selectors and splitters (networks, errors and data holders excluded)."""
+    found = set()
+    for info in pkgutil.walk_packages(sklearn_alnm.__path__, "sklearn_alnm."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name)
+            if not inspect.isclass(obj) or issubclass(
+                obj, BaseEstimator | torch.nn.Module | Exception
+            ):
+                continue
+            if any("__call__" in vars(base) for base in obj.__mro__[:-1]) or hasattr(obj, "split"):
+                found.add(obj)
+    return found
+
+
 def test_every_exported_estimator_is_covered():
     covered = {type(estimator) for estimator, _ in TABULAR} | set(COHORT)
     missing = sorted(cls.__name__ for cls in _exported_estimators() - covered)
     assert not missing, f"add these estimators to TABULAR or COHORT of test_common.py: {missing}"
+    tools = sorted(cls.__name__ for cls in _exported_tools() - set(TOOLS))
+    assert not tools, f"add these exported tools to TOOLS of test_common.py: {tools}"
     assert ClinicalPreprocessor in COHORT and ImageClassifier in COHORT
 
 
@@ -376,3 +402,51 @@ def test_neural_estimators_document_every_parameter_and_the_shared_defaults(cls)
             shown = f'"{default}"' if isinstance(default, str) else repr(default)
             assert line.group(1).endswith(f"default={shown}"), (name, line.group(1))
     assert cls._parameter_constraints.keys() >= TRAINING_CONSTRAINTS.keys()
+
+
+@pytest.mark.parametrize("cls", list(TOOLS), ids=lambda cls: cls.__name__)
+def test_tools_follow_their_contract(cls):
+    factory, kind = TOOLS[cls]
+    tool = factory()
+    again = pickle.loads(pickle.dumps(tool))
+    assert repr(again) == repr(tool)
+    # a scorer shows the factory call that builds it, as scikit-learn's do
+    assert (cls.__name__ if kind != "scorer" else "make_segmentation_scorer(") in repr(tool)
+    if kind.endswith("augment"):
+        # batched, shape-preserving, reproducible under torch's seed, picklable
+        assert tool.batched
+        shape = (3, 1, 4, 16, 16) if kind == "clip augment" else (3, 1, 16, 16)
+        batch = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+        masks = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1)) > 0.5
+        args = (batch, masks.float()) if kind == "joint augment" else (batch,)
+        torch.manual_seed(1)
+        first = tool(*args)
+        torch.manual_seed(1)
+        second = again(*args)
+        first = first if isinstance(first, tuple) else (first,)
+        second = second if isinstance(second, tuple) else (second,)
+        for a, b, x in zip(first, second, args):
+            assert a.shape == x.shape
+            torch.testing.assert_close(a, b)
+        assert not torch.equal(first[0], batch)  # it does transform
+    elif kind == "column selector":
+        X, _ = _cohort("clinical")
+        columns = tool(X)
+        assert columns and "patient_id" not in columns
+        assert set(columns) <= set(X.select_dtypes("number").columns)
+        assert again(X) == columns
+    elif kind == "scorer":
+        segmenter = _fitted(UNetSegmenter)
+        X, _ = _cohort("ultrasound")
+        weights = np.linspace(0.0, 1.0, len(X))
+        plain, weighted = tool(segmenter, X), again(segmenter, X, sample_weight=weights)
+        dice = dice_score(list(X["mask"]), segmenter.predict(X), average=None)
+        assert plain == pytest.approx(float(np.mean(dice)))
+        assert weighted == pytest.approx(float(np.average(dice, weights=weights)))
+    else:
+        X, y = _cohort("clinical")
+        X = X.assign(patient_id=[f"P{i // 2}" for i in range(len(X))])  # two rows per patient
+        folds = list(tool.split(X, y))
+        assert len(folds) == tool.get_n_splits(X, y) == 3
+        for train, test in folds:
+            assert not set(X["patient_id"].iloc[train]) & set(X["patient_id"].iloc[test])

@@ -15,16 +15,6 @@ from sklearn_alnm.io import write_image, write_mask
 from sklearn_alnm.nn import WeightsNotAvailableError
 from sklearn_alnm.utils import CohortInputError, FeatureCache
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny inputs: one intra-op thread is faster and immune to CPU oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 SIZE = 32  # network input side used throughout: small and fast
 
 

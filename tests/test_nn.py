@@ -41,16 +41,6 @@ from sklearn_alnm.nn import (
     unregister_backbone,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny inputs: one intra-op thread is faster and immune to CPU oversubscription."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # The backbones named by the published studies, and the other ones the library promises.
 STUDY_BACKBONES = {
     "resnet18",

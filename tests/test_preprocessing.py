@@ -3,7 +3,6 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
@@ -11,14 +10,6 @@ from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.io import write_image, write_mask
 from sklearn_alnm.preprocessing import IntensityNormalizer, ROICropper
 from sklearn_alnm.utils import CohortInputError
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _ramp(shape=(40, 50)):

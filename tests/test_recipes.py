@@ -304,12 +304,9 @@ def test_ultrasound_autoseg_in_grouped_cross_validation(us_cohort):
 
 
 def test_video_recipes_fit_the_video_model_and_its_static_comparator():
-    import torch
-
     from sklearn_alnm.datasets import make_alnm_cohort
     from sklearn_alnm.recipes import ultrasound_video, ultrasound_video_static
 
-    torch.set_num_threads(1)
     X, y = make_alnm_cohort(8, modalities="video", image_size=32, random_state=0)
     video = ultrasound_video(
         "tsm",

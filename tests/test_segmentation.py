@@ -34,16 +34,6 @@ from sklearn_alnm.utils import CohortInputError
 SHAPES = [(40, 48), (56, 36)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny 32-px networks gain nothing from intra-op threads, and OpenMP threads slow down
-    by orders of magnitude when the cores are shared (e.g. with pytest-xdist workers)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _disk_cohort(n, *, seed=0, shapes=SHAPES, empty=()):
     """A bright disk at a random position on noise; rows in ``empty`` have no lesion."""
     rng = np.random.default_rng(seed)

@@ -1,5 +1,6 @@
 """Video: the temporal shifts, the video networks, the clip input and VideoClassifier."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -26,14 +27,6 @@ from sklearn_alnm.nn import (
     temporal_shift,
 )
 from sklearn_alnm.utils import CohortInputError
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -604,3 +597,26 @@ def test_elastic_deformation_is_one_field_per_clip():
     for k in range(1, 3):
         torch.testing.assert_close(out[:, :, k], out[:, :, 0])  # every frame deformed alike
     assert not torch.allclose(out[0], out[1])  # another field for another clip
+
+
+POCUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pocus")
+
+
+@pytest.mark.skipif(not os.path.isfile(os.path.join(POCUS, "labels.csv")), reason="no POCUS")
+def test_real_manifest_of_mixed_containers_and_string_labels():
+    """The raw manifest of real lung-ultrasound clips (GIF, AVI, MOV, MPEG, MP4 of different
+    sizes and frame rates, gray and colour, id and outcome columns) fits as it is."""
+    from sklearn_alnm.io import load_manifest
+
+    manifest = load_manifest(os.path.join(POCUS, "labels.csv"))
+    manifest["ext"] = manifest["video"].str.rsplit(".", n=1).str[-1].str.lower()
+    manifest["outcome"] = np.where(manifest["label"] == "regular", "regular", "abnormal")
+    chosen = manifest.groupby(["ext", "outcome"]).head(1).reset_index(drop=True)
+    assert {"gif", "avi", "mov", "mpeg", "mp4"} <= set(chosen["ext"])
+    y = chosen.pop("outcome").to_numpy()
+    clf = _tiny(arch="tsm", pos_label="abnormal", cache=None).fit(chosen, y)
+    proba = clf.predict_proba(chosen)
+    assert proba.shape == (len(chosen), 2) and np.isfinite(proba).all()
+    assert clf.pos_label_ == "abnormal" and clf.in_chans_ in (1, 3)
+    clips = clf.prepare_clips(chosen)
+    assert clips.shape == (len(chosen), clf.in_chans_, 4, 32, 32)

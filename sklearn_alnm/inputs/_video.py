@@ -15,7 +15,6 @@ segment (:class:`SegmentSampler`) and validation and prediction the middle one.
 """
 
 import hashlib
-import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -132,7 +131,7 @@ class VideoInput(BaseInput):
             raise CohortInputError(
                 f"the clip has {len(frames)} frames, fewer than the {self.frames_read} sampled "
                 "(short_clips='error'; 'repeat' samples frames again)",
-                row=self.row_ids(X)[i],
+                row=self.row_ids(X.iloc[[i]])[0],  # this row's id only (a hot loop)
                 column=self.video_col,
                 path=_path_of(X[self.video_col].iloc[i]),
             )
@@ -357,7 +356,8 @@ class ClipAugment:
     elastic : float or None, default=None
         Strength (``alpha``, pixels) of an elastic deformation drawn per clip and applied to
         every frame alike (:class:`torchvision.transforms.v2.ElasticTransform` on the clip's
-        frames folded into channels, ``sigma`` 5); ``None`` disables it.
+        frames folded into channels; smoothing ``sigma`` 5 px, less on frames under 42 px);
+        ``None`` disables it.
 
     Examples
     --------
@@ -396,7 +396,10 @@ class ClipAugment:
         if self.elastic:
             from torchvision.transforms import v2
 
-            deform = v2.ElasticTransform(alpha=float(self.elastic), sigma=5.0)
+            # smoothing of the displacement field: sigma 5 px, less on small frames (its
+            # Gaussian kernel, 8 sigma wide, must fit in the frame)
+            sigma = max(0.5, min(5.0, (min(h, w) - 2) / 8.0))
+            deform = v2.ElasticTransform(alpha=float(self.elastic), sigma=sigma)
             folded = torch.stack([deform(clip) for clip in folded])  # one field per clip
         out = folded.reshape(n, c, t, h, w)
         if self.brightness or self.contrast:
@@ -425,10 +428,3 @@ class ComposeBatch:
         for step in self.steps:
             batch = step(batch)
         return batch
-
-
-def check_video_size(value, name):
-    """A positive int, or ValueError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int; got {value!r}.")
-    return int(value)
