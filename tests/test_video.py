@@ -14,7 +14,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_alnm.datasets import make_alnm_cohort
-from sklearn_alnm.inputs import ClipAugment, VideoInput
+from sklearn_alnm.inputs import ClipAugment, RandomResizedCropFlip, VideoInput
 from sklearn_alnm.inputs._video import SegmentSampler
 from sklearn_alnm.io import write_video
 from sklearn_alnm.models import VideoClassifier
@@ -541,6 +541,56 @@ def test_grad_cam_of_clips_keeps_each_frames_share_and_names_the_key_frame():
     np.testing.assert_allclose(heat[0, 1], 0.1, rtol=1e-5)
 
 
+def test_plot_gradcam_of_clips_shows_the_key_frames_with_their_share():
+    from matplotlib.figure import Figure
+
+    from sklearn_alnm.explain import plot_gradcam
+
+    class Linear(torch.nn.Module):  # the map is the clip itself: the key frame is the brightest
+        def __init__(self):
+            super().__init__()
+            self.features = torch.nn.Identity()
+            self.gradcam_layer = "features"
+
+        def forward(self, x):
+            total = self.features(x).sum(dim=(1, 2, 3, 4))
+            return torch.stack([-total, total], dim=1)
+
+    clips = torch.full((2, 1, 5, 8, 8), 0.1)
+    clips[0, :, 3] = 1.0
+    clips[1, :, 0] = 1.0
+    share = 1.0 / (1.0 + 4 * 0.1)  # the bright frame's share of its clip's map
+    fig = plot_gradcam(Linear(), clips)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert isinstance(fig, Figure)
+    assert any("case 0" in t and f"frame 4/5: {share:.0%} of map" in t for t in titles), titles
+    assert any("case 1" in t and "frame 1/5" in t for t in titles), titles
+    assert len(fig.axes) == 2 * 2 + 1  # two key frames x (frame, overlay) + colour bar
+    two = plot_gradcam(Linear(), clips, frames=2, show_image=False)
+    titles = [ax.get_title() for ax in two.axes if ax.get_title()]
+    assert sum("case 0" in t for t in titles) == 2 and any("frame 4/5" in t for t in titles)
+    fixed = plot_gradcam(Linear(), clips, frames=[-1], show_image=False)
+    assert all("frame 5/5" in ax.get_title() for ax in fixed.axes if ax.get_title())
+    for bad in (0, 6, [7], "first"):
+        with pytest.raises(ValueError, match="frames"):
+            plot_gradcam(Linear(), clips, frames=bad)
+
+
+def test_study_report_shows_a_video_models_key_frames(cohort, tmp_path):
+    from sklearn_alnm.report import StudyReport
+
+    X, y = cohort
+    labels = np.where(y == 1, "N+", "N0")
+    clf = _tiny(pos_label="N+").fit(X, labels)
+    report = StudyReport({"TSM (video)": clf}, {"test": (X, labels)}, pos_label="N+", gradcam=2)
+    assert report.gradcam_models == ["TSM (video)"]
+    fig = report.plot_gradcam()
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert sum("/4: " in t for t in titles) == 2, titles  # each clip's key frame, of 4
+    index = report.to_html(tmp_path / "report", dpi=40).read_text()
+    assert "gradcam_tsm_video.png" in index and "Key frame of each clip" in index
+
+
 def test_short_clips_are_sampled_again_or_refused_naming_the_row():
     X = pd.DataFrame(
         {"patient_id": ["A", "B"], "video": [np.zeros((10, 8, 8), np.uint8), np.zeros((3, 8, 8))]}
@@ -597,6 +647,27 @@ def test_elastic_deformation_is_one_field_per_clip():
     for k in range(1, 3):
         torch.testing.assert_close(out[:, :, k], out[:, :, 0])  # every frame deformed alike
     assert not torch.allclose(out[0], out[1])  # another field for another clip
+
+
+def test_temporal_jitter_shifts_each_clip_by_whole_frames_repeating_the_edge():
+    torch.manual_seed(0)
+    ramp = torch.arange(8.0).view(1, 1, 8, 1, 1)
+    clips = ramp.expand(64, 2, 8, 3, 3).contiguous()  # frame t has value t
+    identity = RandomResizedCropFlip(scale=(1.0, 1.0), ratio=(1.0, 1.0), p_hflip=0.0)
+    out = ClipAugment(spatial=identity, brightness=0, contrast=0, temporal_jitter=2)(clips)
+    shifts = set()
+    for clip in out:
+        assert torch.all(clip == clip[0, :, :1, :1])  # one shift for every channel and pixel
+        values = clip[0, :, 0, 0]
+        shift = int(values[3] - 3)
+        expected = (torch.arange(8.0) + shift).clamp(0, 7)  # the edge frame repeated
+        torch.testing.assert_close(values, expected)
+        shifts.add(shift)
+    assert shifts == {-2, -1, 0, 1, 2}
+    unchanged = ClipAugment(spatial=identity, brightness=0, contrast=0)(clips)
+    torch.testing.assert_close(unchanged, clips)
+    with pytest.raises(ValueError, match="temporal_jitter"):
+        ClipAugment(temporal_jitter=-1)
 
 
 POCUS = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "pocus")

@@ -606,6 +606,39 @@ def _select(X, rows):
     return subset, labels
 
 
+def _clip_frames(heat, clips, labels, titles, frames):
+    """Clip maps ``(N, T, H, W)`` and clips ``(N, C, T, H, W)`` -> one case per chosen frame:
+    ``(maps (M, H, W), frames (M, C, H, W), labels, titles)``."""
+    n_frames = heat.shape[1]
+    share = heat.reshape(*heat.shape[:2], -1).sum(axis=2)
+    share = share / np.maximum(share.sum(axis=1, keepdims=True), 1e-30)
+    if isinstance(frames, str) and frames == "key":
+        chosen = [[int(k)] for k in key_frames(heat)]
+    elif isinstance(frames, numbers.Integral) and not isinstance(frames, bool):
+        if not 1 <= frames <= n_frames:
+            raise ValueError(f"frames must be between 1 and the clips' {n_frames}; got {frames}.")
+        chosen = [sorted(np.argsort(-row, kind="stable")[:frames].tolist()) for row in share]
+    else:
+        try:
+            positions = [int(k) for k in frames]
+        except (TypeError, ValueError):
+            positions = None
+        if not positions or any(not -n_frames <= k < n_frames for k in positions):
+            raise ValueError(
+                f'frames must be "key", a number of frames or frame positions of the clips\' '
+                f"{n_frames} frames; got {frames!r}."
+            )
+        chosen = [[k % n_frames for k in positions]] * len(heat)
+    maps, images, case_labels, case_titles = [], [], [], []
+    for i, picked in enumerate(chosen):
+        for k in picked:
+            maps.append(heat[i, k])
+            images.append(clips[i, :, k])
+            case_labels.append(f"{labels[i]}, frame {k + 1}/{n_frames}")
+            case_titles.append(f"{titles[i]}\nframe {k + 1}/{n_frames}: {share[i, k]:.0%} of map")
+    return np.stack(maps), torch.stack(images), case_labels, case_titles
+
+
 def _display_image(image):
     """A channel-last array for ``imshow`` from a network input ``(C, H, W)``."""
     array = image.detach().cpu().float().numpy()
@@ -632,14 +665,19 @@ def plot_gradcam(
     figsize=None,
     ax=None,
     batch_size=16,
+    frames="key",
 ):
     """A panel of chosen cases: each network input and its Grad-CAM overlay, with the probability.
 
+    For a video model each case shows frames of its clip (by default its key frame, the frame
+    holding the largest share of the clip's map, see :func:`key_frames`) with that frame's
+    part of the clip's map, titled with the frame's position and its share of the map.
+
     Parameters
     ----------
-    model : fitted ImageClassifier or torch.nn.Module
+    model : fitted ImageClassifier, VideoClassifier or torch.nn.Module
         See :func:`grad_cam`.
-    X : cohort DataFrame, or tensor / array of shape (N, C, H, W)
+    X : cohort DataFrame, or tensor / array of shape (N, C, H, W) or (N, C, T, H, W)
         See :func:`grad_cam`.
     rows : None, int, slice, sequence of int or boolean mask, default=None
         Positions of the cases to show (``None``: all). Titles name a DataFrame's index
@@ -664,12 +702,18 @@ def plot_gradcam(
         Draw into these axes instead of a new figure: one per case, or two per case
         (image then overlay) when ``show_image``.
     batch_size : int, default=16
+    frames : "key", int or sequence of int, default="key"
+        Clips only: which frames of each clip are drawn: ``"key"`` its key frame; an int
+        ``k`` the ``k`` frames of largest share in temporal order; a sequence the same frame
+        positions for every clip. Each frame is one case of the panel (``ncols`` counts
+        frames).
 
     Returns
     -------
     matplotlib.figure.Figure
         A new figure (not registered with pyplot) or the figure of ``ax``. Images are the
-        network inputs (min-max scaled for display), so image and heat map share one grid.
+        network inputs (min-max scaled for display), so image and heat map share one grid;
+        a clip's frames share the clip's heat-map scale.
 
     Examples
     --------
@@ -690,13 +734,17 @@ def plot_gradcam(
         subset, labels = _select(X, rows)
     else:
         raise TypeError(
-            "X must be a cohort DataFrame, or a tensor / array of shape (N, C, H, W); got "
+            "X must be a cohort DataFrame, or a tensor / array of shape (N, C, H, W) or "
+            "(N, C, T, H, W); got "
             f"{type(X).__name__}."
         )
     heat, prob, images, label = _compute(
         model, subset, target_layer=target_layer, class_index=class_index, batch_size=batch_size
     )
     class_name = str(label) if label is not None else f"class {class_index or 1}"
+    titles = [f"{labels[i]}\np({class_name}) = {prob[i]:.2f}" for i in range(len(labels))]
+    if heat.ndim == 4:  # clips: one panel case per chosen frame
+        heat, images, labels, titles = _clip_frames(heat, images, labels, titles, frames)
     per_case = 2 if show_image else 1
     n = heat.shape[0]
     if ax is None:
@@ -720,7 +768,7 @@ def plot_gradcam(
         own_figure = False
     for i in range(n):
         shown = _display_image(images[i])
-        title = f"{labels[i]}\np({class_name}) = {prob[i]:.2f}"
+        title = titles[i]
         case_axes = axes[i * per_case : (i + 1) * per_case]
         if show_image:
             case_axes[0].imshow(shown, interpolation="nearest")

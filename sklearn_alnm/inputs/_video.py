@@ -15,6 +15,7 @@ segment (:class:`SegmentSampler`) and validation and prediction the middle one.
 """
 
 import hashlib
+import numbers
 import os
 import threading
 from collections import OrderedDict
@@ -339,13 +340,18 @@ class SegmentSampler:
 
 
 class ClipAugment:
-    """One random spatial transform for every frame of a clip, plus brightness / contrast.
+    """One random spatial transform for every frame of a clip, brightness / contrast, and
+    optional temporal jitter.
 
     The frames of a clip ``(C, T, H, W)`` are folded into channels, so the batched
     :class:`~sklearn_alnm.inputs.RandomResizedCropFlip` (random resized crop, horizontal
     flip) draws one map per clip; then each clip's intensities are scaled by a contrast
     factor in ``[1 - contrast, 1 + contrast]`` about its mean and shifted by a brightness
     offset in ``[-brightness, brightness]`` (in units of the clip's standard deviation).
+    Temporal jitter moves each clip's frames by a random whole number of frames in
+    ``[-temporal_jitter, temporal_jitter]`` (frame ``t`` shows frame ``t + s`` of the
+    prepared clip; the first or last frame is repeated where ``t + s`` leaves the clip), so
+    the network does not learn where in the sampled window an event happens.
 
     Parameters
     ----------
@@ -358,36 +364,58 @@ class ClipAugment:
         every frame alike (:class:`torchvision.transforms.v2.ElasticTransform` on the clip's
         frames folded into channels; smoothing ``sigma`` 5 px, less on frames under 42 px);
         ``None`` disables it.
+    temporal_jitter : int, default=0
+        Largest shift in frames of the temporal jitter (0 disables it).
 
     Examples
     --------
     >>> import torch
     >>> from sklearn_alnm.inputs import ClipAugment
-    >>> ClipAugment()(torch.rand(2, 1, 4, 16, 16)).shape
+    >>> ClipAugment(temporal_jitter=1)(torch.rand(2, 1, 4, 16, 16)).shape
     torch.Size([2, 1, 4, 16, 16])
     """
 
     batched = True
 
-    def __init__(self, spatial=None, brightness=0.1, contrast=0.1, elastic=None):
+    def __init__(self, spatial=None, brightness=0.1, contrast=0.1, elastic=None, temporal_jitter=0):
+        if (
+            isinstance(temporal_jitter, bool)
+            or not isinstance(temporal_jitter, numbers.Integral)
+            or temporal_jitter < 0
+        ):
+            raise ValueError(
+                f"temporal_jitter must be a non-negative int (frames), got {temporal_jitter!r}"
+            )
         self.spatial = spatial
         self.brightness = brightness
         self.contrast = contrast
         self.elastic = elastic
+        self.temporal_jitter = int(temporal_jitter)
 
     def __repr__(self):
         return (
             f"ClipAugment(spatial={self.spatial!r}, brightness={self.brightness}, "
-            f"contrast={self.contrast}, elastic={self.elastic})"
+            f"contrast={self.contrast}, elastic={self.elastic}, "
+            f"temporal_jitter={self.temporal_jitter})"
         )
 
     def __eq__(self, other):
         return type(other) is type(self) and vars(other) == vars(self)
 
     def __hash__(self):
-        return hash((type(self), repr(self.spatial), self.brightness, self.contrast, self.elastic))
+        return hash(
+            (
+                type(self),
+                repr(self.spatial),
+                self.brightness,
+                self.contrast,
+                self.elastic,
+                self.temporal_jitter,
+            )
+        )
 
     def __call__(self, clips):
+        clips = jitter_frames(clips, self.temporal_jitter)
         n, c, t, h, w = clips.shape
         spatial = (
             self.spatial if self.spatial is not None else RandomResizedCropFlip(scale=(0.7, 1.0))
@@ -411,6 +439,18 @@ class ClipAugment:
             shift = float(self.brightness) * (2 * torch.rand(shape, **opts) - 1) * std
             out = (out - mean) * gain + mean + shift
         return out
+
+
+def jitter_frames(clips, max_shift):
+    """Shift each clip ``(N, C, T, H, W)`` in time by a random integer in
+    ``[-max_shift, max_shift]``, repeating the edge frame where the shift leaves the clip."""
+    if not max_shift:
+        return clips
+    n, t = clips.shape[0], clips.shape[2]
+    shift = torch.randint(-max_shift, max_shift + 1, (n, 1), device=clips.device)
+    index = (torch.arange(t, device=clips.device) + shift).clamp_(0, t - 1)  # (N, T)
+    index = index.view(n, 1, t, 1, 1).expand(-1, clips.shape[1], -1, *clips.shape[3:])
+    return torch.gather(clips, 2, index)
 
 
 class ComposeBatch:

@@ -227,14 +227,20 @@ def render_page(
                 )
     if gradcams:
         parts.append("<h2>Grad-CAM</h2>")
-        for model, png in gradcams:
+        for model, png, video in gradcams:
+            shown = (
+                "Key frame of each clip (the frame holding the largest share of the clip's "
+                "Grad-CAM map) and its part of the map"
+                if video
+                else "Network input and Grad-CAM heat map"
+            )
             parts.append(f"<h3>{_e(model)}</h3>")
             parts.append(
                 _figure(
                     png,
                     f"Grad-CAM of {model}",
-                    f"Network input and Grad-CAM heat map of the {report.gradcam} positive "
-                    f"patients of the last cohort with the highest probability under {model}.",
+                    f"{shown}, for the {report.gradcam} positive patients of the last cohort "
+                    f"with the highest probability under {model}.",
                 )
             )
     parts.append("<h2>Files</h2>")

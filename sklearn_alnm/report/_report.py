@@ -379,11 +379,14 @@ default="youden-on-first-cohort"
     title : str, default=None
         Title of the HTML page; default ``"Study report"``.
     gradcam : int or None, default=None
-        Number of cases in a Grad-CAM panel (:meth:`plot_gradcam`) per image model, i.e. a
-        model with ``prepare_images`` and ``module_`` such as
-        :class:`~sklearn_alnm.models.ImageClassifier` (or a ``Pipeline`` ending in one). The
-        cases are the positive patients of the **last** cohort with the highest predicted
-        probability. ``None``: no panel in :meth:`to_html`.
+        Number of cases in a Grad-CAM panel (:meth:`plot_gradcam`) per image or video model,
+        i.e. a model with ``prepare_images`` (or ``prepare_clips``) and ``module_`` such as
+        :class:`~sklearn_alnm.models.ImageClassifier` or
+        :class:`~sklearn_alnm.models.VideoClassifier` (or a ``Pipeline`` ending in one); a
+        video model's panel shows each clip's key frame (the frame holding the largest share
+        of its map) with its part of the map. The cases are the positive patients of the
+        **last** cohort with the highest predicted probability. ``None``: no panel in
+        :meth:`to_html`.
     label_names : dict or None, default=None
         Display names of the labels (e.g. ``{0: "N0", 1: "N+"}`` for 0/1-coded labels) in
         the page and the figures.
@@ -536,7 +539,8 @@ default="youden-on-first-cohort"
 
     @property
     def gradcam_models(self):
-        """Names of the models that Grad-CAM can explain (image models, see ``gradcam``)."""
+        """Names of the models that Grad-CAM can explain (image and video models, see
+        ``gradcam``)."""
         return [name for name, model in self.models.items() if _image_model_of(model)]
 
     def __repr__(self):
@@ -929,7 +933,8 @@ default="youden-on-first-cohort"
         return _figures.nomogram_figure(_nomogram_of(self.models[model]), model)
 
     def plot_gradcam(self, model=None, *, cohort=None, rows=None, n_cases=None):
-        """Grad-CAM panel of chosen cases of an image model (input and heat-map overlay).
+        """Grad-CAM panel of chosen cases of an image or video model (input and heat-map
+        overlay; for a video model each clip's key frame).
 
         Parameters
         ----------
@@ -1123,7 +1128,10 @@ default="youden-on-first-cohort"
             for model in self.gradcam_models:
                 png = f"gradcam_{_slug(model, taken)}.png"
                 save_figure(self.plot_gradcam(model), png)
-                gradcams.append((model, png))
+                video = callable(
+                    getattr(_image_model_of(self.models[model])[0], "prepare_clips", None)
+                )
+                gradcams.append((model, png, video))
 
         page = _html.render_page(
             self,
@@ -1153,14 +1161,16 @@ def _check_gradcam(value):
 def _image_model_of(model, X=None):
     """``(network estimator, its input)`` of an image model, or None.
 
-    The estimator itself when it has ``prepare_images`` and ``module_`` (fitted), or the last
-    step of a ``Pipeline`` whose earlier steps then transform ``X``.
+    The estimator itself when it has ``prepare_images`` (or, for clips, ``prepare_clips``)
+    and ``module_`` (fitted), or the last step of a ``Pipeline`` whose earlier steps then
+    transform ``X``.
     """
 
     def is_image_model(candidate):
-        return callable(getattr(candidate, "prepare_images", None)) and (
-            getattr(candidate, "module_", None) is not None
+        prepare = getattr(candidate, "prepare_images", None) or getattr(
+            candidate, "prepare_clips", None
         )
+        return callable(prepare) and getattr(candidate, "module_", None) is not None
 
     try:
         if is_image_model(model):
