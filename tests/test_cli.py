@@ -122,3 +122,19 @@ def test_demo_out_writes_the_html_report_with_the_ultrasound_nomogram(tmp_path, 
     assert set(metrics["cohort"]) == {"Training", "Test"}
     page = (out / "index.html").read_text()
     assert "nomogram_combined_nomogram_us.png" in page and "synthetic ALNM cohort" in page
+
+
+def test_demo_video_study_compares_the_video_model_with_its_key_frame(tmp_path):
+    out = io.StringIO()
+    report = tmp_path / "report"
+    table = run_demo(n_patients=100, random_state=0, stream=out, studies=["video"], out=report)[
+        "video"
+    ]
+    assert list(table.index) == ["TIN (video)", "Static CNN (key frame)"]
+    assert table.loc["Static CNN (key frame)", "delong_p"] <= 1.0
+    assert (table["n"] == 30).all()
+    text = out.getvalue()
+    assert "Ultrasound video study" in text and "DeLong p vs TIN (video)" in text
+    page = (report / "index.html").read_text()
+    assert "gradcam_tin_video.png" in page and "Key frame of each clip" in page
+    assert (report / "gradcam_static_cnn_key_frame.png").is_file()

@@ -326,19 +326,19 @@ def _centre_radius(height, width):
 
 
 def _video_features(X):
-    """Temporal statistics: how much the lesion centre and its surroundings change over time."""
+    """Temporal statistics: how much the lesion and its surroundings change between frames."""
     rows = []
     for clip in X["video"]:
         smooth = ndimage.gaussian_filter(clip, (0, 1.0, 1.0))
         radius = _centre_radius(*clip.shape[1:])
         temporal_sd = smooth.std(axis=0)
-        background = np.median(temporal_sd)
-        centre_series = smooth[:, radius < 0.1].mean(axis=1)
+        change = np.abs(np.diff(smooth, axis=0)).mean(axis=0)  # mean frame-to-frame change
+        background = np.median(change)
         rows.append(
             [
-                temporal_sd[radius < 0.1].mean() / background,
-                temporal_sd[(radius >= 0.1) & (radius < 0.3)].mean() / background,
-                centre_series.std(),
+                np.percentile(change[radius < 0.3], 99) / background,
+                change[radius < 0.1].mean() / background,
+                temporal_sd[radius < 0.3].mean() / np.median(temporal_sd),
             ]
         )
     return np.array(rows)

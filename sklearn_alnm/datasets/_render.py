@@ -327,8 +327,9 @@ def render_video(rng, size, n_frames, p):
 
     Per frame ``t`` (phase ``w t + phi``) the lesion height is ``b (1 + strain sin(.))`` and its
     width ``a (1 - 0.3 strain sin(.))`` (probe compression; soft lesions deform more), and a
-    vascular spot inside it has echo ``vessel_base + flow sin(2 w t + phi')`` (pulsatile
-    intralesional flow). Both oscillations have zero mean, so one frame does not show them.
+    vascular spot inside it has echo ``vessel_base + flow sin(2 pi pulse_cycles t / T + phi')``
+    (pulsatile intralesional flow, ``pulse_cycles`` periods per clip). Both oscillations have
+    zero mean and a random phase, so one frame does not show their rate.
     The speckle decorrelates slowly between frames and the probe jitters by a fraction of a
     pixel.
     """
@@ -337,7 +338,8 @@ def render_video(rng, size, n_frames, p):
     t = np.arange(n_frames, dtype=np.float64)
     omega = 2.0 * np.pi * p["cycles"][:, None] / n_frames
     compression = np.sin(omega * t[None] + p["phase"][:, None])  # (n, T)
-    pulse = np.sin(2.0 * omega * t[None] + p["pulse_phase"][:, None])
+    pulse_omega = 2.0 * np.pi * p["pulse_cycles"][:, None] / n_frames
+    pulse = np.sin(pulse_omega * t[None] + p["pulse_phase"][:, None])
     jitter_y = rng.normal(0.0, 0.3, (n, n_frames))
     jitter_x = rng.normal(0.0, 0.3, (n, n_frames))
     lesion = _lesion_echo(rng, n, size, p)

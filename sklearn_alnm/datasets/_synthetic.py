@@ -364,9 +364,10 @@ def _make_video(rng, z, size, n_frames):
     p = _ultrasound_params(rng, geometry, size, neutral)
     p.update(
         strain=0.04 + 0.25 * (1.0 - q) * rng.uniform(0.8, 1.2, n),
-        flow=5.0 + 80.0 * q * rng.uniform(0.8, 1.2, n),
+        flow=rng.uniform(50.0, 90.0, n),  # label-free amplitude: a frame shows no rate
+        pulse_cycles=(0.5 + 2.5 * q) * rng.uniform(0.85, 1.15, n),
         vessel_base=rng.uniform(20.0, 50.0, n),
-        vessel_r=size * rng.uniform(0.05, 0.08, n),
+        vessel_r=size * rng.uniform(0.10, 0.15, n),
         vessel_dy=rng.uniform(-0.2, 0.2, n),
         vessel_dx=rng.uniform(-0.2, 0.2, n),
         cycles=rng.uniform(1.5, 2.5, n),
@@ -596,11 +597,13 @@ def make_alnm_cohort(
       (Beer-Lambert stain mixing); nuclear count, size, size variation (pleomorphism),
       elongation and staining intensity (hyperchromasia) grow with risk.
     - *Video* (:math:`z_{video}`): the lesion is compressed periodically by the probe (axial
-      strain larger for soft N0 lesions, up to about 30%) and contains a vascular spot whose
-      echo pulsates at twice the compression rate (amplitude larger for N+). Both oscillate
-      around a label-free mean and the lesion's static appearance (shape, echo, margins) is
-      drawn independently of the label, so the cue is temporal: a single frame is close to
-      uninformative, while e.g. the temporal standard deviation of the lesion centre is not.
+      strain larger for soft N0 lesions, up to about 30%) and contains a vascular spot (radius
+      10-15% of the image side) whose echo pulsates with a label-free amplitude at a rate
+      that grows with risk (about 0.5 periods per clip at low risk, 3 at high risk). Both
+      oscillate around a label-free mean with a random phase and the lesion's static
+      appearance (shape, echo, margins) is drawn independently of the label, so the cue is
+      temporal: a single frame is close to uninformative, while the change between frames
+      (e.g. the mean absolute frame difference of the lesion) is not.
     - *Bag*: 1-2 further planes of the same primary tumour (cues of :math:`z_{ultrasound}`)
       and 0-3 axillary node images (:math:`z_{node}` plus per-node noise). Involved nodes are
       rounder, with a thick, eccentric hypoechoic cortex and an effaced fatty hilum; normal
