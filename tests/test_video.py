@@ -224,6 +224,38 @@ def test_fit_predict_with_string_labels_weights_and_files(cohort, tmp_path):
     assert np.isfinite(clf.history_[-1, "train_loss"])
 
 
+def test_one_column_of_mixed_containers_sizes_rates_and_channels(tmp_path):
+    """MP4, AVI, MOV, multi-frame DICOM and an animated GIF, gray and colour, of different
+    sizes, lengths and frame rates, in one column (and beside an in-memory array)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+
+    def clip(frames, height, width, color=False):
+        shape = (frames, height, width, 3) if color else (frames, height, width)
+        return rng.integers(0, 256, shape).astype(np.uint8)
+
+    cells = [
+        write_video(tmp_path / "a.mp4", clip(9, 40, 48), fps=25),
+        write_video(tmp_path / "b.avi", clip(6, 30, 30, color=True), fps=12),
+        write_video(tmp_path / "c.mov", clip(12, 36, 44), fps=30),
+        write_video(tmp_path / "d.dcm", clip(7, 32, 40, color=True), fps=20),
+    ]
+    frames = [Image.fromarray(f) for f in clip(5, 28, 34)]
+    frames[0].save(tmp_path / "e.gif", save_all=True, append_images=frames[1:], duration=100)
+    cells += [str(tmp_path / "e.gif"), clip(10, 50, 30)]
+    X = pd.DataFrame({"patient_id": [f"P{k}" for k in range(6)], "video": cells})
+    y = np.array(["N0", "N+", "N0", "N+", "N0", "N+"])
+    clf = _tiny(pos_label="N+", cache=None, batch_size=3).fit(X, y)
+    assert clf.in_chans_ == 3  # any colour clip makes the column RGB
+    clips = clf.prepare_clips(X)
+    assert clips.shape == (6, 3, 4, 32, 32) and torch.isfinite(clips).all()
+    gray = clips[0]  # a gray clip is repeated over the three channels
+    torch.testing.assert_close(gray[0], gray[1])
+    torch.testing.assert_close(gray[0], gray[2])
+    assert clf.predict_proba(X).shape == (6, 2)
+
+
 def test_grid_search_over_arch_lr_and_frames(cohort):
     X, y = cohort
     search = GridSearchCV(
@@ -516,25 +548,29 @@ def test_grad_cam_of_a_video_model_is_a_map_over_time_and_space(cohort, arch):
     assert clf.prepare_clips(X.iloc[:3]).shape == (3, 1, 4, 32, 32)
 
 
+class _LinearClipModel(torch.nn.Module):
+    """Logits ``(-sum, sum)`` of a clip, hooked on its input: the Grad-CAM map is the clip itself
+    (gradients of one sign), so the key frame is the brightest frame."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = torch.nn.Identity()
+        self.gradcam_layer = "features"
+
+    def forward(self, x):
+        total = self.features(x).sum(dim=(1, 2, 3, 4))
+        return torch.stack([-total, total], dim=1)
+
+
 def test_grad_cam_of_clips_keeps_each_frames_share_and_names_the_key_frame():
     """A linear clip model hooked on its input: the map is the clip itself (weights of one
     sign), so the key frame is the brightest one whatever its position."""
     from sklearn_alnm.explain import grad_cam, key_frames
 
-    class Linear(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.features = torch.nn.Identity()
-            self.gradcam_layer = "features"
-
-        def forward(self, x):
-            total = self.features(x).sum(dim=(1, 2, 3, 4))
-            return torch.stack([-total, total], dim=1)
-
     clips = torch.full((2, 1, 5, 8, 8), 0.1)
     clips[0, :, 3] = 1.0
     clips[1, :, 0] = 1.0
-    heat = grad_cam(Linear(), clips)
+    heat = grad_cam(_LinearClipModel(), clips)
     assert heat.shape == (2, 5, 8, 8)
     assert key_frames(heat).tolist() == [3, 0]
     np.testing.assert_allclose(heat[0, 3], 1.0)
@@ -546,34 +582,24 @@ def test_plot_gradcam_of_clips_shows_the_key_frames_with_their_share():
 
     from sklearn_alnm.explain import plot_gradcam
 
-    class Linear(torch.nn.Module):  # the map is the clip itself: the key frame is the brightest
-        def __init__(self):
-            super().__init__()
-            self.features = torch.nn.Identity()
-            self.gradcam_layer = "features"
-
-        def forward(self, x):
-            total = self.features(x).sum(dim=(1, 2, 3, 4))
-            return torch.stack([-total, total], dim=1)
-
     clips = torch.full((2, 1, 5, 8, 8), 0.1)
     clips[0, :, 3] = 1.0
     clips[1, :, 0] = 1.0
     share = 1.0 / (1.0 + 4 * 0.1)  # the bright frame's share of its clip's map
-    fig = plot_gradcam(Linear(), clips)
+    fig = plot_gradcam(_LinearClipModel(), clips)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert isinstance(fig, Figure)
     assert any("case 0" in t and f"frame 4/5: {share:.0%} of map" in t for t in titles), titles
     assert any("case 1" in t and "frame 1/5" in t for t in titles), titles
     assert len(fig.axes) == 2 * 2 + 1  # two key frames x (frame, overlay) + colour bar
-    two = plot_gradcam(Linear(), clips, frames=2, show_image=False)
+    two = plot_gradcam(_LinearClipModel(), clips, frames=2, show_image=False)
     titles = [ax.get_title() for ax in two.axes if ax.get_title()]
     assert sum("case 0" in t for t in titles) == 2 and any("frame 4/5" in t for t in titles)
-    fixed = plot_gradcam(Linear(), clips, frames=[-1], show_image=False)
+    fixed = plot_gradcam(_LinearClipModel(), clips, frames=[-1], show_image=False)
     assert all("frame 5/5" in ax.get_title() for ax in fixed.axes if ax.get_title())
     for bad in (0, 6, [7], "first"):
         with pytest.raises(ValueError, match="frames"):
-            plot_gradcam(Linear(), clips, frames=bad)
+            plot_gradcam(_LinearClipModel(), clips, frames=bad)
 
 
 def test_study_report_shows_a_video_models_key_frames(cohort, tmp_path):
