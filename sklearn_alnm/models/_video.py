@@ -61,8 +61,10 @@ class VideoClassifier(BaseNeuralClassifier):
     augment : "default", None or callable, default="default"
         Training batches only: ``"default"`` is :class:`~sklearn_alnm.inputs.ClipAugment`
         (one random resized crop and horizontal flip for every frame of a clip, brightness and
-        contrast jitter); a callable gets one clip ``(C, T, H, W)`` (or the whole batch when it
-        has a true ``batched`` attribute).
+        contrast jitter); ``ClipAugment(elastic=50, temporal_jitter=2)`` adds the study's
+        elastic deformation and a random shift of each clip by up to two frames; a callable
+        gets one clip ``(C, T, H, W)`` (or the whole batch when it has a true ``batched``
+        attribute).
     dropout : float, default=0.5
         Dropout in front of the new head.
     short_clips : {"repeat", "error"}, default="repeat"
