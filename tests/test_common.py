@@ -41,9 +41,20 @@ from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.feature_selection import CorrelationFilter, LassoSelector, UnivariateFilter
 from sklearn_alnm.features import DeepFeatures, RadiomicsFeatures
 from sklearn_alnm.fusion import GroupColumnKFold, SignatureScores
-from sklearn_alnm.inputs import ClipAugment, RandomFlipRotate, RandomResizedCropFlip
+from sklearn_alnm.inputs import (
+    ClipAugment,
+    MultimodalAugment,
+    MultimodalBatch,
+    RandomFlipRotate,
+    RandomResizedCropFlip,
+)
 from sklearn_alnm.metrics import SegmentationScorer, dice_score, make_segmentation_scorer
-from sklearn_alnm.models import BaseNeuralEstimator, ImageClassifier, VideoClassifier
+from sklearn_alnm.models import (
+    BaseNeuralEstimator,
+    ImageClassifier,
+    MultimodalFusionClassifier,
+    VideoClassifier,
+)
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
 from sklearn_alnm.preprocessing import FrameSelector, IntensityNormalizer, ROICropper
 from sklearn_alnm.segmentation import (
@@ -93,6 +104,7 @@ TABULAR = [
 
 _TINY_SEG = {"input_size": 32, "max_epochs": 1, "batch_size": 4, "random_state": 0}
 _TINY_UNET = {"base_channels": 4, "depth": 2, **_TINY_SEG}
+_TINY_BRANCH = {"input_size": 32, "max_epochs": 1, "batch_size": 8, "random_state": 0}
 
 #: Estimators on a cohort DataFrame: ``(factory, cohort kind)``; the factory gives a small,
 #: fast, seeded instance.
@@ -119,6 +131,19 @@ COHORT = {
             random_state=0,
         ),
         "video",
+    ),
+    MultimodalFusionClassifier: (
+        lambda: MultimodalFusionClassifier(
+            [
+                ("us", ImageClassifier("image", "mask", backbone="plnet", **_TINY_BRANCH)),
+                ("path", ImageClassifier("pathology", backbone="plnet", **_TINY_BRANCH)),
+            ],
+            fusion="multilayer",
+            max_epochs=1,
+            batch_size=8,
+            random_state=0,
+        ),
+        "multimodal",
     ),
     UNetSegmenter: (lambda: UNetSegmenter(**_TINY_UNET), "ultrasound"),
     UNetPlusPlusSegmenter: (lambda: UNetPlusPlusSegmenter(**_TINY_UNET), "ultrasound"),
@@ -177,6 +202,10 @@ TOOLS = {
     RandomResizedCropFlip: (lambda: RandomResizedCropFlip(), "augment"),
     RandomFlipRotate: (lambda: RandomFlipRotate(), "joint augment"),
     ClipAugment: (lambda: ClipAugment(elastic=20.0), "clip augment"),
+    MultimodalAugment: (
+        lambda: MultimodalAugment({"us": RandomResizedCropFlip(), "path": None}),
+        "multimodal augment",
+    ),
     ClinicalColumns: (lambda: ClinicalColumns("numeric"), "column selector"),
     GroupColumnKFold: (lambda: GroupColumnKFold(n_splits=3, random_state=0), "splitter"),
     SegmentationScorer: (lambda: make_segmentation_scorer("dice"), "scorer"),
@@ -263,6 +292,9 @@ def _cohort(kind):
     if kind not in _COHORTS:
         if kind in ("ultrasound", "video"):
             X, y = make_alnm_cohort(12, modalities=kind, image_size=32, random_state=0)
+        elif kind == "multimodal":
+            modalities = ("ultrasound", "pathology")
+            X, y = make_alnm_cohort(12, modalities=modalities, image_size=32, random_state=0)
         else:
             X, y = make_alnm_cohort(60, modalities=("clinical",), random_state=0)
         _COHORTS[kind] = (X, np.asarray(y))
@@ -419,10 +451,16 @@ def test_tools_follow_their_contract(cls):
         batch = torch.rand(shape, generator=torch.Generator().manual_seed(0))
         masks = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(1)) > 0.5
         args = (batch, masks.float()) if kind == "joint augment" else (batch,)
+        if kind == "multimodal augment":  # each modality its own augmentation (or none)
+            present = torch.ones(3, 2, dtype=torch.bool)
+            args = (MultimodalBatch({"us": batch, "path": batch.clone()}, present),)
         torch.manual_seed(1)
         first = tool(*args)
         torch.manual_seed(1)
         second = again(*args)
+        if kind == "multimodal augment":
+            assert first.present is present and torch.equal(first.images["path"], batch)
+            first, second, args = first.images["us"], second.images["us"], (batch,)
         first = first if isinstance(first, tuple) else (first,)
         second = second if isinstance(second, tuple) else (second,)
         for a, b, x in zip(first, second, args):

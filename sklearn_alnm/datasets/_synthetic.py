@@ -476,6 +476,7 @@ def make_alnm_cohort(
     image_size=64,
     n_frames=16,
     positive_fraction=0.5,
+    missing_pathology=0.0,
     random_state=None,
     data_home=None,
 ):
@@ -504,6 +505,11 @@ def make_alnm_cohort(
         Share of node-positive patients, in ``(0, 1)``. Exactly
         ``round(n_patients * positive_fraction)`` patients are positive; both classes must
         be present.
+    missing_pathology : float, default=0.0
+        Share of patients, in ``[0, 1)``, whose pathology tile is missing (a ``None`` cell,
+        no file), as when no biopsy image was scanned: ``round(n_patients *
+        missing_pathology)`` patients drawn at random after the tiles, so the other patients'
+        tiles are those of the complete cohort.
     random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=None
         Seed. The same int gives bitwise-identical arrays and table (on a given platform);
         a ``RandomState`` or ``Generator`` contributes one draw, so it advances between calls.
@@ -663,6 +669,12 @@ def make_alnm_cohort(
         )
     if not 0.0 < float(positive_fraction) < 1.0:
         raise ValueError(f"positive_fraction must be in (0, 1), got {positive_fraction}.")
+    if (
+        isinstance(missing_pathology, bool)
+        or not isinstance(missing_pathology, numbers.Real)
+        or not 0.0 <= float(missing_pathology) < 1.0
+    ):
+        raise ValueError(f"missing_pathology must be a float in [0, 1), got {missing_pathology!r}.")
     n_pos = int(round(n * float(positive_fraction)))
     if not 0 < n_pos < n:
         raise ValueError(
@@ -698,6 +710,12 @@ def make_alnm_cohort(
             table.update(_make_mammography(rng, z["mammography"], size))
         elif modality == "pathology":
             table.update(_make_pathology(rng, z["pathology"], size))
+            n_missing = int(round(n * float(missing_pathology)))
+            if n_missing:
+                tiles = list(table["pathology"])
+                for i in rng.choice(n, n_missing, replace=False):
+                    tiles[i] = None
+                table["pathology"] = tiles
         elif modality == "video":
             table.update(_make_video(rng, z["video"], size, n_frames))
         else:

@@ -69,6 +69,9 @@ def write_cohort(X, data_home, y=None):
             target = folder(sub)
             paths = []
             for pid, array in zip(ids, X[column]):
+                if array is None:  # a missing image (e.g. missing_pathology) stays empty
+                    paths.append(None)
+                    continue
                 path = os.path.join(target, f"{pid}{suffix}{ext}")
                 if kind == "video":
                     write_video(path, array, fps=VIDEO_FPS)

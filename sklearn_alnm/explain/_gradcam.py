@@ -73,10 +73,25 @@ def _as_batch(x, what="X"):
     return x
 
 
-def _resolve_model(model, X):
-    """``(module, images (N, C, H, W) CPU tensor, device, classes or None)``."""
+def _resolve_model(model, X, branch=None):
+    """``(module, images (N, C, H, W) CPU tensor, device, classes or None, view or None)``.
+
+    ``view`` is set for a multimodal model: what runs the fused network with ``branch``'s
+    images replaced by the batch being explained (``view.call(module, x, rows)``) and its
+    default layer (``view.layer``)."""
+    view = None
+    if branch is not None and not hasattr(model, "_gradcam_view"):
+        raise ValueError(
+            f"branch={branch!r} applies to a multimodal model (MultimodalFusionClassifier); "
+            f"{type(model).__name__} has one input."
+        )
+    if hasattr(model, "_gradcam_view"):
+        view = model._gradcam_view(X, branch)
+        module = model.module_
+        device = _module_device(module, fallback=getattr(model, "device_", None))
+        return module, _as_batch(view.images), device, model.classes_, view
     if isinstance(model, nn.Module):
-        return model, _as_batch(X), _module_device(model), None
+        return model, _as_batch(X), _module_device(model), None, None
     if _is_classifier(model):
         if not isinstance(getattr(model, "module_", None), nn.Module):
             raise NotFittedError(
@@ -92,7 +107,7 @@ def _resolve_model(model, X):
         module = model.module_
         images = _as_batch(prepare(X), what=f"{prepare.__name__}(X)")
         device = _module_device(module, fallback=getattr(model, "device_", None))
-        return module, images, device, getattr(model, "classes_", None)
+        return module, images, device, getattr(model, "classes_", None), None
     raise TypeError(
         "model must be a fitted ImageClassifier (with module_ and prepare_images) or a "
         f"torch.nn.Module; got {type(model).__name__}."
@@ -294,13 +309,15 @@ def _scores(output, position):
     return output[:, position], probabilities
 
 
-def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
+def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16, branch=None):
     """Heat maps (N, H, W), probabilities of the class (N,), input images (N, C, H, W)."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
-    module, images, device, classes = _resolve_model(model, X)
+    module, images, device, classes, view = _resolve_model(model, X, branch)
+    if view is not None and target_layer is None:
+        target_layer = view.layer
     layer_name, layer = _resolve_layer(module, target_layer)
     if class_index is None:
         class_index = _default_class(model, classes)
@@ -332,7 +349,10 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
                 captured.clear()
                 x = images[start : start + batch_size].clone().to(device=device, dtype=dtype)
                 x.requires_grad_(True)  # so that frozen networks still have a graph
-                output = module(x)
+                if view is None:
+                    output = module(x)
+                else:
+                    output = view.call(module, x, slice(start, start + len(x)))
                 if not captured:
                     raise ValueError(
                         f"layer {layer_name!r} did not run in the forward pass; choose a layer "
@@ -384,7 +404,7 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16):
     return heat, prob, images, label
 
 
-def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
+def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16, branch=None):
     """Grad-CAM heat maps of a class, one per image, on the network's input grid.
 
     For each image the gradient of the class score (the logit of ``class_index``) with respect
@@ -424,6 +444,12 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
         is the logit and class 0 its negative.
     batch_size : int, default=16
         Images per forward / backward pass.
+    branch : str or None, default=None
+        For a fitted :class:`~sklearn_alnm.models.MultimodalFusionClassifier` (required
+        there): the modality explained. The fused network runs on every modality of each
+        patient and the map is that of the fused output with respect to ``branch``'s layer
+        (by default its backbone's ``gradcam_layer``), on ``branch``'s input grid. A patient
+        without that modality gets the map of a zero image. Other models take no branch.
 
     Returns
     -------
@@ -461,7 +487,12 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16):
     True
     """
     heat, _, _, _ = _compute(
-        model, X, target_layer=target_layer, class_index=class_index, batch_size=batch_size
+        model,
+        X,
+        target_layer=target_layer,
+        class_index=class_index,
+        batch_size=batch_size,
+        branch=branch,
     )
     return heat
 
@@ -666,6 +697,7 @@ def plot_gradcam(
     ax=None,
     batch_size=16,
     frames="key",
+    branch=None,
 ):
     """A panel of chosen cases: each network input and its Grad-CAM overlay, with the probability.
 
@@ -707,6 +739,8 @@ def plot_gradcam(
         ``k`` the ``k`` frames of largest share in temporal order; a sequence the same frame
         positions for every clip. Each frame is one case of the panel (``ncols`` counts
         frames).
+    branch : str or None, default=None
+        The modality shown for a multimodal model (see :func:`grad_cam`).
 
     Returns
     -------
@@ -739,7 +773,12 @@ def plot_gradcam(
             f"{type(X).__name__}."
         )
     heat, prob, images, label = _compute(
-        model, subset, target_layer=target_layer, class_index=class_index, batch_size=batch_size
+        model,
+        subset,
+        target_layer=target_layer,
+        class_index=class_index,
+        batch_size=batch_size,
+        branch=branch,
     )
     class_name = str(label) if label is not None else f"class {class_index or 1}"
     titles = [f"{labels[i]}\np({class_name}) = {prob[i]:.2f}" for i in range(len(labels))]

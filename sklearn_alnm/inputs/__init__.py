@@ -6,7 +6,9 @@ and targets, the collate function, a content key for checkpoints). The kinds:
 :class:`ImageInput` (an image per row, optionally cut to its lesion mask),
 :class:`ImageMaskInput` (images and lesion masks for semantic segmentation) and
 :class:`InstanceMaskInput` (images on their own grids and instance targets for Mask R-CNN)
-and :class:`VideoInput` (clips sampled, resized and normalised once per fit).
+:class:`VideoInput` (clips sampled, resized and normalised once per fit) and
+:class:`MultimodalInput` (one image column per modality, each prepared its own way, with the
+modalities each patient has).
 The training-batch augmentations live here too: :class:`RandomResizedCropFlip` for images,
 :class:`RandomFlipRotate` for image + mask pairs.
 
@@ -20,6 +22,14 @@ from ._base import BaseInput, LazyRowsDataset, TargetDataset, TensorInputDataset
 from ._image import ImageInput, PreparesImagesMixin
 from ._instances import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
 from ._masks import ImageMaskInput, read_binary_mask, to_image_grid
+from ._multimodal import (
+    MultimodalAugment,
+    MultimodalBatch,
+    MultimodalDataset,
+    MultimodalInput,
+    missing_cells,
+    modality_presence,
+)
 from ._video import ClipAugment, VideoInput
 
 __all__ = [
@@ -30,6 +40,10 @@ __all__ = [
     "ImageMaskInput",
     "InstanceMaskInput",
     "LazyRowsDataset",
+    "MultimodalAugment",
+    "MultimodalBatch",
+    "MultimodalDataset",
+    "MultimodalInput",
     "PreparesImagesMixin",
     "RandomFlipRotate",
     "RandomResizedCropFlip",
@@ -39,6 +53,8 @@ __all__ = [
     "collate_batches",
     "collate_detections",
     "instance_targets",
+    "missing_cells",
+    "modality_presence",
     "read_binary_mask",
     "resolve_augment",
     "to_image_grid",

@@ -47,7 +47,7 @@ class ImageInput(BaseInput):
         Pixels (int) or fraction of the rectangle's size (float) added around the mask.
     input_size : tuple of 2 int
         ``(height, width)`` after resizing.
-    normalize : {"imagenet", "zscore", "histeq+zscore"}
+    normalize : {"imagenet", "zscore", "histeq+zscore", "zscore+histeq", "half"}
     intensity_range : "auto" or tuple of 2 float
         Intensities mapped to ``[0, 1]`` (see :class:`~sklearn_alnm.features.DeepFeatures`).
     in_chans : int or None
@@ -116,7 +116,7 @@ class ImageInput(BaseInput):
             r0, r1, c0, c1 = mask_box(mask, self.margin)
             image, mask = image[r0:r1, c0:c1], mask[r0:r1, c0:c1]
         unit = to_unit_range(image, low, high)
-        if self.normalize == "histeq+zscore":
+        if self.normalize in ("histeq+zscore", "zscore+histeq"):
             unit = equalize_histogram(unit, mask if self.crop == "mask" else None)
         if self.crop == "mask":
             unit = unit * (mask if unit.ndim == 2 else mask[..., None]).astype(np.float32)
@@ -139,6 +139,8 @@ class ImageInput(BaseInput):
         return self._normalize(out)
 
     def _normalize(self, batch):
+        if self.normalize == "zscore+histeq":  # the equalised image in (0, 1] is the input
+            return batch
         mode = "zscore" if self.normalize == "histeq+zscore" else self.normalize
         return normalize_images(batch, mode)
 

@@ -8,13 +8,15 @@ channels-last, device moves of any batch); the classifiers also share
 :class:`BaseNeuralClassifier` (labels with the ``pos_label`` rule, class and sample weights,
 epoch AUC, predictions). What they read comes from :mod:`sklearn_alnm.inputs`, their networks
 from :mod:`sklearn_alnm.nn`. :class:`ImageClassifier` fine-tunes a backbone on an image
-column, :class:`VideoClassifier` trains a video network (TSN, TSM, TIN, 3-D CNNs) on clips.
+column, :class:`VideoClassifier` trains a video network (TSN, TSM, TIN, 3-D CNNs) on clips,
+:class:`MultimodalFusionClassifier` fuses one image classifier per modality (ultrasound, H&E).
 """
 
 from ..inputs import RandomResizedCropFlip
 from ._base import BaseNeuralEstimator
 from ._classifier import BaseNeuralClassifier
 from ._image import ImageClassifier
+from ._multimodal import MultimodalFusionClassifier
 from ._net import AcceleratedNet
 from ._video import VideoClassifier
 
@@ -23,6 +25,7 @@ __all__ = [
     "BaseNeuralClassifier",
     "BaseNeuralEstimator",
     "ImageClassifier",
+    "MultimodalFusionClassifier",
     "RandomResizedCropFlip",
     "VideoClassifier",
 ]

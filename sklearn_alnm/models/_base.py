@@ -404,6 +404,10 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
     def _check_settings(self, state):
         """Cross-parameter and network checks before any file is read (subclasses)."""
 
+    def _prepare_fit(self, X, y, sample_weight, state):
+        """Work on the training data before the input is made, e.g. fitting sub-models
+        (subclasses)."""
+
     def _make_input(self, state):  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -425,6 +429,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         self._validate_params()
         state = self._check_training_params()
         self._check_settings(state)
+        self._prepare_fit(X, y, sample_weight, state)
         input = self._make_input(state)
         input.check(self, X, training=True)
         target, y_split = self._training_target(X, y, sample_weight, state)
@@ -440,6 +445,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
             settings=state,
             collate_fn=input.collate_fn,
             fingerprint=fingerprint,
+            epochs=state.get("epochs"),
         )
         self.input_ = input
         self._set_fitted(X, input, state)
@@ -501,6 +507,11 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         """Epoch scores computed from the batch outputs (subclasses add e.g. AUC)."""
         return []
 
+    def _training_callbacks(self):
+        """Further ``(name, callback)`` pairs of the estimator, e.g. a freezing schedule
+        (subclasses)."""
+        return []
+
     def _net_kwargs(self, settings, *, has_valid, run_dir, collate_fn=None):
         """Everything but the module / criterion, for the net's constructor (``collate_fn``:
         the input's; by default batches assembled by the datasets pass unchanged)."""
@@ -510,7 +521,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         device = settings.device
         on_cuda = device.startswith("cuda")
         optimizer, optimizer_kwargs = self._optimizer_settings()
-        callbacks = list(self._scoring_callbacks(has_valid))
+        callbacks = list(self._scoring_callbacks(has_valid)) + list(self._training_callbacks())
         es = self._early_stopping(has_valid)
         if es is not None:
             callbacks.append(("early_stopping", es))
@@ -575,13 +586,32 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
             key = joblib.hash((type(self).__name__, repr(sorted(params.items())), fingerprint))
         return Path(self.checkpoint_dir) / f"run-{key[:16]}"
 
-    def _fit_net(self, *, net_kwargs, dataset, y, settings, collate_fn, fingerprint=None):
+    def _fit_net(
+        self, *, net_kwargs, dataset, y, settings, collate_fn, fingerprint=None, epochs=None
+    ):
         """Build ``net_`` from ``net_kwargs`` (module / criterion included) and train it.
 
         With ``checkpoint_dir``, training state is saved after every epoch in
         ``checkpoint_path_``; an interrupted fit of the same settings and data resumes there,
-        and a finished one is loaded instead of retrained.
+        and a finished one is loaded instead of retrained. ``epochs=0`` only initialises the
+        net (a model with nothing left to train, such as late fusion of fitted models).
         """
+        if epochs == 0:
+            net = self._net_class(
+                **{
+                    **self._net_kwargs(
+                        settings, has_valid=False, run_dir=None, collate_fn=collate_fn
+                    ),
+                    **net_kwargs,
+                }
+            )
+            with training_context(settings.seed, settings.device):
+                net.initialize()
+            net._set_training(False)
+            self.net_ = net
+            self.device_ = str(net.device)
+            self.checkpoint_path_ = None
+            return net
         run_dir = self._run_dir(fingerprint)
         has_valid = self.valid_split is not None
         base = self._net_kwargs(

@@ -67,11 +67,16 @@ class ImageClassifier(PreparesImagesMixin, BaseNeuralClassifier):
         image tensor ``(C, H, W)`` and returns one of the same shape, e.g. a
         ``torchvision.transforms.v2.Compose`` (objects with a true ``batched`` attribute
         receive the whole batch ``(N, C, H, W)``). ``None``: no augmentation.
-    normalize : {"imagenet", "zscore", "histeq+zscore"}, default="imagenet"
+    normalize : {"imagenet", "zscore", "histeq+zscore", "zscore+histeq", "half"}, \
+default="imagenet"
         ``"imagenet"``: ImageNet channel means and standard deviations (their means for
         one-channel inputs), as pretrained weights expect. ``"zscore"``: each image's own mean
         and standard deviation. ``"histeq+zscore"``: histogram equalisation (of the lesion's
-        pixels with ``crop="mask"``), then z-score.
+        pixels with ``crop="mask"``), then z-score. ``"zscore+histeq"``: the multimodal
+        study's ULNet preprocessing, z-score then histogram equalisation; equalisation
+        depends only on the order of the intensities, which a z-score keeps, so this is the
+        equalised image itself, in ``(0, 1]``. ``"half"``: mean 0.5 and standard deviation
+        0.5 per channel, i.e. ``[0, 1]`` mapped to ``[-1, 1]`` (the study's PLNet inputs).
     dropout : float, default=0.5
         Dropout probability in front of the new linear head.
     preload : bool, default=True
@@ -170,7 +175,7 @@ class ImageClassifier(PreparesImagesMixin, BaseNeuralClassifier):
         ],
         "intensity_range": [StrOptions({"auto"}), tuple, list],
         "augment": [StrOptions({"default"}), None, callable],
-        "normalize": [StrOptions({"imagenet", "zscore", "histeq+zscore"})],
+        "normalize": [StrOptions({"imagenet", "zscore", "histeq+zscore", "zscore+histeq", "half"})],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "preload": ["boolean"],
     }

@@ -29,7 +29,9 @@ Segmentation networks return logits ``(N, num_classes, H, W)`` on the input grid
 (:func:`build_deeplabv3`, ResNet50/101 or MobileNetV3 trunk) and, for lesion instances,
 Mask R-CNN (:func:`build_maskrcnn`); pretrained weights are resolved offline as for backbones.
 One network per module; the segmenters pick theirs by name from one registry
-(:func:`get_segmentation_network`).
+(:func:`get_segmentation_network`). :class:`MultimodalNet` fuses one backbone per modality
+through one of five fusion heads (concatenation, learned weights, attention, voting, the
+"multilayer" BatchNorm / FC / squeeze-and-excitation head).
 """
 
 from ._backbones import (
@@ -43,6 +45,16 @@ from ._backbones import (
     unregister_backbone,
 )
 from ._deeplab import DeepLabV3Net, build_deeplabv3
+from ._fusion import (
+    FUSIONS,
+    AttentionFusion,
+    ConcatFusion,
+    MultilayerFusion,
+    MultimodalNet,
+    SqueezeExcitation1d,
+    VotingFusion,
+    WeightedFusion,
+)
 from ._maskrcnn import MaskRCNNNet, build_maskrcnn
 from ._plnet import PLNet, ULNet, plnet_spec
 from ._segmentation import (
@@ -73,6 +85,14 @@ from ._weights import (
 )
 
 __all__ = [
+    "FUSIONS",
+    "AttentionFusion",
+    "ConcatFusion",
+    "MultilayerFusion",
+    "MultimodalNet",
+    "SqueezeExcitation1d",
+    "VotingFusion",
+    "WeightedFusion",
     "FRAME_ARCHS",
     "FrameVideoNet",
     "TemporalInterlace",

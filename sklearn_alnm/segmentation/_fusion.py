@@ -9,13 +9,13 @@ from sklearn.model_selection import KFold, check_cv
 from sklearn.pipeline import Pipeline, _name_estimators
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
 from .._logging import get_logger
 from ..inputs import read_binary_mask
 from ..io import cohort_row_ids
 from ..utils import check_cohort
+from ..utils._composition import NamedMembersMixin
 from ._base import SegmentationOutputMixin
 
 _log = get_logger(__name__)
@@ -23,7 +23,7 @@ _log = get_logger(__name__)
 _METHODS = ("vote", "mean", "union", "stack")
 
 
-class SegmentationFusion(SegmentationOutputMixin, _BaseComposition):
+class SegmentationFusion(SegmentationOutputMixin, NamedMembersMixin):
     """Fuse the lesion outlines of several segmenters into one (post-fusion).
 
     The US auto-segmentation study outlines each tumour with U-Net, UNet++ and DeepLabV3 and
@@ -144,6 +144,8 @@ class SegmentationFusion(SegmentationOutputMixin, _BaseComposition):
     []
     """
 
+    _members_attr = "segmenters"
+
     _parameter_constraints = {
         "segmenters": [list],
         "method": [StrOptions(set(_METHODS))],
@@ -183,34 +185,6 @@ class SegmentationFusion(SegmentationOutputMixin, _BaseComposition):
         self.verbose = verbose
 
     # --------------------------------------------------------------------------- params
-
-    def get_params(self, deep=True):
-        """Parameters of the fusion, and with ``deep`` those of the named members.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Also return ``<name>__<param>`` for every named member.
-
-        Returns
-        -------
-        dict
-        """
-        return self._get_params("segmenters", deep=deep)
-
-    def set_params(self, **params):
-        """Set parameters of the fusion or of its members (``<name>__<param>``).
-
-        Parameters
-        ----------
-        **params : dict
-
-        Returns
-        -------
-        self
-        """
-        self._set_params("segmenters", **params)
-        return self
 
     def _named_members(self):
         members = self.segmenters

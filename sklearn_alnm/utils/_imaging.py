@@ -123,11 +123,12 @@ def match_channels(tensor, in_chans):
 
 
 def normalize_images(batch, mode):
-    """Normalise a float tensor (N, C, H, W) in place; ``mode`` is ``"imagenet"`` or ``"zscore"``.
+    """Normalise a float tensor (N, C, H, W) in place: ``"imagenet"``, ``"zscore"`` or ``"half"``.
 
     ``"imagenet"`` subtracts ImageNet's channel means and divides by its standard deviations
     (their averages for one-channel images); ``"zscore"`` subtracts each image's own mean and
-    divides by its standard deviation over all pixels and channels.
+    divides by its standard deviation over all pixels and channels; ``"half"`` maps ``[0, 1]``
+    to ``[-1, 1]`` (mean 0.5 and standard deviation 0.5 for every channel).
     """
     import torch
 
@@ -143,4 +144,6 @@ def normalize_images(batch, mode):
         flat = batch.reshape(batch.shape[0], -1)
         std, mean = torch.std_mean(flat, dim=1, correction=0)
         return batch.sub_(mean.view(-1, 1, 1, 1)).div_(std.clamp(min=1e-6).view(-1, 1, 1, 1))
-    raise ValueError(f"unknown normalisation {mode!r}; expected 'imagenet' or 'zscore'.")
+    if mode == "half":
+        return batch.sub_(0.5).div_(0.5)
+    raise ValueError(f"unknown normalisation {mode!r}; expected 'imagenet', 'zscore' or 'half'.")
