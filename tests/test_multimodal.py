@@ -428,3 +428,31 @@ def test_synthetic_cohort_leaves_a_share_of_pathology_tiles_missing(tmp_path):
     assert len(list((tmp_path / "pathology").iterdir())) == 28
     with pytest.raises(ValueError, match="missing_pathology"):
         make_alnm_cohort(4, modalities="pathology", missing_pathology=1.0)
+
+
+class _Identity:
+    """A batched augmentation that changes nothing (forces the image path of the fit)."""
+
+    batched = True
+
+    def __call__(self, batch):
+        return batch
+
+
+def test_frozen_unaugmented_branches_embed_each_image_once_with_the_same_result(
+    split_data, fitted_branches
+):
+    (X, y), (X_test, _) = split_data
+    model = _fusion(fitted_branches, "multilayer").fit(X, y)
+    assert model._embeds_once(model.branches_)
+    # the same fit through the images: a branch with a (no-op) augmentation
+    augmented = [
+        (name, clone(est).set_params(augment=_Identity())) for name, est in fitted_branches
+    ]
+    for (_, est), (_, twin) in zip(fitted_branches, augmented):
+        twin.__dict__.update({k: v for k, v in vars(est).items() if k.endswith("_")})
+    through_images = _fusion(augmented, "multilayer").fit(X, y)
+    assert not through_images._embeds_once(through_images.branches_)
+    np.testing.assert_allclose(
+        model.predict_proba(X_test), through_images.predict_proba(X_test), rtol=1e-4, atol=1e-5
+    )

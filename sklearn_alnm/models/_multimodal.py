@@ -11,7 +11,13 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import Callback
 
-from ..inputs import MultimodalAugment, MultimodalInput, modality_presence, resolve_augment
+from ..inputs import (
+    MultimodalAugment,
+    MultimodalDataset,
+    MultimodalInput,
+    modality_presence,
+    resolve_augment,
+)
 from ..nn import FUSIONS, MultimodalNet, get_backbone_spec
 from ..utils import check_cohort
 from ..utils._composition import NamedMembersMixin
@@ -166,7 +172,10 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
     0.70), so compare the fused model with each branch (``branches_``) on the same patients.
 
     Each image is read and prepared once per ``fit`` for the fusion stage (and once by each
-    branch's own fit); epochs read the prepared tensors.
+    branch's own fit); epochs read the prepared tensors. When the branches stay frozen
+    throughout (``freeze_branches=True``) and none augments its images, their embeddings do
+    not change from epoch to epoch: each image is then embedded once and the head trains on
+    the embeddings (the fitted ``module_`` still takes images).
 
     References
     ----------
@@ -365,8 +374,23 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
             {name: est.input_ for name, est in state.branches}, missing=self.missing
         )
 
+    def _embeds_once(self, branches):
+        """Whether the branches never change in training, nor their inputs (frozen
+        throughout, no augmentation): then each image is embedded once per fit."""
+        return (
+            self.fusion != "voting"
+            and self.freeze_branches is True
+            and all(resolve_augment(est.augment) is None for _, est in branches)
+        )
+
     def _training_dataset(self, input, X, target, state):
-        return input.dataset(X, target, preload=True, n_jobs=self.n_jobs, verbose=self.verbose)
+        dataset = input.dataset(X, target, preload=True, n_jobs=self.n_jobs, verbose=self.verbose)
+        if not self._embeds_once(state.branches):
+            return dataset
+        embeddings = {
+            name: _embed(est, dataset.images[name], self.batch_size) for name, est in state.branches
+        }
+        return MultimodalDataset(embeddings, dataset.present, target)
 
     def _module_kwargs(self, input, state):
         branches = dict(state.branches)
@@ -491,6 +515,23 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
             layer=f"branches.{branch}.{self.module_.branches[branch].gradcam_layer}",
             call=lambda module, x, rows: module(_with_branch(batch, branch, x, rows, x.device)),
         )
+
+
+def _embed(estimator, images, batch_size):
+    """A fitted branch's embeddings ``(N, d)`` of prepared images, on the CPU (eval mode)."""
+    module = estimator.module_
+    device = next(module.parameters()).device
+    training = module.training
+    module.eval()
+    out = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(images), batch_size):
+                x = images[start : start + batch_size].to(device)
+                out.append(module.forward_features(x).float().cpu())
+    finally:
+        module.train(training)
+    return torch.cat(out) if out else torch.zeros((0, module.feature_dim))
 
 
 def _with_branch(batch, branch, x, rows, device):

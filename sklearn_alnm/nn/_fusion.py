@@ -333,10 +333,19 @@ class MultimodalNet(nn.Module):
         return dropped
 
     def embeddings(self, images, present=None):
-        """Per modality the embedding ``(N, d)``, absent rows left as computed, and ``present``."""
-        n = next(iter(images.values())).shape[0]
-        present = self._present(present, n).to(next(iter(images.values())).device)
-        return [self.branches[name].forward_features(images[name]) for name in self.names], present
+        """Per modality the embedding ``(N, d)``, absent rows left as computed, and ``present``.
+
+        A modality given as a 2-D tensor ``(N, d)`` is taken as its embedding already (the
+        branch is skipped): a model whose branches are frozen and not augmented can train its
+        head on embeddings computed once.
+        """
+        first = next(iter(images.values()))
+        present = self._present(present, first.shape[0]).to(first.device)
+        out = []
+        for name in self.names:
+            x = images[name]
+            out.append(x if x.ndim == 2 else self.branches[name].forward_features(x))
+        return out, present
 
     def forward_with_weights(self, batch):
         """``(logits (N, num_classes), modality weights (N, B) or None)`` of a batch."""
