@@ -772,3 +772,152 @@ def ultrasound_video_static(
             ),
         ]
     )
+
+
+#: The ultrasound + H&E study's single-modality networks (ULNet, PLNet) as branch settings.
+US_PATHOLOGY_BRANCHES = {
+    "us": {
+        "backbone": "ulnet",
+        "crop": "mask_bbox",
+        "normalize": "zscore+histeq",
+        "dropout": 0.5,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "lr_schedule": "step",
+    },
+    "path": {"backbone": "plnet", "normalize": "half", "optimizer": "adam", "lr": 1e-4},
+}
+
+
+def us_pathology_branches(
+    *,
+    image_col="image",
+    mask_col="mask",
+    pathology_col="pathology",
+    us=None,
+    path=None,
+    pos_label=None,
+    random_state=None,
+):
+    """The ultrasound + H&E study's two single-modality models, ULNet and PLNet.
+
+    ULNet: a ResNet50 with dropout 0.5 in front of its head on the ultrasound lesion's
+    rectangle (mask-guided ROI), z-score then histogram equalisation, Adam at 1e-3 halved
+    every 10 epochs. PLNet: the light four-block CNN on the H&E tile, inputs normalised to
+    mean 0.5 / standard deviation 0.5, Adam at 1e-4. Both train with random resized crops and
+    horizontal (never vertical) flips. They are the branches of
+    :func:`us_pathology_fusion` and its single-modality comparators.
+
+    Parameters
+    ----------
+    image_col, mask_col, pathology_col : str
+        Cohort columns of the ultrasound image, its lesion mask and the H&E tile.
+    us, path : dict or None, default=None
+        :class:`~sklearn_alnm.models.ImageClassifier` parameters over the study's, per
+        branch (e.g. ``{"backbone": "resnet18", "input_size": 64, "max_epochs": 8}``).
+    pos_label : scalar or None, default=None
+    random_state : int or None, default=None
+        Seed of both branches.
+
+    Returns
+    -------
+    list of (str, ImageClassifier)
+        ``[("us", ULNet), ("path", PLNet)]``, unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import us_pathology_branches
+    >>> [(name, est.backbone, est.normalize, est.lr) for name, est in us_pathology_branches()]
+    [('us', 'ulnet', 'zscore+histeq', 0.001), ('path', 'plnet', 'half', 0.0001)]
+    """
+    from .models import ImageClassifier
+
+    common = {"pos_label": pos_label, "random_state": random_state}
+    return [
+        (
+            "us",
+            ImageClassifier(
+                image_col, mask_col, **{**US_PATHOLOGY_BRANCHES["us"], **common, **(us or {})}
+            ),
+        ),
+        (
+            "path",
+            ImageClassifier(
+                pathology_col, **{**US_PATHOLOGY_BRANCHES["path"], **common, **(path or {})}
+            ),
+        ),
+    ]
+
+
+def us_pathology_fusion(
+    fusion="multilayer",
+    *,
+    branches=None,
+    image_col="image",
+    mask_col="mask",
+    pathology_col="pathology",
+    us=None,
+    path=None,
+    pos_label=None,
+    random_state=None,
+    **params,
+):
+    """The ultrasound + H&E study: ULNet and PLNet fitted alone, then fused.
+
+    The study's fusion stage: the branches' embeddings through the fusion head
+    (``"multilayer"``: per-modality BatchNorm, concatenation, FC 256, ReLU, BatchNorm,
+    squeeze-and-excitation, one sigmoid output; no dropout), AdamW at 1e-4 decayed every 5
+    epochs (halved here; the study does not state the factor). The study compared
+    concatenation, weighting, attention, voting and multilayer fusion
+    (:class:`~sklearn_alnm.models.MultimodalFusionClassifier`).
+
+    Parameters
+    ----------
+    fusion : {"concat", "weighted", "attention", "voting", "multilayer"}, default="multilayer"
+    branches : list of (str, ImageClassifier) or None, default=None
+        The branches; ``None`` builds :func:`us_pathology_branches` (with ``image_col``,
+        ``mask_col``, ``pathology_col``, ``us``, ``path``). Fitted branches with
+        ``branch_init="prefit"`` fuse the same ULNet and PLNet in several ways without
+        refitting them.
+    image_col, mask_col, pathology_col, us, path
+        See :func:`us_pathology_branches`.
+    pos_label : scalar or None, default=None
+    random_state : int or None, default=None
+    **params
+        Any other :class:`~sklearn_alnm.models.MultimodalFusionClassifier` parameter over
+        the study's (``max_epochs``, ``missing``, ``freeze_branches``, ``branch_init``, ...).
+
+    Returns
+    -------
+    sklearn_alnm.models.MultimodalFusionClassifier
+        Unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import us_pathology_fusion
+    >>> model = us_pathology_fusion("attention", missing="drop_branch")
+    >>> model.fusion, model.optimizer, model.lr, model.get_params()["us__backbone"]
+    ('attention', 'adamw', 0.0001, 'ulnet')
+    """
+    from .models import MultimodalFusionClassifier
+
+    if branches is None:
+        branches = us_pathology_branches(
+            image_col=image_col,
+            mask_col=mask_col,
+            pathology_col=pathology_col,
+            us=us,
+            path=path,
+            pos_label=pos_label,
+            random_state=random_state,
+        )
+    settings = {
+        "hidden": 256,
+        "optimizer": "adamw",
+        "lr": 1e-4,
+        "lr_schedule": {"policy": "StepLR", "step_size": 5, "gamma": 0.5},
+        **params,
+    }
+    return MultimodalFusionClassifier(
+        branches, fusion=fusion, pos_label=pos_label, random_state=random_state, **settings
+    )

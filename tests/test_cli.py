@@ -138,3 +138,25 @@ def test_demo_video_study_compares_the_video_model_with_its_key_frame(tmp_path):
     page = (report / "index.html").read_text()
     assert "gradcam_tin_video.png" in page and "Key frame of each clip" in page
     assert (report / "gradcam_static_cnn_key_frame.png").is_file()
+
+
+def test_demo_multimodal_study_tables_both_modalities_and_every_fusion(tmp_path):
+    out = io.StringIO()
+    report = tmp_path / "report"
+    table = run_demo(n_patients=60, random_state=0, stream=out, studies=["multimodal"], out=report)[
+        "multimodal"
+    ]
+    fusions = [
+        f"{name} fusion" for name in ("Concat", "Weighted", "Attention", "Voting", "Multilayer")
+    ]
+    assert list(table.index) == ["ULNet (US)", "PLNet (H&E)", *fusions]
+    # Table 4's precision and recall are PPV and sensitivity
+    for column in ("ppv", "sensitivity", "f1", "accuracy", "auc", "auc_low", "delong_p"):
+        assert column in table.columns, column
+    # the reference (the better single modality) has no p-value against itself
+    singles = table.loc[["ULNet (US)", "PLNet (H&E)"], "delong_p"]
+    assert singles.isna().sum() == 1 and table.loc[fusions, "delong_p"].between(0, 1).all()
+    text = out.getvalue()
+    assert "Ultrasound + H&E study" in text and "DeLong p vs" in text
+    page = (report / "index.html").read_text()
+    assert "gradcam_multilayer_fusion.png" in page

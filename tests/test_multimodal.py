@@ -456,3 +456,25 @@ def test_frozen_unaugmented_branches_embed_each_image_once_with_the_same_result(
     np.testing.assert_allclose(
         model.predict_proba(X_test), through_images.predict_proba(X_test), rtol=1e-4, atol=1e-5
     )
+
+
+def test_study_report_shows_both_images_of_a_patient_with_their_maps(
+    tmp_path, split_data, fitted_branches
+):
+    from sklearn_alnm.report import StudyReport
+
+    (X, y), (X_test, y_test) = split_data
+    model = _fusion(fitted_branches, "attention", max_epochs=1, missing="drop_branch").fit(X, y)
+    X_gap, missing_rows = _with_missing_path(X_test, 0.3, seed=2)
+    report = StudyReport({"fused": model}, {"Test": (X_gap, y_test)}, pos_label="N+", gradcam=3)
+    assert report.gradcam_models == ["fused"]
+    rows = [0, int(missing_rows[0])]
+    fig = report.plot_gradcam("fused", rows=rows)
+    titles = [a.get_title() for a in fig.axes if a.get_title()]
+    assert sum(t.startswith("us: ") for t in titles) == 2
+    assert "path: absent" in titles and "path: 0" in titles
+    assert len(fig.axes) == 2 * 4 + 1  # two patients x two branches x (image, map), colour bar
+    report.to_html(tmp_path / "report")
+    assert (tmp_path / "report" / "gradcam_fused.png").is_file()
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "Each modality&#x27;s image" in page or "Each modality's image" in page

@@ -322,3 +322,42 @@ def test_video_recipes_fit_the_video_model_and_its_static_comparator():
     )
     assert video.predict_proba(X).shape == static.predict_proba(X).shape == (8, 2)
     assert static[0].fit_transform(X)["key_frame"].iloc[0].shape == (32, 32)
+
+
+def test_us_pathology_recipes_follow_the_study_and_fuse_prefit_branches():
+    from sklearn_alnm.recipes import us_pathology_branches, us_pathology_fusion
+
+    (us_name, us), (path_name, path) = us_pathology_branches()
+    assert (us_name, path_name) == ("us", "path")
+    # ULNet: mask-guided ROI, z-score + histogram equalisation, dropout 0.5, Adam 1e-3 stepped
+    assert (us.image_col, us.mask_col, us.crop) == ("image", "mask", "mask_bbox")
+    assert (us.normalize, us.dropout, us.optimizer, us.lr) == ("zscore+histeq", 0.5, "adam", 1e-3)
+    assert us.lr_schedule == "step"
+    # PLNet: pathology tile, mean 0.5 / sd 0.5, Adam 1e-4
+    assert (path.image_col, path.backbone, path.normalize, path.lr) == (
+        "pathology",
+        "plnet",
+        "half",
+        1e-4,
+    )
+    fused = us_pathology_fusion(us={"input_size": 32}, pos_label="N+", random_state=3)
+    params = fused.get_params()
+    assert params["fusion"] == "multilayer" and params["hidden"] == 256
+    assert params["optimizer"] == "adamw" and params["lr"] == 1e-4
+    assert params["lr_schedule"] == {"policy": "StepLR", "step_size": 5, "gamma": 0.5}
+    assert params["us__input_size"] == 32 and params["path__pos_label"] == "N+"
+    assert params["us__random_state"] == params["path__random_state"] == 3
+
+    X, y = make_alnm_cohort(
+        24, modalities=("ultrasound", "pathology"), image_size=32, random_state=0
+    )
+    small = {"input_size": 32, "max_epochs": 1, "augment": None, "backbone": "plnet"}
+    branches = us_pathology_branches(us=small, path=small, random_state=0)
+    for _, est in branches:
+        est.fit(X, y)
+    model = us_pathology_fusion(
+        "concat", branches=branches, branch_init="prefit", max_epochs=1, random_state=0
+    ).fit(X, y)
+    assert model.predict_proba(X).shape == (24, 2)
+    # prefit: the given, fitted branches are the model's, not refitted copies
+    assert [est for _, est in model.branches_] == [est for _, est in branches]

@@ -227,13 +227,15 @@ def render_page(
                 )
     if gradcams:
         parts.append("<h2>Grad-CAM</h2>")
-        for model, png, video in gradcams:
-            shown = (
-                "Key frame of each clip (the frame holding the largest share of the clip's "
-                "Grad-CAM map) and its part of the map"
-                if video
-                else "Network input and Grad-CAM heat map"
-            )
+        captions = {
+            "video": "Key frame of each clip (the frame holding the largest share of the "
+            "clip's Grad-CAM map) and its part of the map",
+            "multimodal": "Each modality's image of the patient and the fused model's "
+            "Grad-CAM map on it",
+            None: "Network input and Grad-CAM heat map",
+        }
+        for model, png, kind in gradcams:
+            shown = captions[kind]
             parts.append(f"<h3>{_e(model)}</h3>")
             parts.append(
                 _figure(

@@ -985,7 +985,11 @@ default="youden-on-first-cohort"
         net, inputs = _image_model_of(self.models[model], X)
         # a position, not the label: integer labels would be read as output positions
         position = int(np.flatnonzero(np.asarray(net.classes_) == self.pos_label_)[0])
-        fig = plot_gradcam(net, inputs, rows=[int(r) for r in rows], class_index=position)
+        rows = [int(r) for r in rows]
+        if _is_multimodal(net):
+            fig = _plot_multimodal_gradcam(net, inputs, rows, position)
+        else:
+            fig = plot_gradcam(net, inputs, rows=rows, class_index=position)
         fig.suptitle(f"Grad-CAM - {model} ({cohort})", fontweight="bold")
         return fig
 
@@ -1128,10 +1132,10 @@ default="youden-on-first-cohort"
             for model in self.gradcam_models:
                 png = f"gradcam_{_slug(model, taken)}.png"
                 save_figure(self.plot_gradcam(model), png)
-                video = callable(
-                    getattr(_image_model_of(self.models[model])[0], "prepare_clips", None)
-                )
-                gradcams.append((model, png, video))
+                net = _image_model_of(self.models[model])[0]
+                kind = "video" if callable(getattr(net, "prepare_clips", None)) else None
+                kind = "multimodal" if _is_multimodal(net) else kind
+                gradcams.append((model, png, kind))
 
         page = _html.render_page(
             self,
@@ -1170,6 +1174,8 @@ def _image_model_of(model, X=None):
         prepare = getattr(candidate, "prepare_images", None) or getattr(
             candidate, "prepare_clips", None
         )
+        if prepare is None and _is_multimodal(candidate):
+            prepare = candidate.prepare_inputs
         return callable(prepare) and getattr(candidate, "module_", None) is not None
 
     try:
@@ -1181,6 +1187,41 @@ def _image_model_of(model, X=None):
     except Exception:  # an unfitted or unusual model is simply not an image model
         return None
     return None
+
+
+def _is_multimodal(model):
+    """A fused model of several image branches (explained branch by branch)."""
+    return callable(getattr(model, "_gradcam_view", None)) and hasattr(model, "prepare_inputs")
+
+
+def _plot_multimodal_gradcam(model, X, rows, class_index):
+    """One row per patient: each branch's image and the fused model's map on it."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from ..explain import plot_gradcam
+
+    names = list(model.module_.names)
+    width = 2 * len(names)
+    fig = Figure(figsize=(2.2 * width + 0.8, 2.4 * len(rows)), layout="constrained")
+    grid = fig.subplots(len(rows), width, squeeze=False)
+    for k, name in enumerate(names):
+        axes = grid[:, 2 * k : 2 * k + 2].ravel()
+        plot_gradcam(model, X, rows=rows, class_index=class_index, branch=name, ax=axes)
+        for a in axes[::2]:
+            a.set_title(f"{name}: {a.get_title()}", fontsize=9)
+    present = model.input_.presence(X.iloc[rows]) if len(rows) else None
+    for i, k in np.argwhere(~present) if present is not None else []:
+        for a in grid[i, 2 * k : 2 * k + 2]:
+            a.set_title(f"{names[k]}: absent", fontsize=9)
+    fig.colorbar(
+        ScalarMappable(norm=Normalize(0.0, 1.0), cmap="jet"),
+        ax=list(grid.ravel()),
+        shrink=0.8,
+        label="Grad-CAM",
+    )
+    return fig
 
 
 def _nomogram_of(model):
