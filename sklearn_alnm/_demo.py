@@ -39,8 +39,10 @@ _DEMO_MODALITIES = {
 _DEMO_FRAMES = 8
 #: Shared small settings of the video study's networks (clips and key frames at 32 px).
 _DEMO_VIDEO = {"lr": 1e-3, "batch_size": 16, "max_epochs": 8, "normalize": "zscore"}
-#: Small settings of the multimodal study's branches (32 px, from scratch, no augmentation).
+#: Small settings of the multimodal study's branches (from scratch, no augmentation; the
+#: ultrasound lesion at 48 px, where a ResNet18 trunk still learns its cue, the H&E tile at 32).
 _DEMO_BRANCH = {"input_size": 32, "lr": 1e-3, "batch_size": 16, "max_epochs": 8, "augment": None}
+_DEMO_US_SIZE = 48
 _DEMO_FUSIONS = ("concat", "weighted", "attention", "voting", "multilayer")
 
 
@@ -385,7 +387,7 @@ _MULTIMODAL_HEADER = (
     "test cohort; thresholds: Youden index on the training cohort; ULNet: the study's "
     "preprocessing (lesion rectangle, z-score + histogram\nequalisation) on a ResNet18 "
     "trunk from scratch (the study's ResNet50, shrunk for the demo); PLNet: the light "
-    "four-block CNN on the H&E tile\n(mean 0.5 / sd 0.5); both 32 px, {epochs} epochs; "
+    "four-block CNN on the H&E tile\n(mean 0.5 / sd 0.5); {us_size} and {path_size} px, {epochs} epochs; "
     "fusions: the two fitted, frozen networks' embeddings through each fusion head\n"
     "(AdamW, {fusion_epochs} epochs; voting: the mean of the two probabilities); "
     "precision = PPV, recall = sensitivity; reference: the better single modality\n"
@@ -397,7 +399,7 @@ def _multimodal_study(*, cache, random_state, n_jobs):
 
     branch = {**_DEMO_BRANCH, "lr_schedule": None}
     (_, us), (_, path) = us_pathology_branches(
-        us={"backbone": "resnet18", **branch},
+        us={**branch, "backbone": "resnet18", "input_size": _DEMO_US_SIZE},
         path=branch,
         random_state=random_state,
     )
@@ -412,7 +414,10 @@ def _multimodal_study(*, cache, random_state, n_jobs):
             **fusion,
         )
     header = _MULTIMODAL_HEADER.format(
-        epochs=_DEMO_BRANCH["max_epochs"], fusion_epochs=fusion["max_epochs"]
+        epochs=_DEMO_BRANCH["max_epochs"],
+        fusion_epochs=fusion["max_epochs"],
+        us_size=_DEMO_US_SIZE,
+        path_size=_DEMO_BRANCH["input_size"],
     )
 
     def show(scores, models, X_test, y_train, y_test, out):

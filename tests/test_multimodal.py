@@ -13,6 +13,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import GridSearchCV
+from skorch.callbacks import Callback
 
 from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.explain import grad_cam
@@ -341,6 +342,50 @@ def test_clear_errors_for_bad_branches(split_data):
         MultimodalFusionClassifier(_branches(), branch_init="prefit").fit(X, y)
     with pytest.raises(ValueError, match="pos_label"):  # string labels: the event is named
         MultimodalFusionClassifier(_branches(), max_epochs=1).fit(X, y)
+
+
+class _InterruptAfter(Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_sample_weight_reaches_the_fusion_loss_and_the_branches(split_data, fitted_branches):
+    (X, y), (X_test, _) = split_data
+    n = len(y)
+    plain = _fusion(fitted_branches, "concat", max_epochs=2).fit(X, y).predict_proba(X_test)
+    scaled = _fusion(fitted_branches, "concat", max_epochs=2).fit(X, y, np.full(n, 2.0))
+    np.testing.assert_allclose(scaled.predict_proba(X_test), plain, rtol=1e-5, atol=1e-6)
+    weights = np.where(np.arange(n) < n // 2, 1.0, 0.05)
+    reweighted = _fusion(fitted_branches, "concat", max_epochs=2).fit(X, y, weights)
+    assert not np.allclose(reweighted.predict_proba(X_test), plain)
+    # branch_init="fit": each branch is fitted with the weights of its patients
+    small = dict(max_epochs=1, branch_init="fit")
+    one = _fusion(_branches(), "concat", **small).fit(X, y, weights)
+    two = _fusion(_branches(), "concat", **small).fit(X, y)
+    assert not np.allclose(
+        one.branches_[0][1].predict_proba(X_test), two.branches_[0][1].predict_proba(X_test)
+    )
+    with pytest.raises(ValueError, match="sample_weight"):
+        _fusion(fitted_branches, "concat").fit(X, y, np.ones(3))
+
+
+def test_checkpoint_and_resume_of_the_fusion_stage(split_data, fitted_branches, tmp_path):
+    (X, y), (X_test, _) = split_data
+    params = {"max_epochs": 3, "checkpoint_dir": tmp_path}
+    with pytest.warns(UserWarning, match="interrupted after 2 of 3 epochs"):
+        first = _fusion(
+            fitted_branches, "multilayer", **params, callbacks=[("stop", _InterruptAfter(2))]
+        ).fit(X, y)
+    resumed = _fusion(fitted_branches, "multilayer", **params).fit(X, y)
+    assert resumed.checkpoint_path_ == first.checkpoint_path_
+    assert len(resumed.history_) == 3
+    assert resumed.history_[:2, "train_loss"] == first.history_[:, "train_loss"]
+    again = _fusion(fitted_branches, "multilayer", **params).fit(X, y)  # finished: loaded
+    np.testing.assert_array_equal(again.predict_proba(X_test), resumed.predict_proba(X_test))
 
 
 def test_pickle_predicts_the_same_in_a_fresh_process(tmp_path, split_data, fitted_branches):
