@@ -10,12 +10,12 @@ images (lesion + mask) and H&E tiles, whose label cues are partly independent:
    AUC of every model per seed, mean and standard deviation over seeds, and the paired
    DeLong test of the multilayer fusion against the better single modality of that seed
    (chosen on the test cohort, which favours the single modality).
-2. **Missing pathology** (same seeds): the same cohort with 30 % of the pathology tiles
-   missing; the multilayer fusion with ``missing="drop_branch"`` (PLNet fitted on the
-   patients with a tile, learned missing embeddings, modality dropout) against the one
-   fitted on the complete cohort, both scored on the test patients (all of whom have both
-   images) and, for the first, also with the test patients' tiles removed (ULNet alone
-   carries them).
+2. **Missing pathology** (same seeds): the same cohort with 30 % of the training patients'
+   pathology tiles missing; the multilayer fusion with ``missing="drop_branch"`` (PLNet
+   fitted on the patients with a tile, learned missing embeddings, modality dropout 0.2)
+   against the same model fitted on the complete cohort, both scored on the test patients
+   (all of whom have both images) and, for the first, also with every test tile removed
+   (ULNet alone carries them).
 3. **Epoch time**: the fused model trained end to end (``freeze_branches=False``: both
    networks and the head, one pass over both images per batch) against the two branches'
    own epochs added; and the frozen fusion, which embeds each image once per fit. An epoch
@@ -95,6 +95,11 @@ def accuracy_and_missing(args):
         for name in FUSIONS:
             model = fusion(name, fitted, args, seed).fit(X_train, y_train)
             scores[f"{name} fusion"] = model.predict_proba(X_test)[:, 1]
+        # the reference of the missing-tile model: the same settings (drop_branch, modality
+        # dropout) on the complete cohort
+        complete = fusion("multilayer", fitted, args, seed, missing="drop_branch")
+        complete.fit(X_train, y_train)
+        scores["multilayer, drop_branch, complete"] = complete.predict_proba(X_test)[:, 1]
         # 30 % of the pathology tiles missing in training: PLNet on the patients with a tile,
         # ULNet as before (same seed, same images), the multilayer head with drop_branch
         gap = fusion(
@@ -119,7 +124,8 @@ def accuracy_and_missing(args):
                 "multilayer AUC": aucs["multilayer fusion"],
                 "difference": test.difference,
                 "DeLong p": test.pvalue,
-                "missing - complete": aucs["multilayer, 30% missing"] - aucs["multilayer fusion"],
+                "missing - complete": aucs["multilayer, 30% missing"]
+                - aucs["multilayer, drop_branch, complete"],
             }
         )
         rows.append({"seed": seed, **aucs})
@@ -159,16 +165,17 @@ def epoch_times(args):
     cases = {
         "fused, end to end (freeze_branches=False)": {"freeze_branches": False},
         "fused, frozen branches, augmented inputs": {"freeze_branches": True},
-        "fused, frozen branches, embedded once": {
-            "freeze_branches": True,
-            "us__augment": None,
-            "path__augment": None,
-        },
+        # last: it switches the fitted branches' augmentation off (their own setting, which
+        # the fused model follows)
+        "fused, frozen branches, embedded once": {"freeze_branches": True},
     }
     for label, params in cases.items():
         model = fusion("multilayer", fitted, args, 0, **params)
+        if label.endswith("embedded once"):
+            model.set_params(us__augment=None, path__augment=None)
         times[label] = epoch_time(
-            lambda n, m=model: clone(m).set_params(max_epochs=n).fit(X, y),
+            # not cloned: a clone of a "prefit" model has unfitted branches
+            lambda n, m=model: m.set_params(max_epochs=n).fit(X, y),
             args.timed_epochs,
             args.repeats,
         )

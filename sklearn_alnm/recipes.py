@@ -806,7 +806,9 @@ def us_pathology_branches(
     every 10 epochs. PLNet: the light four-block CNN on the H&E tile, inputs normalised to
     mean 0.5 / standard deviation 0.5, Adam at 1e-4. Both train with random resized crops and
     horizontal (never vertical) flips. They are the branches of
-    :func:`us_pathology_fusion` and its single-modality comparators.
+    :func:`us_pathology_fusion` and its single-modality comparators. The study's other
+    pathology network, a ViT at 3e-5, is ``path={"backbone": "vit_b_16", "lr": 3e-5,
+    "normalize": "imagenet"}`` (with its ImageNet weights where they are available offline).
 
     Parameters
     ----------

@@ -121,7 +121,9 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
     branch_init : {"fit", "prefit"}, default="fit"
         ``"fit"``: each branch is cloned and fitted on the patients that have its image
         (``branches_``) before the fusion. ``"prefit"``: the given branches are already
-        fitted and are used as they are (not refitted, not copied).
+        fitted and are used as they are (not refitted, not copied). ``clone`` copies
+        branches unfitted, as it copies every parameter, so a cloned "prefit" model (inside
+        ``cross_val_score`` or ``GridSearchCV``) cannot fit: use ``"fit"`` there.
     missing : {"error", "drop_branch"}, default="error"
         A patient without an image of some modality (an empty cell: ``None``, NaN, ``""``):
         ``"error"`` raises, naming the patient and the column; ``"drop_branch"`` leaves that
