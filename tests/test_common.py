@@ -42,6 +42,8 @@ from sklearn_alnm.feature_selection import CorrelationFilter, LassoSelector, Uni
 from sklearn_alnm.features import DeepFeatures, RadiomicsFeatures
 from sklearn_alnm.fusion import GroupColumnKFold, SignatureScores
 from sklearn_alnm.inputs import (
+    BagAugment,
+    BagBatch,
     ClipAugment,
     MultimodalAugment,
     MultimodalBatch,
@@ -52,6 +54,7 @@ from sklearn_alnm.metrics import SegmentationScorer, dice_score, make_segmentati
 from sklearn_alnm.models import (
     BaseNeuralEstimator,
     ImageClassifier,
+    MILClassifier,
     MultimodalFusionClassifier,
     VideoClassifier,
 )
@@ -145,6 +148,19 @@ COHORT = {
         ),
         "multimodal",
     ),
+    MILClassifier: (
+        lambda: MILClassifier(
+            "bag",
+            kind_col="bag_kind",
+            backbone="plnet",
+            input_size=32,
+            dim=32,
+            max_epochs=1,
+            batch_size=4,
+            random_state=0,
+        ),
+        "bag",
+    ),
     UNetSegmenter: (lambda: UNetSegmenter(**_TINY_UNET), "ultrasound"),
     UNetPlusPlusSegmenter: (lambda: UNetPlusPlusSegmenter(**_TINY_UNET), "ultrasound"),
     DeepLabV3Segmenter: (
@@ -206,6 +222,7 @@ TOOLS = {
         lambda: MultimodalAugment({"us": RandomResizedCropFlip(), "path": None}),
         "multimodal augment",
     ),
+    BagAugment: (lambda: BagAugment(RandomResizedCropFlip()), "bag augment"),
     ClinicalColumns: (lambda: ClinicalColumns("numeric"), "column selector"),
     GroupColumnKFold: (lambda: GroupColumnKFold(n_splits=3, random_state=0), "splitter"),
     SegmentationScorer: (lambda: make_segmentation_scorer("dice"), "scorer"),
@@ -290,7 +307,7 @@ _FITTED = {}
 
 def _cohort(kind):
     if kind not in _COHORTS:
-        if kind in ("ultrasound", "video"):
+        if kind in ("ultrasound", "video", "bag"):
             X, y = make_alnm_cohort(12, modalities=kind, image_size=32, random_state=0)
         elif kind == "multimodal":
             modalities = ("ultrasound", "pathology")
@@ -454,6 +471,10 @@ def test_tools_follow_their_contract(cls):
         if kind == "multimodal augment":  # each modality its own augmentation (or none)
             present = torch.ones(3, 2, dtype=torch.bool)
             args = (MultimodalBatch({"us": batch, "path": batch.clone()}, present),)
+        if kind == "bag augment":  # the real instances of padded bags, padding untouched
+            bag_mask = torch.tensor([[True, True], [True, False], [True, True]])
+            instances = torch.stack([batch, batch.flip(0)], dim=1)
+            args = (BagBatch(instances, bag_mask, torch.zeros(3, 2, dtype=torch.long)),)
         torch.manual_seed(1)
         first = tool(*args)
         torch.manual_seed(1)
@@ -461,6 +482,9 @@ def test_tools_follow_their_contract(cls):
         if kind == "multimodal augment":
             assert first.present is present and torch.equal(first.images["path"], batch)
             first, second, args = first.images["us"], second.images["us"], (batch,)
+        if kind == "bag augment":
+            assert torch.equal(first.instances[1, 1], instances[1, 1])
+            first, second, args = first.instances, second.instances, (instances,)
         first = first if isinstance(first, tuple) else (first,)
         second = second if isinstance(second, tuple) else (second,)
         for a, b, x in zip(first, second, args):

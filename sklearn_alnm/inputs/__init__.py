@@ -8,7 +8,8 @@ and targets, the collate function, a content key for checkpoints). The kinds:
 :class:`InstanceMaskInput` (images on their own grids and instance targets for Mask R-CNN)
 :class:`VideoInput` (clips sampled, resized and normalised once per fit) and
 :class:`MultimodalInput` (one image column per modality, each prepared its own way, with the
-modalities each patient has).
+modalities each patient has) and :class:`BagInput` (each patient's bag of feature vectors or
+images, with instance kinds, padded and masked per batch).
 The training-batch augmentations live here too: :class:`RandomResizedCropFlip` for images,
 :class:`RandomFlipRotate` for image + mask pairs.
 
@@ -18,6 +19,7 @@ network in :mod:`sklearn_alnm.nn` and one thin estimator on the core of
 """
 
 from ._augment import RandomFlipRotate, RandomResizedCropFlip, resolve_augment
+from ._bags import BagAugment, BagBatch, BagDataset, BagInput
 from ._base import BaseInput, LazyRowsDataset, TargetDataset, TensorInputDataset, collate_batches
 from ._image import ImageInput, PreparesImagesMixin
 from ._instances import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
@@ -33,6 +35,10 @@ from ._multimodal import (
 from ._video import ClipAugment, VideoInput
 
 __all__ = [
+    "BagAugment",
+    "BagBatch",
+    "BagDataset",
+    "BagInput",
     "BaseInput",
     "ClipAugment",
     "ImageBatch",

@@ -9,13 +9,15 @@ channels-last, device moves of any batch); the classifiers also share
 epoch AUC, predictions). What they read comes from :mod:`sklearn_alnm.inputs`, their networks
 from :mod:`sklearn_alnm.nn`. :class:`ImageClassifier` fine-tunes a backbone on an image
 column, :class:`VideoClassifier` trains a video network (TSN, TSM, TIN, 3-D CNNs) on clips,
-:class:`MultimodalFusionClassifier` fuses one image classifier per modality (ultrasound, H&E).
+:class:`MultimodalFusionClassifier` fuses one image classifier per modality (ultrasound, H&E),
+:class:`MILClassifier` classifies each patient's bag of instance tokens or images.
 """
 
 from ..inputs import RandomResizedCropFlip
 from ._base import BaseNeuralEstimator
 from ._classifier import BaseNeuralClassifier
 from ._image import ImageClassifier
+from ._mil import MILClassifier
 from ._multimodal import MultimodalFusionClassifier
 from ._net import AcceleratedNet
 from ._video import VideoClassifier
@@ -25,6 +27,7 @@ __all__ = [
     "BaseNeuralClassifier",
     "BaseNeuralEstimator",
     "ImageClassifier",
+    "MILClassifier",
     "MultimodalFusionClassifier",
     "RandomResizedCropFlip",
     "VideoClassifier",

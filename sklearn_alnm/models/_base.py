@@ -680,6 +680,18 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         with self._inference():
             yield from self.net_.forward_iter(dataset, training=False, device=None)
 
+    def _map_batches(self, dataset, fn):
+        """``[fn(module, batch inputs) for each batch]`` in eval mode without gradients, the
+        inputs moved to the device as in prediction (e.g. a module's attention weights)."""
+        check_is_fitted(self, "net_")
+        module = self.module_
+        out = []
+        with self._inference(), torch.inference_mode():
+            module.eval()
+            for batch in self.net_.get_iterator(dataset, training=False):
+                out.append(fn(module, self.net_._inference_batch(batch[0])))
+        return out
+
     @property
     def module_(self):
         """The fitted torch module (on ``device_``)."""

@@ -470,17 +470,13 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
             raise ValueError(
                 f"fusion={self.fusion!r} has no modality weights; they exist for {list(_WEIGHING)}."
             )
-        dataset = self._inference_dataset(X)
-        module = self.module_
-        rows = []
-        with self._inference(), torch.inference_mode():
-            module.eval()
-            iterator = self.net_.get_iterator(dataset, training=False)
-            for batch in iterator:
-                xi = self.net_._inference_batch(batch[0])
-                rows.append(module.forward_with_weights(xi)[1].float().cpu())
-        weights = torch.cat(rows).numpy() if rows else np.zeros((0, len(module.names)))
-        return pd.DataFrame(weights, index=X.index, columns=list(module.names))
+        rows = self._map_batches(
+            self._inference_dataset(X),
+            lambda module, xi: module.forward_with_weights(xi)[1].float().cpu(),
+        )
+        names = list(self.module_.names)
+        weights = torch.cat(rows).numpy() if rows else np.zeros((0, len(names)))
+        return pd.DataFrame(weights, index=X.index, columns=names)
 
     def prepare_inputs(self, X):
         """The fused network's input for ``X``: a ``MultimodalBatch`` of every patient.

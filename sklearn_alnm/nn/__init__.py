@@ -31,7 +31,9 @@ Mask R-CNN (:func:`build_maskrcnn`); pretrained weights are resolved offline as 
 One network per module; the segmenters pick theirs by name from one registry
 (:func:`get_segmentation_network`). :class:`MultimodalNet` fuses one backbone per modality
 through one of five fusion heads (concatenation, learned weights, attention, voting, the
-"multilayer" BatchNorm / FC / squeeze-and-excitation head).
+"multilayer" BatchNorm / FC / squeeze-and-excitation head). :class:`MILNet` classifies bags
+of instances (feature vectors, or images through a backbone) with mean, max, attention, gated
+attention or transformer pooling over padded, masked batches.
 """
 
 from ._backbones import (
@@ -56,6 +58,17 @@ from ._fusion import (
     WeightedFusion,
 )
 from ._maskrcnn import MaskRCNNNet, build_maskrcnn
+from ._mil import (
+    POOLINGS,
+    AttentionPooling,
+    AttentionScore,
+    MaxPooling,
+    MeanPooling,
+    MILNet,
+    TransformerBlock,
+    TransformerPooling,
+    build_pooling,
+)
 from ._plnet import PLNet, ULNet, plnet_spec
 from ._segmentation import (
     SegmentationNetworkSpec,
@@ -85,6 +98,15 @@ from ._weights import (
 )
 
 __all__ = [
+    "POOLINGS",
+    "AttentionPooling",
+    "AttentionScore",
+    "MaxPooling",
+    "MeanPooling",
+    "MILNet",
+    "TransformerBlock",
+    "TransformerPooling",
+    "build_pooling",
     "FUSIONS",
     "AttentionFusion",
     "ConcatFusion",

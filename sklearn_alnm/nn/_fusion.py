@@ -33,15 +33,10 @@ from torch import nn
 
 from ..utils._seed import forked_torch_rng
 from ._backbones import Backbone
-from ._layers import _positive_int
+from ._layers import _positive_int, masked_softmax
+from ._mil import AttentionScore
 
 FUSIONS = ("concat", "weighted", "attention", "voting", "multilayer")
-
-
-def _masked_softmax(scores, present):
-    """Softmax over modalities (last axis) of ``scores`` restricted to ``present``."""
-    scores = scores.float().masked_fill(~present, float("-inf"))
-    return torch.softmax(scores, dim=-1)
 
 
 class SqueezeExcitation1d(nn.Module):
@@ -114,7 +109,7 @@ class _ProjectedFusion(_FusionHead):
 
     def forward(self, embeddings, present, branch_logits=None):
         projected = self._projected(embeddings)  # (N, B, hidden)
-        weights = _masked_softmax(self._scores(projected), present)
+        weights = masked_softmax(self._scores(projected), present)
         fused = (weights.unsqueeze(-1).to(projected.dtype) * projected).sum(dim=1)
         return self.fc(fused), weights
 
@@ -135,15 +130,10 @@ class AttentionFusion(_ProjectedFusion):
 
     def __init__(self, dims, num_classes, hidden=256):
         super().__init__(dims, num_classes, hidden)
-        inner = max(1, int(hidden) // 2)
-        self.value = nn.Linear(int(hidden), inner)
-        self.gate = nn.Linear(int(hidden), inner)
-        self.score = nn.Linear(inner, 1)
+        self.attention = AttentionScore(int(hidden), max(1, int(hidden) // 2), gated=True)
 
     def _scores(self, projected):
-        return self.score(torch.tanh(self.value(projected)) * torch.sigmoid(self.gate(projected)))[
-            ..., 0
-        ]
+        return self.attention(projected)
 
 
 class VotingFusion(_FusionHead):

@@ -2,6 +2,7 @@
 
 import numbers
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -17,6 +18,13 @@ def _check_dropout(dropout):
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ValueError(f"dropout must be a float in [0, 1); got {dropout!r}.")
     return float(dropout)
+
+
+def masked_softmax(scores, mask):
+    """Softmax over the last axis of ``scores`` restricted to where ``mask`` is true
+    (in float32; the masked entries get 0)."""
+    scores = scores.float().masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1)
 
 
 def _check_images(x, in_chans, name):
