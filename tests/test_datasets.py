@@ -49,7 +49,7 @@ CATEGORICAL = {
     "axillary_us": ["negative", "suspicious"],
 }
 IMAGE_COLUMNS = ["image", "mask", "cc_image", "cc_mask", "mlo_image", "mlo_mask", "pathology"]
-ALL_COLUMNS = ["patient_id", *CLINICAL, *IMAGE_COLUMNS, "video", "bag", "bag_kind"]
+ALL_COLUMNS = ["patient_id", *CLINICAL, *IMAGE_COLUMNS, "video", "bag", "bag_kind", "bag_mask"]
 ARRAY_COLUMNS = [*IMAGE_COLUMNS, "video"]
 
 
@@ -60,13 +60,13 @@ def small():
 
 def _assert_same_cohort(X1, X2):
     assert list(X1.columns) == list(X2.columns)
-    other = [c for c in X1.columns if c not in ARRAY_COLUMNS + ["bag"]]
+    other = [c for c in X1.columns if c not in ARRAY_COLUMNS + ["bag", "bag_mask"]]
     pd.testing.assert_frame_equal(X1[other], X2[other])
     for column in [c for c in ARRAY_COLUMNS if c in X1.columns]:
         for a, b in zip(X1[column], X2[column]):
             assert a.dtype == b.dtype and np.array_equal(a, b)
-    if "bag" in X1.columns:
-        for bag1, bag2 in zip(X1["bag"], X2["bag"]):
+    for column in [c for c in ("bag", "bag_mask") if c in X1.columns]:
+        for bag1, bag2 in zip(X1[column], X2[column]):
             assert len(bag1) == len(bag2)
             assert all(np.array_equal(a, b) for a, b in zip(bag1, bag2))
 
@@ -101,6 +101,15 @@ def test_columns_shapes_and_dtypes(small):
         assert kinds == sorted(kinds, key=lambda k: k != "tumor")  # tumour images first
         assert kinds.count("tumor") in (1, 2) and kinds.count("node") <= 3
         assert all(b.shape == (32, 32) and b.dtype == np.float32 for b in bag)
+    for bag, masks, kinds in zip(X["bag"], X["bag_mask"], X["bag_kind"]):
+        assert isinstance(masks, list) and len(masks) == len(bag)
+        for image, mask, kind in zip(bag, masks, kinds):
+            assert (
+                mask.shape == (32, 32) and mask.dtype == np.uint8 and set(np.unique(mask)) == {0, 1}
+            )
+            assert 0.02 < mask.mean() < 0.5  # a lesion, not the image
+            if kind == "tumor":  # the hypoechoic tumour (a node's bright hilum is inside it)
+                assert image[mask == 1].mean() < image[mask == 0].mean()
 
 
 def test_clinical_columns_are_typed_and_consistent(small):
@@ -197,7 +206,14 @@ def test_subset_of_modalities_matches_full_cohort(small):
         random_state=0,
     )
     np.testing.assert_array_equal(y, y_sub)
-    assert list(X_sub.columns) == ["patient_id", *CLINICAL, "pathology", "bag", "bag_kind"]
+    assert list(X_sub.columns) == [
+        "patient_id",
+        *CLINICAL,
+        "pathology",
+        "bag",
+        "bag_kind",
+        "bag_mask",
+    ]
     _assert_same_cohort(X[list(X_sub.columns)], X_sub)
     X_us, _ = make_alnm_cohort(10, modalities="ultrasound", image_size=32, random_state=0)
     assert list(X_us.columns) == ["patient_id", "image", "mask"]
@@ -468,7 +484,7 @@ def test_manifest_loads_back_to_the_same_table(written):
     assert list(loaded.columns) == [*X.columns, "label"]  # the file is a complete study table
     np.testing.assert_array_equal(loaded.pop("label").to_numpy(), y)
     for column in X.columns:
-        if column in ARRAY_COLUMNS or column in ("bag", "bag_kind", "patient_id"):
+        if column in ARRAY_COLUMNS or column in ("bag", "bag_kind", "bag_mask", "patient_id"):
             assert loaded[column].tolist() == X[column].tolist(), column
         elif column in CATEGORICAL:
             assert loaded[column].astype(str).tolist() == X[column].astype(str).tolist()
@@ -489,6 +505,10 @@ def test_files_read_back_match_the_in_memory_cohort(written):
         decoded = read_video(path)
         assert decoded.shape == clip.shape
         assert np.abs(decoded - clip).max() <= 2.0  # H.264 at CRF 0: within codec rounding
+    for paths, masks in zip(X["bag_mask"], M["bag_mask"]):
+        for path, array in zip(paths, masks):
+            assert path.endswith("_mask.png")
+            np.testing.assert_array_equal(read_mask(path), array)
     for paths, bag in zip(X["bag"], M["bag"]):
         for path, array in zip(paths, bag):
             np.testing.assert_array_equal(read_image(path), array)

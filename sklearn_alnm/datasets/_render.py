@@ -291,6 +291,8 @@ def render_node(rng, size, p):
     The node is an ellipse (semi-axes ``a`` x ``b``) of echo ``cortex_mean``; the hilum is a
     concentric-shaped ellipse scaled by ``hilum`` (0 = effaced) and shifted along the short axis
     by ``hilum_shift`` times ``b`` (eccentric cortical thickening).
+
+    Returns the image ``(n, size, size)`` in ``[0, 255]`` and the binary node mask.
     """
     n = p["cy"].shape[0]
     flat = {
@@ -319,7 +321,7 @@ def render_node(rng, size, p):
     node_echo = _col(p["cortex_mean"]) * (1.0 - hilum) + 165.0 * hilum
     echo = tissue * (1.0 - node) + node * node_echo
     speckle = speckle_amplitude(complex_speckle_field(rng, (n, size, size)))
-    return _b_mode(rng, echo, speckle)
+    return _b_mode(rng, echo, speckle), field < 1.0
 
 
 def render_video(rng, size, n_frames, p):

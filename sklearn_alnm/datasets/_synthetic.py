@@ -33,7 +33,7 @@ MODALITY_COLUMNS = {
     "mammography": ("cc_image", "cc_mask", "mlo_image", "mlo_mask"),
     "pathology": ("pathology",),
     "video": ("video",),
-    "bag": ("bag", "bag_kind"),
+    "bag": ("bag", "bag_kind", "bag_mask"),
 }
 
 # Categories of the categorical clinical columns (fixed, so one-hot encodings of two cohorts agree).
@@ -405,7 +405,8 @@ def _make_bag(rng, geometry, z_node, size):
     tg["cy"] = tg["cy"] + rng.normal(0.0, 0.03 * size, mt)
     tg["cx"] = tg["cx"] + rng.normal(0.0, 0.03 * size, mt)
     tp = _ultrasound_params(rng, tg, size, tg["q"])
-    tumor_images = _to_image(_render_ultrasound_chunked(rng, size, tp)[0])
+    tumor_images, tumor_masks = _render_ultrasound_chunked(rng, size, tp)
+    tumor_images = _to_image(tumor_images)
     # node images
     n_idx = np.repeat(np.arange(n), n_node)
     mn = n_idx.size
@@ -426,10 +427,13 @@ def _make_bag(rng, geometry, z_node, size):
         "cortex_mean": 58.0 - 18.0 * qn + rng.normal(0.0, 4.0, mn),
     }
     node_images = np.empty((mn, size, size), dtype=np.float32)
+    node_masks = np.empty((mn, size, size), dtype=bool)
     for sl in _render.chunks(mn, 10 * size * size):
-        node_images[sl] = _render.render_node(rng, size, {k: v[sl] for k, v in node_p.items()})
+        sub = {k: v[sl] for k, v in node_p.items()}
+        node_images[sl], node_masks[sl] = _render.render_node(rng, size, sub)
     node_images = _to_image(node_images)
-    bags, kinds = [], []
+    tumor_masks, node_masks = tumor_masks.astype(np.uint8), node_masks.astype(np.uint8)
+    bags, kinds, masks = [], [], []
     t_start = np.concatenate([[0], np.cumsum(n_tumor)])
     n_start = np.concatenate([[0], np.cumsum(n_node)])
     for i in range(n):
@@ -437,7 +441,11 @@ def _make_bag(rng, geometry, z_node, size):
         items += list(node_images[n_start[i] : n_start[i + 1]])
         bags.append(items)
         kinds.append(["tumor"] * int(n_tumor[i]) + ["node"] * int(n_node[i]))
-    return {"bag": bags, "bag_kind": kinds}
+        masks.append(
+            list(tumor_masks[t_start[i] : t_start[i + 1]])
+            + list(node_masks[n_start[i] : n_start[i + 1]])
+        )
+    return {"bag": bags, "bag_kind": kinds, "bag_mask": masks}
 
 
 def _subset(p, sl, prefix):
@@ -539,9 +547,10 @@ def make_alnm_cohort(
         - mammography: ``cc_image``, ``cc_mask``, ``mlo_image``, ``mlo_mask``.
         - pathology: ``pathology`` (float32 H x W x 3, RGB).
         - video: ``video`` (float32 T x H x W).
-        - bag: ``bag`` (list of float32 H x W images) and ``bag_kind`` (list of ``"tumor"`` /
-          ``"node"``, same length); tumour images come first. About 30% of the patients,
-          node-positive ones included, have no node image.
+        - bag: ``bag`` (list of float32 H x W images), ``bag_kind`` (list of ``"tumor"`` /
+          ``"node"``, same length) and ``bag_mask`` (the lesion mask of each image, uint8
+          0/1: the tumour, or the whole node); tumour images come first. About 30% of the
+          patients, node-positive ones included, have no node image.
 
         Image cells are numpy arrays, or paths (``str``) when ``data_home`` is given.
     y : ndarray of shape (n_patients,)
@@ -623,7 +632,7 @@ def make_alnm_cohort(
         mammography/<id>_cc.nii.gz, <id>_cc_mask.nii.gz, <id>_mlo.nii.gz, <id>_mlo_mask.nii.gz
         pathology/<id>.png                     (RGB)
         video/<id>.mp4                         (H.264, 8 frames per second)
-        bag/<id>_<k>_tumor.png, bag/<id>_<k>_node.png
+        bag/<id>_<k>_tumor.png, bag/<id>_<k>_node.png (+ _mask.png: each instance's mask)
 
     Images are on the 8-bit grid, so PNG and NIfTI files read back exactly; MP4 frames read
     back within the codec's rounding (+-1 grey level). The manifest stores paths relative to

@@ -36,7 +36,7 @@ def write_cohort(X, data_home, y=None):
         data_home/mammography/<id>_cc.nii.gz, <id>_cc_mask.nii.gz, <id>_mlo.nii.gz, ...
         data_home/pathology/<id>.png
         data_home/video/<id>.mp4
-        data_home/bag/<id>_<k>_<kind>.png        (k = 1, 2, ... in bag order)
+        data_home/bag/<id>_<k>_<kind>.png, <id>_<k>_<kind>_mask.png  (k = 1, 2, ... in bag order)
 
     Cells of the returned table are absolute paths (``str``); the manifest stores them relative
     to ``data_home``. If writing fails, the files written by this call are removed again.
@@ -80,21 +80,23 @@ def write_cohort(X, data_home, y=None):
                 written.append(path)
                 paths.append(path)
             out[column] = pd.Series(paths, index=X.index, dtype=object)
-        if "bag" in X.columns:
+        for column, suffix, write in (("bag", "", write_image), ("bag_mask", "_mask", write_mask)):
+            if column not in X.columns:
+                continue
             target = folder("bag")
             bags = []
-            for pid, bag, kinds in zip(ids, X["bag"], X["bag_kind"]):
+            for pid, bag, kinds in zip(ids, X[column], X["bag_kind"]):
                 paths = []
                 for k, (array, kind) in enumerate(zip(bag, kinds), start=1):
-                    path = os.path.join(target, f"{pid}_{k}_{kind}.png")
-                    write_image(path, array)
+                    path = os.path.join(target, f"{pid}_{k}_{kind}{suffix}.png")
+                    write(path, array)
                     written.append(path)
                     paths.append(path)
                 bags.append(paths)
-            column = pd.Series([None] * len(X), index=X.index, dtype=object)
+            cells = pd.Series([None] * len(X), index=X.index, dtype=object)
             for i, paths in enumerate(bags):
-                column.iat[i] = paths
-            out["bag"] = column
+                cells.iat[i] = paths
+            out[column] = cells
         manifest = os.path.join(root, MANIFEST_NAME)
         save_manifest(out if y is None else out.assign(label=y), manifest)
     except BaseException:
