@@ -33,7 +33,10 @@ One network per module; the segmenters pick theirs by name from one registry
 through one of five fusion heads (concatenation, learned weights, attention, voting, the
 "multilayer" BatchNorm / FC / squeeze-and-excitation head). :class:`MILNet` classifies bags
 of instances (feature vectors, or images through a backbone) with mean, max, attention, gated
-attention or transformer pooling over padded, masked batches.
+attention or transformer pooling over padded, masked batches. :class:`MultiTaskSegNet` is the
+multi-task lesion network: a backbone, a SAM-like :class:`MaskDecoder` (two-way attention
+between a mask token and the image features) and segmentation, lesion-kind and image-level
+ALN heads.
 """
 
 from ._backbones import (
@@ -69,6 +72,13 @@ from ._mil import (
     TransformerPooling,
     build_pooling,
 )
+from ._multitask import (
+    LayerNorm2d,
+    MaskDecoder,
+    MultiTaskSegNet,
+    TwoWayAttentionBlock,
+    sincos_position_2d,
+)
 from ._plnet import PLNet, ULNet, plnet_spec
 from ._segmentation import (
     SegmentationNetworkSpec,
@@ -98,6 +108,11 @@ from ._weights import (
 )
 
 __all__ = [
+    "LayerNorm2d",
+    "MaskDecoder",
+    "MultiTaskSegNet",
+    "TwoWayAttentionBlock",
+    "sincos_position_2d",
     "POOLINGS",
     "AttentionPooling",
     "AttentionScore",

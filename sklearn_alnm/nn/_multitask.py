@@ -1,0 +1,247 @@
+"""Multi-task lesion network: a backbone, a SAM-like mask decoder and three heads.
+
+The image-level stage of the multi-task / multi-instance ultrasound study. A registry CNN
+gives a feature map, projected to ``dim`` channels (``z``). The mask decoder (after SAM's):
+a learnable mask token and the image features exchange information through two-way
+attention blocks (token self-attention, token-to-image and image-to-token cross-attention,
+with a sine-cosine positional encoding of the grid); the image features are upsampled 2x by
+a transposed convolution into the segmentation feature ``s``, the token goes through an MLP,
+and their dot product at every position is the mask logit. Three heads share it:
+
+- **segmentation**: the mask logits, resized to the input grid;
+- **lesion kind** (tumour vs node): global average pooling of ``s * sigmoid(mask)`` and a
+  linear layer (a 1x1 convolution before the pooling, equivalently);
+- **image-level ALN status**: global average pooling of ``z * sigmoid(mask)`` (the mask on
+  ``z``'s grid) and a linear layer; that pooled lesion feature is the instance token of
+  the multi-instance stage.
+
+Nothing here knows of scikit-learn.
+"""
+
+import contextlib
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from ..utils._seed import forked_torch_rng
+from ._backbones import Backbone
+from ._layers import _check_images, _positive_int
+
+
+def sincos_position_2d(height, width, dim, *, device=None, dtype=torch.float32):
+    """Sine-cosine positional encoding of an ``height x width`` grid: ``(height * width,
+    dim)``, half the channels for rows and half for columns (``dim`` a multiple of 4)."""
+    if dim % 4:
+        raise ValueError(f"dim must be a multiple of 4 for the 2-D position encoding; got {dim}.")
+    quarter = dim // 4
+    freq = torch.exp(-math.log(10000.0) * torch.arange(quarter, device=device) / quarter)
+    rows = torch.arange(height, device=device, dtype=torch.float32)[:, None] * freq
+    cols = torch.arange(width, device=device, dtype=torch.float32)[:, None] * freq
+    rows = torch.cat([rows.sin(), rows.cos()], dim=1)[:, None, :].expand(height, width, -1)
+    cols = torch.cat([cols.sin(), cols.cos()], dim=1)[None, :, :].expand(height, width, -1)
+    return torch.cat([rows, cols], dim=-1).reshape(height * width, dim).to(dtype)
+
+
+class LayerNorm2d(nn.Module):
+    """Layer normalisation over the channels of a ``(B, C, H, W)`` map."""
+
+    def __init__(self, channels, eps=1e-6):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels, eps=eps)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class TwoWayAttentionBlock(nn.Module):
+    """Tokens and image features attend to each other (SAM's two-way block).
+
+    Tokens: self-attention, then cross-attention to the image, then an MLP; the image:
+    cross-attention to the updated tokens. Residual connections and layer norms after each
+    step; positions are added to the image keys (and queries).
+    """
+
+    def __init__(self, dim, heads, mlp_dim):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm1 = nn.LayerNorm(dim)
+        self.token_to_image = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim))
+        self.norm3 = nn.LayerNorm(dim)
+        self.image_to_token = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm4 = nn.LayerNorm(dim)
+
+    def forward(self, tokens, image, position):
+        tokens = self.norm1(tokens + self.self_attn(tokens, tokens, tokens, need_weights=False)[0])
+        keys = image + position
+        attended = self.token_to_image(tokens, keys, image, need_weights=False)[0]
+        tokens = self.norm2(tokens + attended)
+        tokens = self.norm3(tokens + self.mlp(tokens))
+        attended = self.image_to_token(keys, tokens, tokens, need_weights=False)[0]
+        return tokens, self.norm4(image + attended)
+
+
+class MaskDecoder(nn.Module):
+    """SAM-like mask decoder of one learnable mask token over a feature map.
+
+    Parameters
+    ----------
+    dim : int, default=256
+        Channels of the image features and size of the token (a multiple of 4 and of
+        ``heads``).
+    depth : int, default=2
+        Two-way attention blocks.
+    heads : int, default=8
+    mlp_dim : int or None, default=None
+        Hidden size of the blocks' MLPs (``4 * dim``).
+
+    Returns (``forward``)
+    ---------------------
+    mask : (B, 1, 2h, 2w) logits; ``s``: the segmentation feature ``(B, dim // 4, 2h, 2w)``;
+    token : ``(B, dim)``; image : the attended image features ``(B, dim, h, w)``.
+    """
+
+    def __init__(self, dim=256, depth=2, heads=8, mlp_dim=None):
+        super().__init__()
+        dim, depth, heads = (
+            _positive_int(dim, "dim"),
+            _positive_int(depth, "depth"),
+            _positive_int(heads, "heads"),
+        )
+        if dim % heads or dim % 4:
+            raise ValueError(f"dim ({dim}) must be a multiple of 4 and of heads ({heads}).")
+        self.dim = dim
+        self.mask_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
+        self.blocks = nn.ModuleList(
+            TwoWayAttentionBlock(dim, heads, mlp_dim or 4 * dim) for _ in range(depth)
+        )
+        self.final_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.final_norm = nn.LayerNorm(dim)
+        self.upscale = nn.Sequential(
+            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
+            LayerNorm2d(dim // 4),
+            nn.GELU(),
+        )
+        self.token_mlp = nn.Sequential(
+            nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim // 4)
+        )
+
+    def forward(self, features):
+        b, c, h, w = features.shape
+        if c != self.dim:
+            raise ValueError(f"MaskDecoder expects {self.dim} channels; got {c}.")
+        image = features.flatten(2).transpose(1, 2)  # (B, hw, dim)
+        position = sincos_position_2d(h, w, c, device=features.device, dtype=features.dtype)
+        tokens = self.mask_token.expand(b, -1, -1).to(features.dtype)
+        for block in self.blocks:
+            tokens, image = block(tokens, image, position)
+        attended = self.final_attn(tokens, image + position, image, need_weights=False)[0]
+        tokens = self.final_norm(tokens + attended)
+        image = image.transpose(1, 2).reshape(b, c, h, w)
+        s = self.upscale(image)
+        mask = torch.einsum("bchw,bc->bhw", s, self.token_mlp(tokens[:, 0]))[:, None]
+        return mask, s, tokens[:, 0], image
+
+
+class MultiTaskSegNet(nn.Module):
+    """Backbone + mask decoder + segmentation, lesion-kind and image-level ALN heads.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        A registry CNN; its feature map is the output of ``feature_layer``.
+    in_chans : int, default=1
+    weights : None, str or os.PathLike, default=None
+        The backbone's initial weights (offline only, see :func:`resolve_weights`).
+    feature_layer : str or None, default=None
+        The backbone submodule whose output is the feature map (``None``: the backbone's
+        last convolutional stage, its Grad-CAM layer, e.g. ``"layer4"``; ``"layer3"`` of a
+        ResNet gives a grid twice as fine).
+    dim : int, default=256
+        Channels of ``z`` and size of the instance token.
+    decoder_depth, heads : int, default=2, 8
+        Two-way attention blocks and heads of the mask decoder.
+    num_classes : int, default=2
+        Outputs of the ALN head (class logits).
+    seed : int or None, default=None
+
+    Returns (``forward``)
+    ---------------------
+    dict with ``mask`` (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit of "node",
+    ``aln`` (B, num_classes) logits, ``token`` (B, dim) the pooled lesion feature.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_alnm.nn import MultiTaskSegNet
+    >>> net = MultiTaskSegNet("resnet18", feature_layer="layer3", dim=32, heads=4, seed=0)
+    >>> out = net(torch.randn(2, 1, 64, 64))
+    >>> {k: tuple(v.shape) for k, v in out.items()}
+    {'mask': (2, 1, 64, 64), 'kind': (2,), 'aln': (2, 2), 'token': (2, 32)}
+    """
+
+    def __init__(
+        self,
+        backbone="resnet18",
+        *,
+        in_chans=1,
+        weights=None,
+        feature_layer=None,
+        dim=256,
+        decoder_depth=2,
+        heads=8,
+        num_classes=2,
+        seed=None,
+    ):
+        super().__init__()
+        with contextlib.nullcontext() if seed is None else forked_torch_rng(seed):
+            trunk = Backbone(backbone, in_chans=in_chans, weights=weights)
+            layer = feature_layer or trunk.spec.gradcam_layer
+            try:
+                trunk.net.get_submodule(layer)
+            except AttributeError:
+                raise ValueError(f"backbone {backbone!r} has no layer {layer!r}.") from None
+            # the trunk up to that layer only (torchvision's FX feature extractor)
+            self.encoder = create_feature_extractor(trunk.net, return_nodes={layer: "map"})
+            self.backbone = trunk.name
+            self.min_input_size = trunk.spec.min_input_size
+            self.feature_layer = layer
+            self.in_chans = int(in_chans)
+            channels = self._probe_channels()
+            self.project = nn.Sequential(nn.Conv2d(channels, dim, 1), LayerNorm2d(dim))
+            self.decoder = MaskDecoder(dim, decoder_depth, heads)
+            self.kind_head = nn.Linear(dim // 4, 1)
+            self.aln_head = nn.Linear(dim, _positive_int(num_classes, "num_classes"))
+
+    def _probe_channels(self):
+        size = max(self.min_input_size, 32)
+        with torch.no_grad():
+            was = self.encoder.training
+            self.encoder.eval()
+            out = self.feature_map(torch.zeros(1, self.in_chans, size, size))
+            self.encoder.train(was)
+        if out.ndim != 4:
+            raise ValueError(
+                f"layer {self.feature_layer!r} gives {out.ndim}-D outputs; the multi-task "
+                "network needs a convolutional feature map (N, C, h, w)."
+            )
+        return out.shape[1]
+
+    def feature_map(self, x):
+        """The backbone's ``feature_layer`` output for images ``x``."""
+        return self.encoder(x)["map"]
+
+    def forward(self, x):
+        _check_images(x, self.in_chans, "MultiTaskSegNet")
+        z = self.project(self.feature_map(x))
+        mask_small, s, _, _ = self.decoder(z)
+        soft = torch.sigmoid(mask_small)
+        kind = self.kind_head((s * soft).mean(dim=(2, 3)))[:, 0]
+        on_z = F.interpolate(soft, size=z.shape[-2:], mode="bilinear", align_corners=False)
+        token = (z * on_z).mean(dim=(2, 3))
+        mask = F.interpolate(mask_small, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return {"mask": mask, "kind": kind, "aln": self.aln_head(token), "token": token}

@@ -1,0 +1,118 @@
+"""The multi-task lesion network: mask decoder grid and shapes, heads that learn, errors."""
+
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sklearn_alnm.nn import MaskDecoder, MultiTaskSegNet, sincos_position_2d
+
+
+def test_mask_decoder_upsamples_the_feature_grid_twice():
+    decoder = MaskDecoder(dim=32, depth=2, heads=4)
+    mask, s, token, image = decoder(torch.randn(3, 32, 4, 5))
+    assert tuple(mask.shape) == (3, 1, 8, 10)  # one mask logit per cell of the 2x grid
+    assert tuple(s.shape) == (3, 8, 8, 10)  # the segmentation feature: dim / 4 channels
+    assert tuple(token.shape) == (3, 32) and tuple(image.shape) == (3, 32, 4, 5)
+    # the mask is the dot product of s and the token's MLP at every position
+    recomputed = torch.einsum("bchw,bc->bhw", s, decoder.token_mlp(token))[:, None]
+    torch.testing.assert_close(mask, recomputed)
+    with pytest.raises(ValueError, match="expects 32 channels"):
+        decoder(torch.randn(1, 16, 4, 4))
+    with pytest.raises(ValueError, match="multiple of 4 and of heads"):
+        MaskDecoder(dim=30, heads=4)
+
+
+def test_position_encoding_tells_every_cell_apart():
+    pe = sincos_position_2d(4, 6, 16)
+    assert tuple(pe.shape) == (24, 16)
+    assert torch.cdist(pe, pe).add(torch.eye(24) * 1e3).min() > 1e-3
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sincos_position_2d(2, 2, 6)
+
+
+@pytest.mark.parametrize(("backbone", "layer"), [("resnet18", "layer3"), ("plnet", None)])
+def test_network_outputs_on_the_input_grid(backbone, layer):
+    net = MultiTaskSegNet(backbone, feature_layer=layer, dim=32, heads=4, seed=0)
+    x = torch.randn(2, 1, 64, 48)
+    out = net(x)
+    assert tuple(out["mask"].shape) == (2, 1, 64, 48)
+    assert tuple(out["kind"].shape) == (2,) and tuple(out["aln"].shape) == (2, 2)
+    assert tuple(out["token"].shape) == (2, 32)
+    again = pickle.loads(pickle.dumps(net))
+    torch.testing.assert_close(again.eval()(x)["aln"], copy.deepcopy(net).eval()(x)["aln"])
+
+
+def test_feature_layer_sets_the_grid():
+    fine = MultiTaskSegNet("resnet18", feature_layer="layer3", dim=32, heads=4, seed=0)
+    coarse = MultiTaskSegNet("resnet18", dim=32, heads=4, seed=0)
+    x = torch.randn(1, 1, 64, 64)
+    assert fine.feature_map(x).shape[-2:] == (4, 4)  # stride 16
+    assert coarse.feature_map(x).shape[-2:] == (2, 2)  # stride 32 (layer4)
+
+
+def _disc_images(n, size=32, seed=0):
+    """A bright disc per image (the lesion mask); large discs are "nodes", and a darker
+    disc interior means N+: each head has something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    images, masks = [], []
+    kind = torch.randint(0, 2, (n,), generator=g)
+    aln = torch.randint(0, 2, (n,), generator=g)
+    for i in range(n):
+        cy, cx = (torch.randint(10, size - 10, (2,), generator=g)).tolist()
+        radius = 7 if kind[i] else 4
+        disc = ((yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2).float()
+        image = 0.2 * torch.rand(size, size, generator=g) + disc * (1.0 if aln[i] else 0.6)
+        images.append(image[None])
+        masks.append(disc[None])
+    return torch.stack(images), torch.stack(masks), kind.float(), aln
+
+
+def test_each_head_loss_falls_when_trained_jointly():
+    torch.manual_seed(0)
+    x, masks, kinds, aln = _disc_images(32)
+    net = MultiTaskSegNet("plnet", dim=32, heads=4, seed=0)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+
+    def losses():
+        out = net(x)
+        return (
+            F.binary_cross_entropy_with_logits(out["mask"], masks),
+            F.binary_cross_entropy_with_logits(out["kind"], kinds),
+            F.cross_entropy(out["aln"], aln),
+        )
+
+    with torch.no_grad():
+        net.eval()
+        before = [float(v) for v in losses()]
+    net.train()
+    for _ in range(60):
+        optimizer.zero_grad()
+        sum(losses()).backward()
+        optimizer.step()
+    with torch.no_grad():
+        net.eval()
+        after = [float(v) for v in losses()]
+    for name, b, a in zip(("segmentation", "kind", "aln"), before, after):
+        assert a < 0.8 * b, (name, b, a)  # each head learns
+
+
+def test_an_empty_mask_target_is_a_finite_loss():
+    net = MultiTaskSegNet("plnet", dim=32, heads=4, seed=0)
+    out = net(torch.rand(2, 1, 32, 32))
+    loss = F.binary_cross_entropy_with_logits(out["mask"], torch.zeros(2, 1, 32, 32))
+    assert torch.isfinite(loss)
+    loss.backward()
+
+
+def test_network_errors():
+    with pytest.raises(ValueError, match="has no layer 'layer9'"):
+        MultiTaskSegNet("resnet18", feature_layer="layer9")
+    with pytest.raises(ValueError, match="convolutional feature map"):
+        MultiTaskSegNet("resnet18", feature_layer="fc")
+    net = MultiTaskSegNet("plnet", dim=32, heads=4, seed=0)
+    with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
+        net(torch.rand(2, 3, 32, 32))
