@@ -56,6 +56,7 @@ from sklearn_alnm.models import (
     ImageClassifier,
     MILClassifier,
     MultimodalFusionClassifier,
+    MultiTaskSegClassifier,
     VideoClassifier,
 )
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
@@ -157,6 +158,18 @@ COHORT = {
             dim=32,
             max_epochs=1,
             batch_size=4,
+            random_state=0,
+        ),
+        "bag",
+    ),
+    MultiTaskSegClassifier: (
+        lambda: MultiTaskSegClassifier(
+            backbone="plnet",
+            dim=16,
+            heads=2,
+            input_size=32,
+            max_epochs=1,
+            batch_size=8,
             random_state=0,
         ),
         "bag",

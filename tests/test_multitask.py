@@ -38,11 +38,11 @@ def test_network_outputs_on_the_input_grid(backbone, layer):
     net = MultiTaskSegNet(backbone, feature_layer=layer, dim=32, heads=4, seed=0)
     x = torch.randn(2, 1, 64, 48)
     out = net(x)
-    assert tuple(out["mask"].shape) == (2, 1, 64, 48)
-    assert tuple(out["kind"].shape) == (2,) and tuple(out["aln"].shape) == (2, 2)
-    assert tuple(out["token"].shape) == (2, 32)
+    assert tuple(out.mask.shape) == (2, 1, 64, 48)
+    assert tuple(out.kind.shape) == (2,) and tuple(out.aln.shape) == (2, 2)
+    assert tuple(out.token.shape) == (2, 32)
     again = pickle.loads(pickle.dumps(net))
-    torch.testing.assert_close(again.eval()(x)["aln"], copy.deepcopy(net).eval()(x)["aln"])
+    torch.testing.assert_close(again.eval()(x).aln, copy.deepcopy(net).eval()(x).aln)
 
 
 def test_feature_layer_sets_the_grid():
@@ -80,9 +80,9 @@ def test_each_head_loss_falls_when_trained_jointly():
     def losses():
         out = net(x)
         return (
-            F.binary_cross_entropy_with_logits(out["mask"], masks),
-            F.binary_cross_entropy_with_logits(out["kind"], kinds),
-            F.cross_entropy(out["aln"], aln),
+            F.binary_cross_entropy_with_logits(out.mask, masks),
+            F.binary_cross_entropy_with_logits(out.kind, kinds),
+            F.cross_entropy(out.aln, aln),
         )
 
     with torch.no_grad():
@@ -103,7 +103,7 @@ def test_each_head_loss_falls_when_trained_jointly():
 def test_an_empty_mask_target_is_a_finite_loss():
     net = MultiTaskSegNet("plnet", dim=32, heads=4, seed=0)
     out = net(torch.rand(2, 1, 32, 32))
-    loss = F.binary_cross_entropy_with_logits(out["mask"], torch.zeros(2, 1, 32, 32))
+    loss = F.binary_cross_entropy_with_logits(out.mask, torch.zeros(2, 1, 32, 32))
     assert torch.isfinite(loss)
     loss.backward()
 
@@ -116,3 +116,85 @@ def test_network_errors():
     net = MultiTaskSegNet("plnet", dim=32, heads=4, seed=0)
     with pytest.raises(ValueError, match=r"\(N, 1, H, W\)"):
         net(torch.rand(2, 3, 32, 32))
+
+
+# ---------------------------------------------------------------------------- the estimator
+
+import numpy as np  # noqa: E402
+from sklearn.base import clone  # noqa: E402
+
+from sklearn_alnm.datasets import make_alnm_cohort  # noqa: E402
+from sklearn_alnm.models import MILClassifier, MultiTaskSegClassifier  # noqa: E402
+from sklearn_alnm.utils import CohortInputError  # noqa: E402
+
+_MT = dict(backbone="plnet", dim=32, heads=4, input_size=32, lr=2e-3, augment=None, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def bag_cohort():
+    X, y = make_alnm_cohort(40, modalities="bag", image_size=32, random_state=0)
+    return X, np.where(y == 1, "N+", "N0")
+
+
+@pytest.fixture(scope="module")
+def fitted(bag_cohort):
+    X, y = bag_cohort
+    return MultiTaskSegClassifier(max_epochs=10, pos_label="N+", **_MT).fit(X, y)
+
+
+def test_patient_probability_is_the_mean_of_its_instances(fitted, bag_cohort):
+    X, _ = bag_cohort
+    proba = fitted.predict_proba(X)
+    instances = fitted.instance_proba(X)
+    assert [len(p) for p in instances] == [len(b) for b in X["bag"]]
+    np.testing.assert_allclose(proba, np.stack([p.mean(axis=0) for p in instances]), atol=1e-6)
+    assert list(fitted.classes_) == ["N+", "N0"] and fitted.pos_label_ == "N+"
+
+
+def test_the_three_heads_learn_on_the_bags(fitted, bag_cohort):
+    X, y = bag_cohort
+    for head in ("segmentation", "kind", "aln"):
+        losses = fitted.history_[:, f"train_{head}_loss"]
+        assert losses[-1] < 0.9 * losses[0], head
+    assert fitted.segmentation_score(X) > 0.6  # lesion masks of tumours and nodes
+    # the kind head alone tells tumours from nodes
+    kind_only = MultiTaskSegClassifier(max_epochs=10, loss_weights=(0, 1, 0), pos_label="N+", **_MT)
+    kind_only.fit(X, y)
+    kinds = kind_only.transform(X)["pred_kind"]
+    truth = [k for bag in X["bag_kind"] for k in bag]
+    predicted = [k for bag in kinds for k in bag]
+    assert np.mean(np.array(truth) == np.array(predicted)) > 0.85
+
+
+def test_transform_gives_the_tokens_masks_and_kinds_of_every_instance(fitted, bag_cohort):
+    X, y = bag_cohort
+    out = fitted.transform(X)
+    assert list(out.columns) == [*X.columns, "tokens", "pred_mask", "pred_kind"]
+    for bag, tokens, masks, kinds in zip(
+        X["bag"], out["tokens"], out["pred_mask"], out["pred_kind"]
+    ):
+        assert tokens.shape == (len(bag), 32)
+        assert len(masks) == len(kinds) == len(bag)
+        assert masks[0].shape == (32, 32) and set(kinds) <= {"tumor", "node"}
+    # the MIL stage reads the tokens (at prediction, no kind or mask column is needed)
+    mil = MILClassifier("tokens", pooling="attention", dim=16, max_epochs=2, pos_label="N+")
+    assert mil.fit(out, y).predict_proba(out).shape == (len(X), 2)
+    assert fitted.predict_proba(X[["patient_id", "bag"]]).shape == (len(X), 2)
+
+
+def test_multitask_errors(bag_cohort):
+    X, y = bag_cohort
+    model = MultiTaskSegClassifier(max_epochs=1, pos_label="N+", **_MT)
+    bad = X.copy()
+    bad.at[bad.index[1], "bag_kind"] = ["tumor"] * (len(bad["bag"].iloc[1]) + 1)
+    with pytest.raises(CohortInputError, match="one entry per instance"):
+        clone(model).fit(bad, y)
+    axilla = X.assign(bag_kind=[["axilla"] * len(b) for b in X["bag"]])
+    with pytest.raises(CohortInputError, match="unknown instance kind 'axilla'"):
+        clone(model).fit(axilla, y)
+    with pytest.raises(ValueError, match="bag_mask"):
+        clone(model).fit(X.drop(columns="bag_mask"), y)
+    with pytest.raises(ValueError, match="loss_weights"):
+        clone(model).set_params(loss_weights=(1, 1)).fit(X, y)
+    with pytest.raises(ValueError, match="multiple of 4 and of heads"):
+        clone(model).set_params(dim=30).fit(X, y)

@@ -19,7 +19,7 @@ network in :mod:`sklearn_alnm.nn` and one thin estimator on the core of
 """
 
 from ._augment import RandomFlipRotate, RandomResizedCropFlip, resolve_augment
-from ._bags import BagAugment, BagBatch, BagDataset, BagInput
+from ._bags import BagAugment, BagBatch, BagDataset, BagInput, BagInstanceInput
 from ._base import BaseInput, LazyRowsDataset, TargetDataset, TensorInputDataset, collate_batches
 from ._image import ImageInput, PreparesImagesMixin
 from ._instances import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
@@ -39,6 +39,7 @@ __all__ = [
     "BagBatch",
     "BagDataset",
     "BagInput",
+    "BagInstanceInput",
     "BaseInput",
     "ClipAugment",
     "ImageBatch",

@@ -309,3 +309,121 @@ class BagAugment:
         mask = batch.mask.bool()
         instances[mask] = self.augment(batch.instances[mask])
         return BagBatch(instances, batch.mask, batch.kinds)
+
+
+class BagInstanceInput(BaseInput):
+    """The instances of every bag as rows of their own: images, lesion masks and kinds.
+
+    What an image-level model of bags trains on (the multi-task model): each bag's images
+    (and masks) exploded into one row per instance, prepared as a segmenter's images and
+    masks (:class:`~sklearn_alnm.inputs.ImageMaskInput`: resized to ``input_size``, masks
+    as soft targets on the same grid), with the kind of each instance and the index of its
+    patient.
+
+    Parameters
+    ----------
+    bag_col, kind_col, mask_col : str
+        The bag, kind and mask columns (see :class:`BagInput`); ``kind_col`` and
+        ``mask_col`` are read for training only.
+    input_size : tuple of 2 int, default=(64, 64)
+    normalize : {"zscore", "imagenet", "histeq+zscore"}, default="zscore"
+    kinds : sequence of str, default=("tumor", "node")
+        The two kinds; the second is the positive one of the kind head.
+    in_chans : int or None, default=None
+    """
+
+    def __init__(
+        self,
+        bag_col,
+        kind_col,
+        mask_col,
+        *,
+        input_size=(64, 64),
+        normalize="zscore",
+        kinds=("tumor", "node"),
+        in_chans=None,
+    ):
+        from ._masks import ImageMaskInput
+
+        self.bag_col = bag_col
+        self.kind_col = kind_col
+        self.mask_col = mask_col
+        self.kinds = tuple(kinds)
+        self.images = ImageMaskInput(
+            bag_col, mask_col, input_size=input_size, normalize=normalize, in_chans=in_chans
+        )
+
+    def __repr__(self):
+        return (
+            f"BagInstanceInput(bag_col={self.bag_col!r}, kind_col={self.kind_col!r}, "
+            f"mask_col={self.mask_col!r}, images={self.images!r})"
+        )
+
+    @property
+    def in_chans(self):
+        return self.images.in_chans
+
+    @property
+    def input_size(self):
+        return self.images.input_size
+
+    @property
+    def columns(self):
+        return [self.bag_col]
+
+    @property
+    def training_columns(self):
+        return [self.bag_col, self.kind_col, self.mask_col]
+
+    def _bags(self, training):
+        return BagInput(
+            self.bag_col,
+            self.kind_col if training else None,
+            self.mask_col if training else None,
+            image=self.images.images,
+            kinds=self.kinds,
+        )
+
+    def instances(self, X, *, training=False):
+        """``(frame, patient)``: one row per instance (``patient_id`` "P1[0]", the image,
+        with ``training`` its mask and kind) and the position of its patient in ``X``."""
+        bags = self._bags(training)
+        items, kinds, masks = bags.read_bags(X)
+        frame = bags.instance_frame(X, items, masks)
+        if training:
+            frame[self.kind_col] = [k for bag in kinds for k in bag]
+        patient = np.repeat(np.arange(len(items)), [len(b) for b in items])
+        return frame, patient
+
+    def kind_targets(self, frame):
+        """0/1 targets of the kind head (1: the second kind); unknown kinds are errors."""
+        values = frame[self.kind_col].astype(str).to_numpy()
+        unknown = sorted(set(values) - set(self.kinds))
+        if unknown:
+            i = int(np.flatnonzero(~np.isin(values, self.kinds))[0])
+            raise CohortInputError(
+                f"unknown instance kind {unknown[0]!r}; known: {list(self.kinds)}",
+                row=frame["patient_id"].iloc[i],
+                column=self.kind_col,
+            )
+        return torch.as_tensor(values == self.kinds[1], dtype=torch.float32)
+
+    def dataset(self, X, target=None, *, training=False, n_jobs=None, verbose=0):
+        """Instances of ``X`` as a dataset. ``training``: the target is ``(labels, masks,
+        kinds[, sample_weights])`` per instance, ``target`` (patient labels, or labels and
+        weights) repeated for each of the patient's instances. The dataset's ``patient``
+        attribute maps instances to patients."""
+        frame, patient = self.instances(X, training=training)
+        images, masks, _ = self.images.prepare(
+            frame, with_masks=training, n_jobs=n_jobs, verbose=verbose
+        )
+        index = torch.as_tensor(patient)
+        if training:
+            parts = target if isinstance(target, tuple) else (target,)
+            labels, *weights = [p.index_select(0, index) for p in parts]
+            target = (labels, masks, self.kind_targets(frame), *weights)
+        from ._base import TensorInputDataset
+
+        dataset = TensorInputDataset(images, target)
+        dataset.patient = patient
+        return dataset

@@ -10,7 +10,9 @@ epoch AUC, predictions). What they read comes from :mod:`sklearn_alnm.inputs`, t
 from :mod:`sklearn_alnm.nn`. :class:`ImageClassifier` fine-tunes a backbone on an image
 column, :class:`VideoClassifier` trains a video network (TSN, TSM, TIN, 3-D CNNs) on clips,
 :class:`MultimodalFusionClassifier` fuses one image classifier per modality (ultrasound, H&E),
-:class:`MILClassifier` classifies each patient's bag of instance tokens or images.
+:class:`MILClassifier` classifies each patient's bag of instance tokens or images, and
+:class:`MultiTaskSegClassifier` segments, types and scores every image of a bag (the tokens
+the MIL stage reads).
 """
 
 from ..inputs import RandomResizedCropFlip
@@ -19,6 +21,7 @@ from ._classifier import BaseNeuralClassifier
 from ._image import ImageClassifier
 from ._mil import MILClassifier
 from ._multimodal import MultimodalFusionClassifier
+from ._multitask import MultiTaskSegClassifier
 from ._net import AcceleratedNet
 from ._video import VideoClassifier
 
@@ -28,6 +31,7 @@ __all__ = [
     "BaseNeuralEstimator",
     "ImageClassifier",
     "MILClassifier",
+    "MultiTaskSegClassifier",
     "MultimodalFusionClassifier",
     "RandomResizedCropFlip",
     "VideoClassifier",

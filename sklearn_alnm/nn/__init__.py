@@ -75,6 +75,7 @@ from ._mil import (
 from ._multitask import (
     LayerNorm2d,
     MaskDecoder,
+    MultiTaskOutput,
     MultiTaskSegNet,
     TwoWayAttentionBlock,
     sincos_position_2d,
@@ -110,6 +111,7 @@ from ._weights import (
 __all__ = [
     "LayerNorm2d",
     "MaskDecoder",
+    "MultiTaskOutput",
     "MultiTaskSegNet",
     "TwoWayAttentionBlock",
     "sincos_position_2d",

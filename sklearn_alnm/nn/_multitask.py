@@ -9,17 +9,23 @@ a transposed convolution into the segmentation feature ``s``, the token goes thr
 and their dot product at every position is the mask logit. Three heads share it:
 
 - **segmentation**: the mask logits, resized to the input grid;
-- **lesion kind** (tumour vs node): global average pooling of ``s * sigmoid(mask)`` and a
-  linear layer (a 1x1 convolution before the pooling, equivalently);
-- **image-level ALN status**: global average pooling of ``z * sigmoid(mask)`` (the mask on
-  ``z``'s grid) and a linear layer; that pooled lesion feature is the instance token of
-  the multi-instance stage.
+- **lesion kind** (tumour vs node): pooling of ``s * sigmoid(mask)`` and a linear layer (a
+  1x1 convolution before the pooling, equivalently);
+- **image-level ALN status**: pooling of ``z * sigmoid(mask)`` (the mask on ``z``'s grid)
+  and a linear layer; that pooled lesion feature is the instance token of the
+  multi-instance stage.
+
+The study pools by global averages; here each product is divided by the mask's own area
+(plus one pixel), i.e. the mean feature inside the soft lesion mask, which does not shrink
+with the lesion's size (with the plain average the kind head hardly learned alongside the
+segmentation).
 
 Nothing here knows of scikit-learn.
 """
 
 import contextlib
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +49,24 @@ def sincos_position_2d(height, width, dim, *, device=None, dtype=torch.float32):
     rows = torch.cat([rows.sin(), rows.cos()], dim=1)[:, None, :].expand(height, width, -1)
     cols = torch.cat([cols.sin(), cols.cos()], dim=1)[None, :, :].expand(height, width, -1)
     return torch.cat([rows, cols], dim=-1).reshape(height * width, dim).to(dtype)
+
+
+def _masked_mean(features, weights):
+    """Average of ``features`` (B, C, h, w) weighted by the soft mask ``weights`` (B, 1, h, w):
+    the lesion's mean feature, whatever its size (one pseudo-pixel keeps an empty mask
+    finite)."""
+    return (features * weights).sum(dim=(2, 3)) / (weights.sum(dim=(2, 3)) + 1.0)
+
+
+class MultiTaskOutput(NamedTuple):
+    """Outputs of :class:`MultiTaskSegNet`: ``aln`` (B, num_classes) logits, ``mask``
+    (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit of the second kind (node),
+    ``token`` (B, dim) the pooled lesion feature."""
+
+    aln: torch.Tensor
+    mask: torch.Tensor
+    kind: torch.Tensor
+    token: torch.Tensor
 
 
 class LayerNorm2d(nn.Module):
@@ -171,8 +195,9 @@ class MultiTaskSegNet(nn.Module):
 
     Returns (``forward``)
     ---------------------
-    dict with ``mask`` (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit of "node",
-    ``aln`` (B, num_classes) logits, ``token`` (B, dim) the pooled lesion feature.
+    MultiTaskOutput
+        ``aln`` (B, num_classes) logits, ``mask`` (B, 1, H, W) logits on the input grid,
+        ``kind`` (B,) logit, ``token`` (B, dim) the pooled lesion feature.
 
     Examples
     --------
@@ -180,8 +205,8 @@ class MultiTaskSegNet(nn.Module):
     >>> from sklearn_alnm.nn import MultiTaskSegNet
     >>> net = MultiTaskSegNet("resnet18", feature_layer="layer3", dim=32, heads=4, seed=0)
     >>> out = net(torch.randn(2, 1, 64, 64))
-    >>> {k: tuple(v.shape) for k, v in out.items()}
-    {'mask': (2, 1, 64, 64), 'kind': (2,), 'aln': (2, 2), 'token': (2, 32)}
+    >>> {k: tuple(v.shape) for k, v in out._asdict().items()}
+    {'aln': (2, 2), 'mask': (2, 1, 64, 64), 'kind': (2,), 'token': (2, 32)}
     """
 
     def __init__(
@@ -240,8 +265,8 @@ class MultiTaskSegNet(nn.Module):
         z = self.project(self.feature_map(x))
         mask_small, s, _, _ = self.decoder(z)
         soft = torch.sigmoid(mask_small)
-        kind = self.kind_head((s * soft).mean(dim=(2, 3)))[:, 0]
+        kind = self.kind_head(_masked_mean(s, soft))[:, 0]
         on_z = F.interpolate(soft, size=z.shape[-2:], mode="bilinear", align_corners=False)
-        token = (z * on_z).mean(dim=(2, 3))
+        token = _masked_mean(z, on_z)
         mask = F.interpolate(mask_small, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return {"mask": mask, "kind": kind, "aln": self.aln_head(token), "token": token}
+        return MultiTaskOutput(self.aln_head(token), mask, kind, token)
