@@ -198,3 +198,31 @@ def test_multitask_errors(bag_cohort):
         clone(model).set_params(loss_weights=(1, 1)).fit(X, y)
     with pytest.raises(ValueError, match="multiple of 4 and of heads"):
         clone(model).set_params(dim=30).fit(X, y)
+
+
+def test_fit_transform_gives_out_of_fold_tokens_for_the_mil_stage(bag_cohort):
+    from sklearn.pipeline import Pipeline
+
+    X, y = bag_cohort
+    stage1 = MultiTaskSegClassifier(max_epochs=2, cv=2, pos_label="N+", **_MT)
+    out = stage1.fit_transform(X, y)
+    in_sample = stage1.transform(X)  # the model fitted on every patient
+    # every patient's tokens come from the fold model that did not see it, not the full one
+    for a, b in zip(out["tokens"], in_sample["tokens"]):
+        assert a.shape == b.shape and not np.allclose(a, b)
+    # refitting one fold by hand reproduces its patients' tokens
+    from sklearn_alnm.fusion import GroupColumnKFold
+
+    train, test = next(GroupColumnKFold(n_splits=2, random_state=0).split(X, y))
+    fold = clone(stage1).set_params(cv=None).fit(X.iloc[train], y[train])
+    np.testing.assert_allclose(
+        fold.transform(X.iloc[test])["tokens"].iloc[0], out["tokens"].iloc[test[0]], atol=1e-5
+    )
+    # as a pipeline: stage 1 -> MIL over the tokens; prediction uses the full stage-1 model
+    pipe = Pipeline(
+        [
+            ("images", clone(stage1)),
+            ("mil", MILClassifier("tokens", dim=16, heads=2, max_epochs=2, pos_label="N+")),
+        ]
+    ).fit(X, y)
+    assert pipe.predict_proba(X[["patient_id", "bag"]]).shape == (len(X), 2)

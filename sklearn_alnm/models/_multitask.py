@@ -119,6 +119,14 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         Training batches only: ``"default"`` flips, rotates and zooms every image with its
         mask (:class:`~sklearn_alnm.inputs.RandomFlipRotate`); a callable gets
         ``(images, masks)``.
+    cv : int, CV splitter or None, default=5
+        Out-of-fold outputs of :meth:`fit_transform` (so a ``Pipeline``'s next step, the
+        multi-instance model, never trains on tokens of images this model was fitted on):
+        an int is a patient-grouped, stratified K-fold over ``group_col``
+        (:class:`~sklearn_alnm.fusion.GroupColumnKFold`); ``None``: in-sample outputs of the
+        model fitted on the whole cohort. ``fit`` and ``transform`` are not affected.
+    group_col : str or None, default="patient_id"
+        Patient id column of the grouped folds of an int ``cv``.
     {classifier_parameters}
     {training_parameters}
 
@@ -162,6 +170,8 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         "kinds": [tuple, list],
         "loss_weights": [tuple, list],
         "augment": [StrOptions({"default"}), None, callable],
+        "cv": [None, Interval(numbers.Integral, 2, None, closed="left"), "cv_object"],
+        "group_col": [None, str],
     }
 
     _owned_skorch_keys = {
@@ -189,6 +199,8 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         kinds=("tumor", "node"),
         loss_weights=(1.0, 1.0, 1.0),
         augment="default",
+        cv=5,
+        group_col="patient_id",
         optimizer="adamw",
         lr=6e-5,
         lr_schedule=None,
@@ -325,6 +337,46 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         np.add.at(mean, patient, proba)
         mean /= np.bincount(patient, minlength=len(X))[:, None]
         return torch.log(torch.as_tensor(mean).clamp_min(1e-12))
+
+    def fit_transform(self, X, y, sample_weight=None):
+        """Fit on the whole cohort and return its out-of-fold outputs (see ``cv``).
+
+        Each fold's model is a clone fitted on the other folds' patients; the returned
+        tokens, masks and kinds of a patient come from the model that did not see them.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        y : array-like of shape (n_patients,)
+        sample_weight : array-like of shape (n_patients,), default=None
+
+        Returns
+        -------
+        pandas.DataFrame
+            As :meth:`transform`.
+        """
+        from sklearn.base import clone
+        from sklearn.model_selection import check_cv
+
+        from ..fusion import GroupColumnKFold
+
+        self.fit(X, y, sample_weight)
+        if self.cv is None:
+            return self.transform(X)
+        y = np.asarray(y)
+        cv = self.cv
+        if isinstance(cv, numbers.Integral):
+            cv = GroupColumnKFold(self.group_col, n_splits=cv, random_state=self.random_state)
+        cv = check_cv(cv, y, classifier=True)
+        cells = {c: [None] * len(X) for c in self._output_columns()}
+        for train, test in cv.split(X, y):
+            weights = None if sample_weight is None else np.asarray(sample_weight)[train]
+            fold = clone(self).set_params(cv=None).fit(X.iloc[train], y[train], weights)
+            part = fold.transform(X.iloc[test])
+            for column, values in cells.items():
+                for i, value in zip(test, part[column]):
+                    values[i] = value
+        return self._with_columns(X, cells)
 
     def instance_proba(self, X):
         """Each instance's class probabilities, one array ``(n_instances, n_classes)`` per
