@@ -923,3 +923,141 @@ def us_pathology_fusion(
     return MultimodalFusionClassifier(
         branches, fusion=fusion, pos_label=pos_label, random_state=random_state, **settings
     )
+
+
+def ultrasound_mtl_mil(
+    backbone="resnet18",
+    pooling="transformer",
+    *,
+    bag_col="bag",
+    kind_col="bag_kind",
+    mask_col="bag_mask",
+    input_size=512,
+    cv=5,
+    stage1=None,
+    mil=None,
+    pos_label=None,
+    random_state=None,
+):
+    """The multi-task / multi-instance ultrasound study: images segmented, then bags pooled.
+
+    Stage 1, :class:`~sklearn_alnm.models.MultiTaskSegClassifier`: every image of a
+    patient's bag (tumour views, axillary node images) through a backbone and a SAM-like
+    mask decoder, trained jointly on the lesion mask, the lesion kind and the patient's ALN
+    status as a pseudo-label (AdamW 6e-5, 512 px, flips, rotation and zoom with the mask).
+    Its pooled lesion features are the instance tokens, out of fold for the training cohort
+    (``cv``). Stage 2, :class:`~sklearn_alnm.models.MILClassifier`: a transformer with a CLS
+    token over each patient's tokens (any number of node images, none included), with the
+    predicted kinds embedded, and an MLP head (AdamW 6e-5). The study's best backbone was
+    SegFormer; here any registry CNN.
+
+    Parameters
+    ----------
+    backbone : str, default="resnet18"
+        Stage 1's registry CNN.
+    pooling : {"transformer", "attention", "gated_attention", "mean", "max"}, \
+default="transformer"
+        Stage 2's pooling.
+    bag_col, kind_col, mask_col : str
+        The bag columns (images; kinds and masks for training).
+    input_size : int, default=512
+    cv : int, CV splitter or None, default=5
+        Out-of-fold tokens of stage 1 for stage 2's training (see
+        :class:`~sklearn_alnm.models.MultiTaskSegClassifier`).
+    stage1, mil : dict or None, default=None
+        Further parameters of each stage (e.g. ``{"max_epochs": 10, "dim": 64}``).
+    pos_label : scalar or None, default=None
+    random_state : int or None, default=None
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"images"`` and ``"mil"``, unfitted; ``predict_proba`` needs only the bag
+        column.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import ultrasound_mtl_mil
+    >>> model = ultrasound_mtl_mil("resnet50", "attention", input_size=128)
+    >>> [name for name, _ in model.steps], model[-1].pooling, model[0].lr
+    (['images', 'mil'], 'attention', 6e-05)
+    """
+    from .models import MILClassifier, MultiTaskSegClassifier
+
+    common = {"pos_label": pos_label, "random_state": random_state}
+    images = MultiTaskSegClassifier(
+        bag_col,
+        kind_col,
+        mask_col,
+        backbone=backbone,
+        input_size=input_size,
+        optimizer="adamw",
+        lr=6e-5,
+        cv=cv,
+        **{**common, **(stage1 or {})},
+    )
+    settings = {"dim": images.dim, "optimizer": "adamw", "lr": 6e-5, **(mil or {})}
+    bags = MILClassifier(
+        "tokens", kind_col="pred_kind", kinds=images.kinds, pooling=pooling, **common, **settings
+    )
+    return Pipeline([("images", images), ("mil", bags)])
+
+
+def ultrasound_single_t(
+    backbone="resnet101",
+    *,
+    bag_col="bag",
+    kind_col="bag_kind",
+    mask_col=None,
+    pos_label=None,
+    random_state=None,
+    **params,
+):
+    """The multi-task study's "single T" comparator: a CNN on one tumour image per patient.
+
+    :class:`~sklearn_alnm.preprocessing.InstanceSelector` takes each bag's first tumour
+    view (and, with ``mask_col``, its mask, to crop the lesion), then an
+    :class:`~sklearn_alnm.models.ImageClassifier` (the study's ResNet101).
+
+    Parameters
+    ----------
+    backbone : str, default="resnet101"
+    bag_col, kind_col : str
+    mask_col : str or None, default=None
+        Crop each image to its lesion mask's rectangle (whole images without it).
+    pos_label : scalar or None, default=None
+    random_state : int or None, default=None
+    **params
+        Further :class:`~sklearn_alnm.models.ImageClassifier` parameters.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Steps ``"tumor_image"`` and ``"classifier"``, unfitted.
+
+    Examples
+    --------
+    >>> from sklearn_alnm.recipes import ultrasound_single_t
+    >>> model = ultrasound_single_t(input_size=64)
+    >>> model[0].kind, model[-1].backbone, model[-1].image_col
+    ('tumor', 'resnet101', 'instance_image')
+    """
+    from .models import ImageClassifier
+    from .preprocessing import InstanceSelector
+
+    return Pipeline(
+        [
+            ("tumor_image", InstanceSelector(bag_col, kind_col=kind_col, mask_col=mask_col)),
+            (
+                "classifier",
+                ImageClassifier(
+                    "instance_image",
+                    "instance_mask" if mask_col else None,
+                    backbone=backbone,
+                    pos_label=pos_label,
+                    random_state=random_state,
+                    **params,
+                ),
+            ),
+        ]
+    )

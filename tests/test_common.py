@@ -60,7 +60,12 @@ from sklearn_alnm.models import (
     VideoClassifier,
 )
 from sklearn_alnm.models._base import TRAINING_CONSTRAINTS, TRAINING_PARAMETER_DOCS
-from sklearn_alnm.preprocessing import FrameSelector, IntensityNormalizer, ROICropper
+from sklearn_alnm.preprocessing import (
+    FrameSelector,
+    InstanceSelector,
+    IntensityNormalizer,
+    ROICropper,
+)
 from sklearn_alnm.segmentation import (
     DeepLabV3Segmenter,
     MaskRCNNSegmenter,
@@ -214,6 +219,7 @@ COHORT = {
     IntensityNormalizer: (lambda: IntensityNormalizer(), "ultrasound"),
     ROICropper: (lambda: ROICropper(output_size=16), "ultrasound"),
     FrameSelector: (lambda: FrameSelector(method="max_variance"), "video"),
+    InstanceSelector: (lambda: InstanceSelector(mask_col="bag_mask"), "bag"),
     ClinicalPreprocessor: (
         lambda: make_clinical_pipeline()[0],
         "clinical",

@@ -377,3 +377,36 @@ def test_normalizer_errors_and_api():
         restored.transform(X)["norm"].iloc[0], clone(normalizer).transform(X)["norm"].iloc[0]
     )
     assert X["image"].iloc[0].max() == 7007  # the input is left as it was
+
+
+def test_instance_selector_picks_the_kind_and_index_asked_for():
+    import pandas as pd
+
+    from sklearn_alnm.preprocessing import InstanceSelector
+    from sklearn_alnm.utils import CohortInputError
+
+    X = pd.DataFrame(
+        {
+            "patient_id": ["P1", "P2"],
+            "bag": [["t1", "n1", "t1b"], ["n2", "t2"]],
+            "bag_kind": [["tumor", "node", "tumor"], ["node", "tumor"]],
+            "bag_mask": [["m_t1", "m_n1", "m_t1b"], ["m_n2", "m_t2"]],
+        }
+    )
+    out = InstanceSelector(mask_col="bag_mask").fit_transform(X)
+    assert out["instance_image"].tolist() == ["t1", "t2"]
+    assert out["instance_mask"].tolist() == ["m_t1", "m_t2"]
+    assert InstanceSelector(index=-1).fit_transform(X)["instance_image"].tolist() == ["t1b", "t2"]
+    assert InstanceSelector(kind="node").fit_transform(X)["instance_image"].tolist() == ["n1", "n2"]
+    assert InstanceSelector(kind_col=None).fit_transform(X)["instance_image"].tolist() == [
+        "t1",
+        "n2",
+    ]
+    with pytest.raises(CohortInputError, match="1 'tumor' instances; instance 1") as info:
+        InstanceSelector(index=1).fit_transform(X)
+    assert info.value.row == "P2"
+    bad = X.assign(bag_kind=[["tumor"], ["node", "tumor"]])
+    with pytest.raises(CohortInputError, match="one kind per instance"):
+        InstanceSelector().fit_transform(bad)
+    with pytest.raises(ValueError, match="overwrite"):
+        InstanceSelector(output_col="bag").fit(X)

@@ -361,3 +361,26 @@ def test_us_pathology_recipes_follow_the_study_and_fuse_prefit_branches():
     assert model.predict_proba(X).shape == (24, 2)
     # prefit: the given, fitted branches are the model's, not refitted copies
     assert [est for _, est in model.branches_] == [est for _, est in branches]
+
+
+def test_multitask_multi_instance_recipe_and_its_single_t_comparator():
+    from sklearn_alnm.recipes import ultrasound_mtl_mil, ultrasound_single_t
+
+    X, y = make_alnm_cohort(16, modalities="bag", image_size=32, random_state=0)
+    model = ultrasound_mtl_mil(
+        "plnet",
+        "attention",
+        input_size=32,
+        cv=2,
+        stage1={"dim": 32, "heads": 4, "max_epochs": 1, "augment": None},
+        mil={"max_epochs": 1},
+        random_state=0,
+    ).fit(X, y)
+    assert model[-1].kind_col == "pred_kind" and model[-1].n_features_ == 32
+    assert model.predict_proba(X[["patient_id", "bag"]]).shape == (16, 2)
+    single = ultrasound_single_t(
+        "resnet18", mask_col="bag_mask", input_size=32, max_epochs=1, random_state=0
+    ).fit(X, y)
+    assert single.predict_proba(X).shape == (16, 2)
+    first_tumour = single[0].transform(X)["instance_image"].iloc[0]
+    np.testing.assert_array_equal(first_tumour, X["bag"].iloc[0][0])  # tumour views come first

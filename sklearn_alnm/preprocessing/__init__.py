@@ -9,13 +9,16 @@ feature extractor:
 - :class:`IntensityNormalizer` normalises each image by its own statistics (z-score, min-max,
   histogram equalisation), optionally computed inside the lesion mask;
 - :class:`FrameSelector` writes a key frame of every clip as an image column (the static
-  comparator of a video model).
+  comparator of a video model);
+- :class:`InstanceSelector` writes one image of every bag (e.g. the first tumour view), the
+  single-image comparator of a bag model.
 
 They are stateless: ``fit`` validates the parameters and the columns and learns nothing.
 """
 
 from ._frames import FrameSelector
+from ._instances import InstanceSelector
 from ._intensity import IntensityNormalizer
 from ._roi import ROICropper
 
-__all__ = ["FrameSelector", "IntensityNormalizer", "ROICropper"]
+__all__ = ["FrameSelector", "InstanceSelector", "IntensityNormalizer", "ROICropper"]
