@@ -18,7 +18,7 @@ from ._logging import get_logger
 _log = get_logger(__name__)
 
 
-DEMO_STUDIES = ("clinical", "ultrasound", "mammography", "video", "multimodal")
+DEMO_STUDIES = ("clinical", "ultrasound", "mammography", "video", "multimodal", "bags")
 #: Small, fast segmenters of the demo's automatic-segmentation model (shared settings).
 _DEMO_SEGMENTATION = {
     "base_channels": 8,
@@ -34,6 +34,7 @@ _DEMO_MODALITIES = {
     "mammography": ("clinical", "mammography"),
     "video": ("video",),
     "multimodal": ("ultrasound", "pathology"),
+    "bags": ("clinical", "bag"),
 }
 #: Frames per synthetic clip in the demo (the video networks see every frame).
 _DEMO_FRAMES = 8
@@ -44,6 +45,16 @@ _DEMO_VIDEO = {"lr": 1e-3, "batch_size": 16, "max_epochs": 8, "normalize": "zsco
 _DEMO_BRANCH = {"input_size": 32, "lr": 1e-3, "batch_size": 16, "max_epochs": 8, "augment": None}
 _DEMO_US_SIZE = 48
 _DEMO_FUSIONS = ("concat", "weighted", "attention", "voting", "multilayer")
+#: Small settings of the multi-task stage (the light PLNet trunk at 32 px: a 2 x 2 grid, a
+#: 4 x 4 mask resized to the image; the study's SegFormer at 512 px is a GPU model).
+_DEMO_MTL = {
+    "dim": 32,
+    "heads": 4,
+    "input_size": 32,
+    "lr": 2e-3,
+    "max_epochs": 5,
+    "augment": None,
+}
 
 
 def run_demo(
@@ -67,8 +78,8 @@ def run_demo(
         Seed of the cohort, the split and the models.
     stream : file-like, default=None
         Where to print; ``None`` means standard output.
-    studies : sequence of {"clinical", "ultrasound", "mammography", "video", "multimodal"}, \
-default=all
+    studies : sequence of {"clinical", "ultrasound", "mammography", "video", "multimodal", \
+"bags"}, default=all
         ``"clinical"``: the clinical signature, training and test performance.
         ``"ultrasound"``: a deep-learning signature of the ultrasound lesion and the clinical
         signature, combined by logistic regression drawn as a nomogram, beside a small CNN
@@ -83,9 +94,12 @@ default=all
         PLNet on the pathology tile, each alone, and their embeddings fused by
         concatenation, learned weights, attention, voting and the multilayer head
         (:class:`~sklearn_alnm.models.MultimodalFusionClassifier`).
-        The ultrasound, mammography, video and multimodal studies are compared on the test
-        cohort with DeLong p-values against their reference model (combined nomogram;
-        post-fusion; TIN; the better single modality).
+        ``"bags"``: the multi-task / multi-instance study: each bag image segmented, typed and
+        scored by a multi-task network, a transformer over each patient's tokens, against
+        the image stage alone, a CNN on one tumour image and a clinical model.
+        The ultrasound, mammography, video, multimodal and bag studies are compared on the
+        test cohort with DeLong p-values against their reference model (combined nomogram;
+        post-fusion; TIN; the better single modality; MTL-MIL).
     n_jobs : int, default=2
         Parallel workers for radiomics extraction and model fitting.
     out : str, os.PathLike or None, default=None
@@ -125,6 +139,7 @@ default=all
         "mammography": _mammography_study,
         "video": _video_study,
         "multimodal": _multimodal_study,
+        "bags": _bags_study,
     }
     X_train, X_test, y_train, y_test = split
     tables = {}
@@ -429,6 +444,72 @@ def _multimodal_study(*, cache, random_state, n_jobs):
         return _compare_on_test(scores, reference, y_train, y_test, header=header, out=out)
 
     return _DemoStudy("multimodal", models, tuple(models), show)
+
+
+_BAGS_HEADER = (
+    "\n== Multi-task + multi-instance study: each image segmented and scored, then the "
+    "patient's bag pooled ==\ntest cohort; thresholds: Youden index on the training cohort; "
+    "stage 1: PLNet + SAM-like mask decoder, lesion mask, kind\nand "
+    "image-level ALN heads ({size} px, {epochs} epochs, out-of-fold tokens for stage 2); "
+    "MTL-MIL: a transformer over each patient's tokens\nwith the predicted kinds; stage 1 "
+    "alone: the mean of the images' scores; single T: ResNet18 on the first tumour image;\n"
+    "clinical: logistic regression on BI-RADS and T stage; the node images, missing for "
+    "about 30% of the patients, carry most of the signal\n"
+)
+
+
+def _bags_study(*, cache, random_state, n_jobs):
+    from .clinical import make_clinical_pipeline
+    from .recipes import ultrasound_mtl_mil, ultrasound_single_t
+
+    mil = {"dim": 32, "heads": 4, "lr": 1e-3, "max_epochs": 30}
+    model = ultrasound_mtl_mil(
+        "plnet",
+        "transformer",
+        input_size=_DEMO_MTL["input_size"],
+        cv=2,
+        stage1={k: v for k, v in _DEMO_MTL.items() if k != "input_size"},
+        mil=mil,
+        random_state=random_state,
+    )
+    models = {
+        "MTL-MIL (transformer)": model,
+        "Stage 1 alone (image mean)": _Stage(model),
+        "Single T (tumour image)": ultrasound_single_t(
+            "resnet18",
+            mask_col="bag_mask",
+            input_size=32,
+            lr=1e-3,
+            max_epochs=8,
+            augment=None,
+            random_state=random_state,
+        ),
+        "Clinical (BI-RADS, T stage)": make_clinical_pipeline(
+            categorical=["birads", "t_stage"], numeric=[]
+        ),
+    }
+    header = _BAGS_HEADER.format(size=_DEMO_MTL["input_size"], epochs=_DEMO_MTL["max_epochs"])
+
+    def show(scores, models, X_test, y_train, y_test, out):
+        return _compare_on_test(
+            scores, "MTL-MIL (transformer)", y_train, y_test, header=header, out=out
+        )
+
+    return _DemoStudy("bags", models, ("MTL-MIL (transformer)", "Single T (tumour image)"), show)
+
+
+class _Stage:
+    """The image stage of a fitted two-stage pipeline as a model of its own (its patient
+    score: the mean of the images'); fitting it is a no-op, as the pipeline fitted it."""
+
+    def __init__(self, pipeline):
+        self.pipeline = pipeline
+
+    def fit(self, X, y):
+        return self
+
+    def predict_proba(self, X):
+        return self.pipeline[0].predict_proba(X)
 
 
 _LEGEND = (

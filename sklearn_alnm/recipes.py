@@ -985,16 +985,9 @@ default="transformer"
     from .models import MILClassifier, MultiTaskSegClassifier
 
     common = {"pos_label": pos_label, "random_state": random_state}
+    study = {"input_size": input_size, "optimizer": "adamw", "lr": 6e-5, "cv": cv}
     images = MultiTaskSegClassifier(
-        bag_col,
-        kind_col,
-        mask_col,
-        backbone=backbone,
-        input_size=input_size,
-        optimizer="adamw",
-        lr=6e-5,
-        cv=cv,
-        **{**common, **(stage1 or {})},
+        bag_col, kind_col, mask_col, backbone=backbone, **{**study, **common, **(stage1 or {})}
     )
     settings = {"dim": images.dim, "optimizer": "adamw", "lr": 6e-5, **(mil or {})}
     bags = MILClassifier(

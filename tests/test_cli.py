@@ -3,6 +3,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from sklearn_alnm import __version__
@@ -160,3 +161,17 @@ def test_demo_multimodal_study_tables_both_modalities_and_every_fusion(tmp_path)
     assert "Ultrasound + H&E study" in text and "DeLong p vs" in text
     page = (report / "index.html").read_text()
     assert "gradcam_multilayer_fusion.png" in page
+
+
+def test_demo_bag_study_compares_the_two_stage_model_with_its_comparators(tmp_path):
+    out = io.StringIO()
+    table = run_demo(n_patients=60, random_state=0, stream=out, studies=["bags"])["bags"]
+    assert list(table.index) == [
+        "MTL-MIL (transformer)",
+        "Stage 1 alone (image mean)",
+        "Single T (tumour image)",
+        "Clinical (BI-RADS, T stage)",
+    ]
+    assert np.isnan(table.loc["MTL-MIL (transformer)", "delong_p"])
+    assert table["delong_p"].iloc[1:].between(0, 1).all()
+    assert "Multi-task + multi-instance study" in out.getvalue()

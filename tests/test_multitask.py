@@ -203,6 +203,8 @@ def test_multitask_errors(bag_cohort):
 def test_fit_transform_gives_out_of_fold_tokens_for_the_mil_stage(bag_cohort):
     from sklearn.pipeline import Pipeline
 
+    from sklearn_alnm.models._multitask import _linear_map
+
     X, y = bag_cohort
     stage1 = MultiTaskSegClassifier(max_epochs=2, cv=2, pos_label="N+", **_MT)
     out = stage1.fit_transform(X, y)
@@ -210,14 +212,24 @@ def test_fit_transform_gives_out_of_fold_tokens_for_the_mil_stage(bag_cohort):
     # every patient's tokens come from the fold model that did not see it, not the full one
     for a, b in zip(out["tokens"], in_sample["tokens"]):
         assert a.shape == b.shape and not np.allclose(a, b)
-    # refitting one fold by hand reproduces its patients' tokens
+    # the least-squares map is exact where it is fitted (a map onto itself is the identity)
+    tokens = np.random.default_rng(0).normal(size=(50, 4)).astype(np.float32)
+    np.testing.assert_allclose(_linear_map(tokens, tokens, ridge=0)(tokens), tokens, atol=1e-4)
+    # refitting one fold by hand reproduces its patients' tokens: the fold network's, mapped
+    # into the final network's token space by least squares on the fold's training images
     from sklearn_alnm.fusion import GroupColumnKFold
 
     train, test = next(GroupColumnKFold(n_splits=2, random_state=0).split(X, y))
     fold = clone(stage1).set_params(cv=None).fit(X.iloc[train], y[train])
-    np.testing.assert_allclose(
-        fold.transform(X.iloc[test])["tokens"].iloc[0], out["tokens"].iloc[test[0]], atol=1e-5
+    align = _linear_map(
+        np.concatenate(list(fold.transform(X.iloc[train])["tokens"])),
+        np.concatenate(list(in_sample["tokens"].iloc[train])),
     )
+    held_out = fold.transform(X.iloc[test])
+    np.testing.assert_allclose(
+        align(held_out["tokens"].iloc[0]), out["tokens"].iloc[test[0]], rtol=1e-4, atol=1e-4
+    )
+    assert held_out["pred_kind"].iloc[0] == out["pred_kind"].iloc[test[0]]
     # as a pipeline: stage 1 -> MIL over the tokens; prediction uses the full stage-1 model
     pipe = Pipeline(
         [
