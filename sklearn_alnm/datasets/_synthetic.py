@@ -643,7 +643,7 @@ def make_alnm_cohort(
     >>> from sklearn_alnm.datasets import make_alnm_cohort
     >>> X, y = make_alnm_cohort(40, image_size=32, n_frames=8, random_state=0)
     >>> X.shape, y.shape, int(y.sum())
-    ((40, 23), (40,), 20)
+    ((40, 24), (40,), 20)
     >>> X.loc[0, "patient_id"], X.loc[0, "image"].shape, X.loc[0, "video"].shape
     ('P0001', (32, 32), (8, 32, 32))
     >>> X.loc[0, "pathology"].shape, X.loc[0, "pathology"].dtype
