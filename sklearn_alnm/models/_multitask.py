@@ -323,12 +323,13 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
 
     # ---------------------------------------------------------------------------- outputs
 
-    def _instance_outputs(self, X):
+    def _instance_outputs(self, X, dataset=None):
         """Per instance: ``(probabilities, mask logits, kind logits, tokens)`` and the
-        patient of each, in bag order."""
+        patient of each, in bag order (``dataset``: the instances already prepared)."""
         check_is_fitted(self, "net_")
-        self.input_.check(self, X)
-        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        if dataset is None:
+            self.input_.check(self, X)
+            dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
         parts = self._map_batches(
             dataset,
             lambda module, xi: tuple(t.float().cpu() for t in module(xi)),
@@ -443,9 +444,16 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
 
         check_is_fitted(self, "net_")
         self.input_.check(self, X, training=True)
-        frame, _ = self.input_.instances(X, training=True)
-        _, reference, _ = self.input_.images.prepare(frame, with_masks=True, n_jobs=self.n_jobs)
-        _, mask, _, _, _ = self._instance_outputs(X)
+        from ..inputs import TensorInputDataset
+
+        frame, patient = self.input_.instances(X, training=True)
+        # each image read and prepared once: the network's input and the reference mask
+        images, reference, _ = self.input_.images.prepare(
+            frame, with_masks=True, n_jobs=self.n_jobs
+        )
+        dataset = TensorInputDataset(images)
+        dataset.patient = patient
+        _, mask, _, _, _ = self._instance_outputs(X, dataset)
         predicted = (torch.sigmoid(mask[:, 0]) >= 0.5).numpy()
         truth = (reference[:, 0] >= 0.5).numpy()
         return float(dice_score(truth, predicted))
