@@ -548,3 +548,44 @@ def test_plot_gradcam_into_given_axes_and_for_torch_modules():
         plot_gradcam(module, x, ncols=0)
     fig = plot_gradcam(module, x, class_index=0, figsize=(4, 3))
     assert tuple(fig.get_size_inches()) == (4, 3)
+
+
+# ------------------------------------------------------------------------- bags (CAM + MIL)
+
+
+def test_bag_explanation_pairs_each_image_with_its_cam_and_attention(bag_pipeline):
+    from sklearn_alnm.explain import bag_explanation
+
+    pipe, X, _ = bag_pipeline
+    parts = bag_explanation(pipe, X.iloc[:5])
+    weights = pipe[-1].attention_weights(pipe[:-1].transform(X.iloc[:5]))
+    proba = pipe.predict_proba(X.iloc[:5])[:, list(pipe.classes_).index("N+")]
+    for part, bag, w, p in zip(parts, X["bag"].iloc[:5], weights, proba):
+        n = len(bag)
+        assert part["images"].shape == (n, 1, 32, 32) and part["cams"].shape == (n, 32, 32)
+        assert len(part["kinds"]) == len(part["instance_proba"]) == n
+        np.testing.assert_allclose(part["weights"], w)
+        assert part["weights"].sum() == pytest.approx(1.0)
+        assert part["proba"] == pytest.approx(p)  # the MIL model's patient probability
+    # the image model alone: no weights, the mean of the instances' probabilities
+    alone = bag_explanation(pipe[0], X.iloc[:2])
+    assert alone[0]["weights"] is None
+    assert alone[0]["proba"] == pytest.approx(alone[0]["instance_proba"].mean())
+    with pytest.raises(TypeError, match="MultiTaskSegClassifier"):
+        bag_explanation(object(), X)
+
+
+def test_plot_bag_cam_draws_one_row_per_patient(bag_pipeline):
+    from sklearn_alnm.explain import plot_bag_cam
+
+    pipe, X, _ = bag_pipeline
+    longest = max(len(b) for b in X["bag"].iloc[:3])
+    fig = plot_bag_cam(pipe, X, rows=[0, 1, 2])
+    axes = [a for a in fig.axes if a.get_label() != "<colorbar>"]
+    assert len(axes) == 3 * min(longest, 6)
+    titles = [a.get_title() for a in axes if a.get_title()]
+    assert sum(len(b) for b in X["bag"].iloc[:3]) == len(titles)
+    assert all(", w " in t and ": p " in t for t in titles)
+    assert X["patient_id"].iloc[0] in axes[0].get_ylabel()
+    narrow = plot_bag_cam(pipe[0], X, rows=[0], max_instances=1)
+    assert len([a for a in narrow.axes if a.get_label() != "<colorbar>"]) == 1

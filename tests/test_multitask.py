@@ -33,7 +33,19 @@ def test_position_encoding_tells_every_cell_apart():
         sincos_position_2d(2, 2, 6)
 
 
-@pytest.mark.parametrize(("backbone", "layer"), [("resnet18", "layer3"), ("plnet", None)])
+@pytest.mark.parametrize(
+    ("backbone", "layer"),
+    [
+        ("resnet18", "layer3"),
+        ("plnet", None),
+        ("mit_b0", "stages.2"),
+        ("swin_t", None),
+        ("mobilenet_v3", None),
+        ("unet", None),
+        ("resnet18", ["layer2", "layer3", "layer4"]),
+        ("mit_b0", ["stages.0", "stages.1", "stages.2", "stages.3"]),
+    ],
+)
 def test_network_outputs_on_the_input_grid(backbone, layer):
     net = MultiTaskSegNet(backbone, feature_layer=layer, dim=32, heads=4, seed=0)
     x = torch.randn(2, 1, 64, 48)
@@ -43,6 +55,33 @@ def test_network_outputs_on_the_input_grid(backbone, layer):
     assert tuple(out.token.shape) == (2, 32)
     again = pickle.loads(pickle.dumps(net))
     torch.testing.assert_close(again.eval()(x).aln, copy.deepcopy(net).eval()(x).aln)
+
+
+def test_multi_scale_features_are_fused_on_the_finest_grid():
+    net = MultiTaskSegNet(
+        "resnet18", feature_layer=["layer2", "layer3", "layer4"], dim=32, heads=4, seed=0
+    )
+    x = torch.randn(1, 1, 64, 64)
+    assert [tuple(m.shape[-2:]) for m in net.feature_maps(x)] == [(8, 8), (4, 4), (2, 2)]
+    assert tuple(net.feature_map(x).shape) == (1, 32, 8, 8)
+    assert net.feature_layer == ("layer2", "layer3", "layer4")
+    with pytest.raises(ValueError, match="finest grid to the coarsest"):
+        MultiTaskSegNet("resnet18", feature_layer=["layer4", "layer2"], dim=32, heads=4)
+    with pytest.raises(ValueError, match="has no layer 'layer9'"):
+        MultiTaskSegNet("resnet18", feature_layer=["layer2", "layer9"], dim=32, heads=4)
+
+
+def test_untraceable_backbones_are_read_through_hooks():
+    from sklearn_alnm.nn._multitask import LayerTap
+
+    mit = MultiTaskSegNet("mit_b0", feature_layer="stages.2", dim=32, heads=4, seed=0).eval()
+    assert isinstance(mit.encoder, LayerTap)  # torch.fx cannot trace the MiT encoder
+    x = torch.randn(1, 1, 64, 64)
+    trunk = mit.encoder.net
+    expected = trunk.forward_stages(x)[2]
+    torch.testing.assert_close(mit.feature_maps(x)[0], expected)
+    again = pickle.loads(pickle.dumps(mit))  # no hook is left behind
+    assert not again.encoder.net.stages[2]._forward_hooks
 
 
 def test_feature_layer_sets_the_grid():
@@ -124,6 +163,7 @@ import numpy as np  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 
 from sklearn_alnm.datasets import make_alnm_cohort  # noqa: E402
+from sklearn_alnm.io import read_image  # noqa: E402
 from sklearn_alnm.models import MILClassifier, MultiTaskSegClassifier  # noqa: E402
 from sklearn_alnm.utils import CohortInputError  # noqa: E402
 
@@ -180,6 +220,63 @@ def test_transform_gives_the_tokens_masks_and_kinds_of_every_instance(fitted, ba
     mil = MILClassifier("tokens", pooling="attention", dim=16, max_epochs=2, pos_label="N+")
     assert mil.fit(out, y).predict_proba(out).shape == (len(X), 2)
     assert fitted.predict_proba(X[["patient_id", "bag"]]).shape == (len(X), 2)
+
+
+def test_predicted_masks_come_back_on_each_image_grid(fitted, bag_cohort):
+    from sklearn_alnm.io import read_mask
+
+    X, _ = bag_cohort
+    rows = X.iloc[:3].copy()
+    # one image of another size (bags hold paths and arrays alike)
+    first = list(rows["bag"].iloc[0])
+    big = np.kron(np.asarray(read_image(first[0]), dtype=np.float32), np.ones((2, 3)))
+    first[0] = big
+    rows.at[rows.index[0], "bag"] = first
+    masks = fitted.predict_masks(rows)
+    assert [len(m) for m in masks] == [len(b) for b in rows["bag"]]
+    assert masks[0][0].shape == big.shape[:2] and masks[0][0].dtype == bool
+    assert masks[1][0].shape == read_mask(rows["bag_mask"].iloc[1][0]).shape
+    # on the network's grid, the same masks as transform's
+    grid = fitted.transform(rows.iloc[1:2])["pred_mask"].iloc[0][0]
+    same = fitted.predict_masks(rows.iloc[1:2])[0][0]
+    assert same.shape == grid.shape and np.mean(same == grid.astype(bool)) > 0.97
+
+
+@pytest.mark.parametrize(
+    ("backbone", "layer"), [("mit_b0", ["stages.0", "stages.1"]), ("unet", None)]
+)
+def test_transformer_and_unet_backbones_train_and_pickle(bag_cohort, backbone, layer):
+    X, y = bag_cohort
+    params = {**_MT, "backbone": backbone, "feature_layer": layer}
+    model = MultiTaskSegClassifier(max_epochs=1, pos_label="N+", **params).fit(X[:12], y[:12])
+    proba = model.predict_proba(X[:12])
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.predict_proba(X[:12]), proba, atol=1e-6)
+    assert model.transform(X[:2])["tokens"].iloc[0].shape[1] == 32
+
+
+def test_class_activation_maps_are_the_image_heads_exact_shares(fitted, bag_cohort):
+    X, _ = bag_cohort
+    rows = X.iloc[:4]
+    raw = fitted.class_activation_maps(rows, normalize=False)
+    proba = fitted.instance_proba(rows)
+    position = list(fitted.classes_).index("N+")
+    bias = fitted.module_.aln_head.bias.detach().numpy()
+    for maps, p in zip(raw, proba):
+        # the shares sum to each instance's log-odds of N+ (less the head's bias)
+        log_odds = np.log(p[:, position]) - np.log(p[:, 1 - position])
+        expected = log_odds - (bias[position] - bias[1 - position])
+        np.testing.assert_allclose(maps.sum(axis=(1, 2)), expected, rtol=1e-3, atol=1e-3)
+    shown = fitted.class_activation_maps(rows)
+    assert [m.shape for m in shown] == [(len(b), 32, 32) for b in rows["bag"]]
+    assert all(m.min() >= 0 and m.max() <= 1 for m in shown)
+    # the other class's map is the negated share
+    other = fitted.class_activation_maps(rows, class_index="N0", normalize=False)
+    np.testing.assert_allclose(other[0], -raw[0], atol=1e-6)
+    with pytest.raises(ValueError, match="not one of the classes"):
+        fitted.class_activation_maps(rows, class_index="N2")
+    images = fitted.instance_images(rows)
+    assert [i.shape for i in images] == [(len(b), 1, 32, 32) for b in rows["bag"]]
 
 
 def test_multitask_errors(bag_cohort):

@@ -15,14 +15,17 @@ from torchvision.models import (
 from torchvision.models.vision_transformer import VisionTransformer
 
 from sklearn_alnm.nn import (
+    MIT_CHANNELS,
     Backbone,
     BackboneSpec,
     DeepLabV3Net,
     MaskRCNNNet,
+    MiTNet,
     PLNet,
     ULNet,
     UNet,
     UNetPlusPlus,
+    UNetTrunk,
     WeightsNotAvailableError,
     _backbones,
     _plnet,
@@ -60,6 +63,9 @@ PROMISED = STUDY_BACKBONES | {
     "vgg19_bn",
     "efficientnet_b0",
     "mobilenet_v3_large",
+    "swin_t",
+    "mit_b0",
+    "unet",
 }
 
 
@@ -240,6 +246,51 @@ def test_more_channels_repeat_the_rgb_kernels():
     torch.testing.assert_close(adapt_conv_weight(weight, 1), weight.sum(1, keepdim=True))
     model = build_backbone("resnet18", in_chans=5, seed=0)
     assert _embed(model, _inputs(1, 5, 32, 32)).shape == (1, 512)
+
+
+# ------------------------------------------------------------- backbones for dense prediction
+
+
+def test_mit_stages_have_segformers_strides_and_channels():
+    net = MiTNet("mit_b0", in_chans=1, num_classes=2).eval()
+    with torch.inference_mode():
+        maps = net.forward_stages(_inputs(2, 1, 64, 96))
+    assert [tuple(m.shape[1:]) for m in maps] == [
+        (c, 64 // s, 96 // s) for c, s in zip(MIT_CHANNELS["mit_b0"], (4, 8, 16, 32))
+    ]
+    with pytest.raises(ValueError, match="unknown MiT encoder"):
+        MiTNet("mit_b9")
+
+
+def test_unet_trunk_stops_at_its_decoder_level_on_any_input_size():
+    net = UNetTrunk(in_chans=1, num_classes=2, base_channels=4, depth=3, levels=1).eval()
+    with torch.inference_mode():
+        out = net.forward_features(_inputs(1, 1, 30, 41))  # padded to 32 x 48, cropped back
+    assert tuple(out.shape) == (1, 16, 8, 11)  # stride 4, base * 2**2 channels
+    model = build_backbone("unet", in_chans=1, num_classes=2, seed=0)
+    assert model.feature_dim == 128 and model.gradcam_layer == "net.features"
+    with pytest.raises(ValueError, match="cannot exceed depth"):
+        UNetTrunk(levels=5)
+
+
+def test_mobilenet_v3_is_an_alias_of_the_large_variant():
+    assert get_backbone_spec("mobilenet_v3").name == "mobilenet_v3_large"
+
+
+@pytest.mark.parametrize("name", ["mit_b0", "unet"])
+def test_networks_without_torchvision_weights_take_checkpoints_only(tmp_path, name):
+    source = build_backbone(name, in_chans=1, seed=3)
+    torch.save(source.net.state_dict(), tmp_path / "net.pt")
+    loaded = build_backbone(name, in_chans=1, weights=tmp_path / "net.pt", seed=4)
+    x = _inputs(1, 1, 64, 64)
+    assert torch.equal(_embed(loaded, x), _embed(source, x))
+    with pytest.raises(ValueError, match="no torchvision pretrained weights"):
+        build_backbone(name, weights="DEFAULT")
+
+
+def test_swin_weights_are_resolved_offline(hub_dir):
+    with pytest.raises(WeightsNotAvailableError, match="swin_t"):
+        build_backbone("swin_t", weights="DEFAULT")
 
 
 # ------------------------------------------------------------------ weights from the hub cache

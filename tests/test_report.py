@@ -738,6 +738,29 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
         StudyReport({"CNN": image}, {"test": (X[32:], labels[32:])}, gradcam=0)
 
 
+def test_bag_models_get_a_cam_and_attention_panel(tmp_path, bag_pipeline):
+    pipe, X, labels = bag_pipeline
+    report = StudyReport(
+        {"MTL-MIL": pipe, "stage 1": pipe[0]},
+        {"test": (X[20:], labels[20:])},
+        pos_label="N+",
+        gradcam=2,
+    )
+    assert report.gradcam_models == ["MTL-MIL", "stage 1"]
+    fig = report.plot_gradcam("MTL-MIL")
+    assert "CAM and MIL attention - MTL-MIL (test)" in fig._suptitle.get_text()
+    proba = report.probabilities_["MTL-MIL"]["test"]
+    positives = np.flatnonzero(labels[20:] == "N+")
+    chosen = positives[np.argsort(-proba[positives], kind="stable")][:2]
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    for row in chosen:  # each row is a chosen patient with the pipeline's probability
+        patient = X["patient_id"].iloc[20 + row]
+        assert f"{patient}\np = {proba[row]:.2f}" in ylabels, (ylabels, proba[row])
+    index = report.to_html(tmp_path / "report", dpi=40)
+    text = index.read_text()
+    assert "gradcam_mtl-mil.png" in text and "attention weight (w)" in text
+
+
 # --------------------------------------------------------------- readable figures, honest text
 
 

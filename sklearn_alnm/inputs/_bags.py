@@ -412,9 +412,10 @@ class BagInstanceInput(BaseInput):
         """Instances of ``X`` as a dataset. ``training``: the target is ``(labels, masks,
         kinds[, sample_weights])`` per instance, ``target`` (patient labels, or labels and
         weights) repeated for each of the patient's instances. The dataset's ``patient``
-        attribute maps instances to patients."""
+        attribute maps instances to patients, its ``shapes`` holds each instance's original
+        ``(H, W)``."""
         frame, patient = self.instances(X, training=training)
-        images, masks, _ = self.images.prepare(
+        images, masks, shapes = self.images.prepare(
             frame, with_masks=training, n_jobs=n_jobs, verbose=verbose
         )
         index = torch.as_tensor(patient)
@@ -425,5 +426,5 @@ class BagInstanceInput(BaseInput):
         from ._base import TensorInputDataset
 
         dataset = TensorInputDataset(images, target)
-        dataset.patient = patient
+        dataset.patient, dataset.shapes = patient, shapes
         return dataset

@@ -166,7 +166,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         "mask_col": [str],
         "backbone": [str],
         "weights": "no_validation",
-        "feature_layer": [None, str],
+        "feature_layer": [None, str, list, tuple],
         "dim": [Interval(numbers.Integral, 4, None, closed="left")],
         "decoder_depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "heads": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -426,6 +426,100 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
                 "pred_kind": [[str(k) for k in names[r]] for r in rows],
             },
         )
+
+    def class_activation_maps(self, X, *, class_index=None, normalize=True):
+        """Class activation maps of the image-level head, one per instance.
+
+        The network's ALN head is linear in the lesion token (the mask-weighted mean of the
+        image features), so each feature position's share of the class score is exact (see
+        :meth:`~sklearn_alnm.nn.MultiTaskSegNet.class_activation_map`): for a binary model,
+        the share of the log-odds of ``class_index`` against the other class; otherwise of
+        that class's logit. Only the predicted lesion contributes.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        class_index : class label or None, default=None
+            The class explained; default the positive class (``pos_label_``).
+        normalize : bool, default=True
+            ``True``: the positive part, resized bilinearly to the network's input grid and
+            divided by its maximum (values in ``[0, 1]``, as :func:`sklearn_alnm.explain.
+            grad_cam`); ``False``: the signed shares on the feature grid, which sum to the
+            image's log-odds (binary) or logit less the head's bias.
+
+        Returns
+        -------
+        list of ndarray
+            Per patient, ``(n_instances, H, W)`` (``(n_instances, h, w)`` unnormalised).
+        """
+        check_is_fitted(self, "net_")
+        self.input_.check(self, X)
+        classes = list(self.classes_)
+        label = class_index
+        if label is None:
+            label = self.pos_label_ if len(classes) == 2 else None
+            if label is None:
+                raise ValueError(f"name the class to explain among {classes} (class_index).")
+        matches = [k for k, c in enumerate(classes) if c == label]
+        if not matches:
+            raise ValueError(f"class_index={class_index!r} is not one of the classes {classes}.")
+        position = matches[0]
+        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        size = tuple(self.input_.input_size)
+
+        def maps(module, xi):
+            _, cam = module.class_activation_map(xi)
+            cam = cam.float()
+            if cam.shape[1] == 2:  # the share of the log-odds of the class
+                cam = cam[:, position] - cam[:, 1 - position]
+            else:
+                cam = cam[:, position]
+            if not normalize:
+                return cam.cpu()
+            cam = F.interpolate(
+                torch.relu(cam)[:, None], size=size, mode="bilinear", align_corners=False
+            )[:, 0]
+            peak = cam.amax(dim=(1, 2), keepdim=True)
+            return torch.where(peak > 0, cam / peak.clamp_min(1e-30), 0.0).clamp_(0, 1).cpu()
+
+        cams = torch.cat(self._map_batches(dataset, maps)).numpy()
+        return [cams[dataset.patient == i] for i in range(len(X))]
+
+    def instance_images(self, X):
+        """The network's input images, one array ``(n_instances, C, H, W)`` per patient (the
+        prepared, normalised instances, for drawing maps over them)."""
+        check_is_fitted(self, "net_")
+        self.input_.check(self, X)
+        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        images = dataset.inputs.numpy()
+        return [images[dataset.patient == i] for i in range(len(X))]
+
+    def predict_masks(self, X, threshold=0.5):
+        """The predicted lesion masks on each image's own grid.
+
+        The mask logits are resized back (bilinearly) to each image's height and width, as
+        a segmenter's ``predict`` does; :meth:`transform`'s ``pred_mask`` stays on the
+        network's grid.
+
+        Parameters
+        ----------
+        X : pandas.DataFrame
+        threshold : float, default=0.5
+            Lesion probability from which a pixel is foreground.
+
+        Returns
+        -------
+        list of list of ndarray of bool
+            Per patient, one ``(H, W)`` mask per instance of its bag, in bag order.
+        """
+        from ..inputs._masks import to_image_grid
+
+        check_is_fitted(self, "net_")
+        self.input_.check(self, X)
+        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        _, mask, _, _, patient = self._instance_outputs(X, dataset)
+        masks = [to_image_grid(m[0], s) >= threshold for m, s in zip(mask, dataset.shapes)]
+        return [[masks[k] for k in np.flatnonzero(patient == i)] for i in range(len(X))]
 
     def segmentation_score(self, X):
         """Mean Dice of the predicted instance masks against ``mask_col`` (on the network's

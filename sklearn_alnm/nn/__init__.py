@@ -1,8 +1,9 @@
 """Plain torch building blocks: the backbone registry and the modules built on it.
 
 This subpackage knows nothing of scikit-learn. Every named architecture (ResNet, DenseNet, VGG,
-Inception, GoogLeNet, SqueezeNet, ViT, EfficientNet, MobileNet, and the ultrasound + H&E fusion
-study's :class:`PLNet` and :class:`ULNet`) is one :class:`BackboneSpec` entry of a registry;
+Inception, GoogLeNet, SqueezeNet, ViT, EfficientNet, MobileNet, Swin, SegFormer's MiT encoders
+(:class:`MiTNet`), a U-Net trunk (:class:`UNetTrunk`) and the ultrasound + H&E fusion study's
+:class:`PLNet` and :class:`ULNet`) is one :class:`BackboneSpec` entry of a registry;
 :func:`build_backbone` (or :class:`Backbone`, usable directly as a skorch ``module``) turns a
 name into a network that returns its penultimate-layer embedding or the logits of a new head,
 with any number of input channels and weights loaded strictly offline (:func:`resolve_weights`).
@@ -20,6 +21,9 @@ squeezenet1_1              512           32           ``features.12``
 vit_b_16                   768           fixed (224)  ``encoder.layers.encoder_layer_11.ln_1``
 efficientnet_b0            1280          32           ``features.8``
 mobilenet_v3_large         1280          32           ``features.16``
+swin_t                     768           32           ``permute`` (after the last norm)
+mit_b0 / mit_b1 / mit_b2   256 / 512     32           ``stages.3`` (stride 32)
+unet                       128           16           ``features`` (stride 4)
 plnet                      256           16           ``features.block4``
 ulnet                      2048          32           ``layer4``
 =========================  ============  ===========  =============================
@@ -50,6 +54,7 @@ from ._backbones import (
     unregister_backbone,
 )
 from ._deeplab import DeepLabV3Net, build_deeplabv3
+from ._dense_backbones import MIT_CHANNELS, MiTNet, UNetTrunk
 from ._fusion import (
     FUSIONS,
     AttentionFusion,
@@ -109,6 +114,9 @@ from ._weights import (
 )
 
 __all__ = [
+    "MIT_CHANNELS",
+    "MiTNet",
+    "UNetTrunk",
     "LayerNorm2d",
     "MaskDecoder",
     "MultiTaskOutput",

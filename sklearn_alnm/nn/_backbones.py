@@ -236,6 +236,10 @@ def unregister_backbone(name):
     del _REGISTRY[get_backbone_spec(name).name]
 
 
+#: Other names of registered backbones (resolved by :func:`get_backbone_spec`).
+ALIASES = {"mobilenet_v3": "mobilenet_v3_large"}
+
+
 def available_backbones():
     """Names of the registered backbones, sorted.
 
@@ -253,7 +257,8 @@ def available_backbones():
 
 
 def get_backbone_spec(name):
-    """The registry entry of ``name`` (case-insensitive).
+    """The registry entry of ``name`` (case-insensitive; ``"mobilenet_v3"`` is
+    ``"mobilenet_v3_large"``).
 
     Parameters
     ----------
@@ -280,6 +285,7 @@ def get_backbone_spec(name):
     if not isinstance(name, str):
         raise TypeError(f"backbone name must be a str; got {type(name).__name__}.")
     key = name.strip().lower()
+    key = ALIASES.get(key, key)
     if key in _REGISTRY:
         return _REGISTRY[key]
     close = difflib.get_close_matches(key, list(_REGISTRY), n=3, cutoff=0.6)

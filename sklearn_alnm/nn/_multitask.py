@@ -58,6 +58,67 @@ def _masked_mean(features, weights):
     return (features * weights).sum(dim=(2, 3)) / (weights.sum(dim=(2, 3)) + 1.0)
 
 
+class LayerTap(nn.Module):
+    """``{name: output of submodule name}`` of ``net`` run on ``x`` (forward hooks: the
+    whole network runs), for networks torch.fx cannot trace."""
+
+    def __init__(self, net, layers):
+        super().__init__()
+        self.net = net
+        self.layers = list(layers)
+
+    def forward(self, x):
+        captured = {}
+        handles = [
+            self.net.get_submodule(name).register_forward_hook(
+                lambda _m, _i, out, name=name: captured.__setitem__(name, out)
+            )
+            for name in self.layers
+        ]
+        try:
+            self.net(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return {name: captured[name] for name in self.layers}
+
+
+def _layer_extractor(net, layers):
+    """The trunk of ``net`` up to its deepest wanted layer (torchvision's FX feature
+    extractor), or a :class:`LayerTap` where the network's control flow defeats tracing
+    (MiT, the U-Net trunk's padding)."""
+    try:
+        return create_feature_extractor(net, return_nodes={name: name for name in layers})
+    except Exception:  # torch.fx raises several kinds of errors on untraceable code
+        return LayerTap(net, layers)
+
+
+class MultiScaleProjection(nn.Module):
+    """Feature maps of several strides -> one ``dim``-channel map on the finest grid.
+
+    SegFormer's all-MLP fusion: each map is projected to ``dim`` channels (a 1x1
+    convolution), resized bilinearly to the first (finest) map's grid, and the concatenation
+    is fused by a 1x1 convolution and a layer norm. One map: a 1x1 convolution and a layer
+    norm.
+    """
+
+    def __init__(self, channels, dim):
+        super().__init__()
+        self.levels = nn.ModuleList(nn.Conv2d(c, dim, 1) for c in channels)
+        self.fuse = nn.Identity() if len(channels) == 1 else nn.Conv2d(len(channels) * dim, dim, 1)
+        self.norm = LayerNorm2d(dim)
+
+    def forward(self, maps):
+        size = maps[0].shape[-2:]
+        projected = [
+            level(m)
+            if m.shape[-2:] == size
+            else F.interpolate(level(m), size=size, mode="bilinear", align_corners=False)
+            for level, m in zip(self.levels, maps)
+        ]
+        return self.norm(self.fuse(torch.cat(projected, dim=1)))
+
+
 class MultiTaskOutput(NamedTuple):
     """Outputs of :class:`MultiTaskSegNet`: ``aln`` (B, num_classes) logits, ``mask``
     (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit of the second kind (node),
@@ -177,14 +238,19 @@ class MultiTaskSegNet(nn.Module):
     Parameters
     ----------
     backbone : str, default="resnet18"
-        A registry CNN; its feature map is the output of ``feature_layer``.
+        A registry backbone with a convolutional feature map: the CNNs, ``swin_t``, the MiT
+        encoders of SegFormer (``mit_b0`` ...), ``unet``; its feature map is the output of
+        ``feature_layer``.
     in_chans : int, default=1
     weights : None, str or os.PathLike, default=None
         The backbone's initial weights (offline only, see :func:`resolve_weights`).
-    feature_layer : str or None, default=None
-        The backbone submodule whose output is the feature map (``None``: the backbone's
+    feature_layer : str, list of str or None, default=None
+        The backbone submodule whose output is the feature map; a list (finest grid first,
+        e.g. ``["layer2", "layer3", "layer4"]``) is fused SegFormer-style on the finest grid
+        (:class:`MultiScaleProjection`) (``None``: the backbone's
         last convolutional stage, its Grad-CAM layer, e.g. ``"layer4"``; ``"layer3"`` of a
-        ResNet gives a grid twice as fine).
+        ResNet or ``"stages.2"`` of a MiT encoder give a grid twice as fine). It must output
+        ``(N, C, h, w)`` (Swin's inner stages are channels-last: use its default).
     dim : int, default=256
         Channels of ``z`` and size of the instance token.
     decoder_depth, heads : int, default=2, 8
@@ -225,19 +291,24 @@ class MultiTaskSegNet(nn.Module):
         super().__init__()
         with contextlib.nullcontext() if seed is None else forked_torch_rng(seed):
             trunk = Backbone(backbone, in_chans=in_chans, weights=weights)
-            layer = feature_layer or trunk.spec.gradcam_layer
-            try:
-                trunk.net.get_submodule(layer)
-            except AttributeError:
-                raise ValueError(f"backbone {backbone!r} has no layer {layer!r}.") from None
-            # the trunk up to that layer only (torchvision's FX feature extractor)
-            self.encoder = create_feature_extractor(trunk.net, return_nodes={layer: "map"})
+            layers = feature_layer or trunk.spec.gradcam_layer
+            layers = [layers] if isinstance(layers, str) else list(layers)
+            if not layers or not all(isinstance(name, str) for name in layers):
+                raise ValueError(
+                    f"feature_layer must be a layer name or a list of them; got {feature_layer!r}."
+                )
+            for name in layers:
+                try:
+                    trunk.net.get_submodule(name)
+                except AttributeError:
+                    raise ValueError(f"backbone {backbone!r} has no layer {name!r}.") from None
+            self.encoder = _layer_extractor(trunk.net, layers)
+            self.layers = layers
             self.backbone = trunk.name
             self.min_input_size = trunk.spec.min_input_size
-            self.feature_layer = layer
+            self.feature_layer = layers[0] if len(layers) == 1 else tuple(layers)
             self.in_chans = int(in_chans)
-            channels = self._probe_channels()
-            self.project = nn.Sequential(nn.Conv2d(channels, dim, 1), LayerNorm2d(dim))
+            self.project = MultiScaleProjection(self._probe_channels(), dim)
             self.decoder = MaskDecoder(dim, decoder_depth, heads)
             self.kind_head = nn.Linear(dim // 4, 1)
             self.aln_head = nn.Linear(dim, _positive_int(num_classes, "num_classes"))
@@ -247,26 +318,60 @@ class MultiTaskSegNet(nn.Module):
         with torch.no_grad():
             was = self.encoder.training
             self.encoder.eval()
-            out = self.feature_map(torch.zeros(1, self.in_chans, size, size))
+            maps = self.feature_maps(torch.zeros(1, self.in_chans, size, size))
             self.encoder.train(was)
-        if out.ndim != 4:
+        for name, out in zip(self.layers, maps):
+            if out.ndim != 4:
+                raise ValueError(
+                    f"layer {name!r} gives {out.ndim}-D outputs; the multi-task network needs "
+                    "convolutional feature maps (N, C, h, w)."
+                )
+        strides = [m.shape[-1] for m in maps]
+        if strides != sorted(strides, reverse=True):
             raise ValueError(
-                f"layer {self.feature_layer!r} gives {out.ndim}-D outputs; the multi-task "
-                "network needs a convolutional feature map (N, C, h, w)."
+                f"feature layers {self.layers} must go from the finest grid to the coarsest."
             )
-        return out.shape[1]
+        return [m.shape[1] for m in maps]
+
+    def feature_maps(self, x):
+        """The backbone's ``feature_layer`` outputs for images ``x`` (a list)."""
+        out = self.encoder(x)
+        return [out[name] for name in self.layers]
 
     def feature_map(self, x):
-        """The backbone's ``feature_layer`` output for images ``x``."""
-        return self.encoder(x)["map"]
+        """The network's image features ``z`` (before the mask decoder): the feature layers'
+        maps projected to ``dim`` channels (and fused, on the finest grid)."""
+        return self.project(self.feature_maps(x))
 
-    def forward(self, x):
+    def _forward(self, x):
         _check_images(x, self.in_chans, "MultiTaskSegNet")
-        z = self.project(self.feature_map(x))
+        z = self.feature_map(x)
         mask_small, s, _, _ = self.decoder(z)
         soft = torch.sigmoid(mask_small)
         kind = self.kind_head(_masked_mean(s, soft))[:, 0]
         on_z = F.interpolate(soft, size=z.shape[-2:], mode="bilinear", align_corners=False)
         token = _masked_mean(z, on_z)
         mask = F.interpolate(mask_small, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return MultiTaskOutput(self.aln_head(token), mask, kind, token)
+        return MultiTaskOutput(self.aln_head(token), mask, kind, token), z, on_z
+
+    def forward(self, x):
+        return self._forward(x)[0]
+
+    def class_activation_map(self, x):
+        """The image-level head's class activation maps (CAM, Zhou et al. 2016).
+
+        The ALN logits are a linear layer of the lesion token, the mask-weighted mean of
+        ``z``; so each position's share of logit ``k`` is ``W_k . z(i, j) * m(i, j) /
+        (sum(m) + 1)``, with ``m`` the soft mask on ``z``'s grid, and the map sums exactly to
+        the logit less its bias. Positions outside the predicted lesion contribute nothing.
+
+        Returns
+        -------
+        output : MultiTaskOutput
+        cam : torch.Tensor of shape (B, num_classes, h, w)
+            On the feature grid ``z``.
+        """
+        output, z, on_z = self._forward(x)
+        weights = on_z / (on_z.sum(dim=(2, 3), keepdim=True) + 1.0)
+        cam = torch.einsum("kc,bchw->bkhw", self.aln_head.weight, z * weights)
+        return output, cam

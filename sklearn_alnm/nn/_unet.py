@@ -116,6 +116,11 @@ class UNet(nn.Module):
         """Logits ``(N, num_classes, H, W)`` of a batch ``(N, in_chans, H, W)``."""
         _check_images(x, self.in_chans, "UNet")
         x, window = self._padding.pad(x)
+        return self._padding.crop(self.head(self.decode(x)), window)
+
+    def decode(self, x):
+        """The encoder, then every level of ``decoder`` (skip connections), on an input whose
+        sides are multiples of ``2 ** depth``: the last level's features."""
         skips = []
         for k, block in enumerate(self.encoder):
             x = block(x if k == 0 else self.pool(x))
@@ -123,4 +128,4 @@ class UNet(nn.Module):
         x = skips.pop()
         for up, block in zip(self.upsamplers, self.decoder):
             x = block(torch.cat([skips.pop(), up(x)], dim=1))
-        return self._padding.crop(self.head(x), window)
+        return x

@@ -232,6 +232,9 @@ def render_page(
             "clip's Grad-CAM map) and its part of the map",
             "multimodal": "Each modality's image of the patient and the fused model's "
             "Grad-CAM map on it",
+            "bag": "Each image of the patient's bag with the class activation map of the "
+            "multi-task model's image-level head, its predicted kind and probability (p) and, "
+            "after the MIL stage, its attention weight (w)",
             None: "Network input and Grad-CAM heat map",
         }
         for model, png, kind in gradcams:

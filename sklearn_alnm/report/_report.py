@@ -384,8 +384,12 @@ default="youden-on-first-cohort"
         :class:`~sklearn_alnm.models.ImageClassifier` or
         :class:`~sklearn_alnm.models.VideoClassifier` (or a ``Pipeline`` ending in one); a
         video model's panel shows each clip's key frame (the frame holding the largest share
-        of its map) with its part of the map. The cases are the positive patients of the
-        **last** cohort with the highest predicted probability. ``None``: no panel in
+        of its map) with its part of the map; a multi-task bag model
+        (:class:`~sklearn_alnm.models.MultiTaskSegClassifier`, or a pipeline of it and a
+        :class:`~sklearn_alnm.models.MILClassifier`) shows each patient's images with the
+        image head's class activation maps and the MIL attention weights
+        (:func:`~sklearn_alnm.explain.plot_bag_cam`). The cases are the positive patients of
+        the **last** cohort with the highest predicted probability. ``None``: no panel in
         :meth:`to_html`.
     label_names : dict or None, default=None
         Display names of the labels (e.g. ``{0: "N0", 1: "N+"}`` for 0/1-coded labels) in
@@ -540,8 +544,12 @@ default="youden-on-first-cohort"
     @property
     def gradcam_models(self):
         """Names of the models that Grad-CAM can explain (image and video models, see
-        ``gradcam``)."""
-        return [name for name, model in self.models.items() if _image_model_of(model)]
+        ``gradcam``), and the multi-task bag models (their image head's CAM)."""
+        return [
+            name
+            for name, model in self.models.items()
+            if _image_model_of(model) or _is_bag_model(model)
+        ]
 
     def __repr__(self):
         return (
@@ -982,6 +990,12 @@ default="youden-on-first-cohort"
             probability = self.probabilities_[model][cohort]
             positive = np.flatnonzero(self._is_positive[cohort])
             rows = positive[np.argsort(-probability[positive], kind="stable")][:n].tolist()
+        if _is_bag_model(self.models[model]):
+            from ..explain import plot_bag_cam
+
+            fig = plot_bag_cam(self.models[model], X, rows=rows, class_index=self.pos_label_)
+            fig.suptitle(f"CAM and MIL attention - {model} ({cohort})", fontweight="bold")
+            return fig
         net, inputs = _image_model_of(self.models[model], X)
         # a position, not the label: integer labels would be read as output positions
         position = int(np.flatnonzero(np.asarray(net.classes_) == self.pos_label_)[0])
@@ -1132,6 +1146,9 @@ default="youden-on-first-cohort"
             for model in self.gradcam_models:
                 png = f"gradcam_{_slug(model, taken)}.png"
                 save_figure(self.plot_gradcam(model), png)
+                if _is_bag_model(self.models[model]):
+                    gradcams.append((model, png, "bag"))
+                    continue
                 net = _image_model_of(self.models[model])[0]
                 kind = "video" if callable(getattr(net, "prepare_clips", None)) else None
                 kind = "multimodal" if _is_multimodal(net) else kind
@@ -1187,6 +1204,16 @@ def _image_model_of(model, X=None):
     except Exception:  # an unfitted or unusual model is simply not an image model
         return None
     return None
+
+
+def _is_bag_model(model):
+    """A fitted multi-task bag model, or a pipeline holding one (explained by its image
+    head's CAM and, after a MIL step, the attention weights)."""
+    candidates = [model] + [step for _, step in getattr(model, "steps", None) or []]
+    return any(
+        callable(getattr(c, "class_activation_maps", None)) and hasattr(c, "net_")
+        for c in candidates
+    )
 
 
 def _is_multimodal(model):
