@@ -103,8 +103,9 @@ def one_seed(seed, args):
             kinds=("tumor", "node"),
             pooling=pooling,
             dim=args.mil_dim,
-            depth=2,
+            depth=args.mil_depth,
             heads=4,
+            dropout=args.mil_dropout,
             optimizer="adamw",
             lr=args.mil_lr,
             max_epochs=args.mil_epochs,
@@ -150,8 +151,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=10, help="stage 1 and single-T epochs")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--cv", type=int, default=3, help="folds of the out-of-fold tokens")
-    parser.add_argument("--mil-dim", type=int, default=64)
-    parser.add_argument("--mil-epochs", type=int, default=40)
+    parser.add_argument("--mil-dim", type=int, default=32)
+    parser.add_argument("--mil-depth", type=int, default=1, help="transformer blocks")
+    parser.add_argument("--mil-dropout", type=float, default=0.5)
+    parser.add_argument("--mil-epochs", type=int, default=20)
     parser.add_argument("--mil-lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--skip-torchmil", action="store_true")
@@ -161,8 +164,8 @@ def main(argv=None):
     print(
         f"{args.seeds} seeds x {args.n_patients} patients, {args.size} px; stage 1 "
         f"{args.backbone}, tokens of {args.dim}, {args.epochs} epochs at lr {args.lr}, "
-        f"{args.cv}-fold out-of-fold tokens; MIL dim {args.mil_dim}, {args.mil_epochs} epochs "
-        f"at lr {args.mil_lr}; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"{args.cv}-fold out-of-fold tokens; MIL dim {args.mil_dim}, depth {args.mil_depth}, "
+        f"dropout {args.mil_dropout}, {args.mil_epochs} epochs at lr {args.mil_lr}; torch {torch.__version__}, {torch.get_num_threads()} threads",
         flush=True,
     )
     rows, times, dices = [], [], []

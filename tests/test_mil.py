@@ -146,6 +146,35 @@ def test_a_bag_is_predicted_the_same_alone_or_with_others(bags):
     assert model.bag_tokens(X_test).shape == (len(X_test), 16)
 
 
+def test_instance_dropout_hides_real_instances_only_and_keeps_one_per_bag():
+    from sklearn_alnm.inputs import BagBatch, InstanceDropout
+
+    torch.manual_seed(0)
+    mask = torch.zeros(200, 6, dtype=torch.bool)
+    lengths = torch.randint(1, 7, (200,))
+    for i, n in enumerate(lengths):
+        mask[i, :n] = True
+    batch = BagBatch(torch.randn(200, 6, 3), mask, torch.zeros(200, 6, dtype=torch.long))
+    out = InstanceDropout(0.5)(batch)
+    assert bool((out.mask <= mask).all()) and bool(out.mask.any(dim=1).all())
+    kept = out.mask.sum() / mask.sum()
+    assert 0.4 < float(kept) < 0.7  # about half, plus the instance each emptied bag keeps
+    assert torch.equal(out.instances, batch.instances)
+    assert torch.equal(InstanceDropout(0.0)(batch).mask, mask)
+    with pytest.raises(ValueError, match="instance dropout"):
+        InstanceDropout(1.0)
+
+
+def test_instance_dropout_acts_on_training_batches_only(bags):
+    (X, y), (X_test, y_test) = bags
+    model = MILClassifier(pooling="attention", instance_dropout=0.3, max_epochs=25, **_SMALL)
+    model.fit(X, y)
+    assert _auc(model, X_test, y_test) >= 0.9  # still finds the key instance
+    np.testing.assert_array_equal(model.predict_proba(X_test), model.predict_proba(X_test))
+    with pytest.raises(ValueError, match="instance_dropout"):
+        clone(model).set_params(instance_dropout=1.5).fit(X, y)
+
+
 def test_instance_kinds_are_embedded_and_tumour_only_bags_work():
     X, y = key_instance_bags(120, 2, kinds=True)
     X_test, y_test = key_instance_bags(80, 3, kinds=True)

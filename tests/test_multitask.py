@@ -161,6 +161,7 @@ def test_network_errors():
 
 import numpy as np  # noqa: E402
 from sklearn.base import clone  # noqa: E402
+from skorch.callbacks import Callback  # noqa: E402
 
 from sklearn_alnm.datasets import make_alnm_cohort  # noqa: E402
 from sklearn_alnm.io import read_image  # noqa: E402
@@ -277,6 +278,31 @@ def test_class_activation_maps_are_the_image_heads_exact_shares(fitted, bag_coho
         fitted.class_activation_maps(rows, class_index="N2")
     images = fitted.instance_images(rows)
     assert [i.shape for i in images] == [(len(b), 1, 32, 32) for b in rows["bag"]]
+
+
+class _InterruptAfter(Callback):
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_checkpoint_and_resume_keep_every_heads_history(bag_cohort, tmp_path):
+    X, y = bag_cohort
+    X, y = X[:16], y[:16]
+    params = {**_MT, "max_epochs": 3, "checkpoint_dir": tmp_path, "pos_label": "N+"}
+    with pytest.warns(UserWarning, match="interrupted after 2 of 3 epochs"):
+        first = MultiTaskSegClassifier(**params, callbacks=[("stop", _InterruptAfter(2))]).fit(X, y)
+    resumed = MultiTaskSegClassifier(**params).fit(X, y)
+    assert resumed.checkpoint_path_ == first.checkpoint_path_
+    assert len(resumed.history_) == 3
+    for head in ("segmentation", "kind", "aln"):
+        key = f"train_{head}_loss"
+        assert resumed.history_[:2, key] == first.history_[:, key]
+    again = MultiTaskSegClassifier(**params).fit(X, y)  # finished: loaded
+    np.testing.assert_array_equal(again.predict_proba(X), resumed.predict_proba(X))
 
 
 def test_multitask_errors(bag_cohort):

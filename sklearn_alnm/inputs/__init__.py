@@ -19,7 +19,14 @@ network in :mod:`sklearn_alnm.nn` and one thin estimator on the core of
 """
 
 from ._augment import RandomFlipRotate, RandomResizedCropFlip, resolve_augment
-from ._bags import BagAugment, BagBatch, BagDataset, BagInput, BagInstanceInput
+from ._bags import (
+    BagAugment,
+    BagBatch,
+    BagDataset,
+    BagInput,
+    BagInstanceInput,
+    InstanceDropout,
+)
 from ._base import BaseInput, LazyRowsDataset, TargetDataset, TensorInputDataset, collate_batches
 from ._image import ImageInput, PreparesImagesMixin
 from ._instances import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
@@ -36,6 +43,7 @@ from ._video import ClipAugment, VideoInput
 
 __all__ = [
     "BagAugment",
+    "InstanceDropout",
     "BagBatch",
     "BagDataset",
     "BagInput",

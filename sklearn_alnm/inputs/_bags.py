@@ -311,6 +311,57 @@ class BagAugment:
         return BagBatch(instances, batch.mask, batch.kinds)
 
 
+class InstanceDropout:
+    """Training-batch regulariser of bags: each real instance is hidden with probability
+    ``p`` (its mask set to False), at least one instance of every bag kept.
+
+    The bag classifier then cannot lean on one instance always being there (missing node
+    images, fewer views), a common regulariser of multiple-instance learning. An optional
+    ``then`` augmentation runs first (on the instances).
+
+    Parameters
+    ----------
+    p : float
+        Probability, in ``[0, 1)``, that an instance is dropped.
+    then : callable or None, default=None
+        Another batch augmentation, e.g. :class:`BagAugment`, applied before.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_alnm.inputs import BagBatch, InstanceDropout
+    >>> batch = BagBatch(torch.zeros(2, 3, 4), torch.tensor([[1, 1, 1], [1, 0, 0]]).bool(),
+    ...                  torch.zeros(2, 3, dtype=torch.long))
+    >>> out = InstanceDropout(0.9)(batch)
+    >>> bool(out.mask.any(dim=1).all()), bool((out.mask <= batch.mask).all())
+    (True, True)
+    """
+
+    def __init__(self, p, then=None):
+        if not 0.0 <= float(p) < 1.0:
+            raise ValueError(f"instance dropout must be in [0, 1); got {p!r}.")
+        self.p = float(p)
+        self.then = then
+
+    def __repr__(self):
+        return f"InstanceDropout({self.p!r}, then={self.then!r})"
+
+    def __call__(self, batch):
+        if self.then is not None:
+            batch = self.then(batch)
+        mask = batch.mask.bool()
+        keep = torch.rand(mask.shape, device=mask.device) >= self.p
+        dropped = mask & keep
+        # a bag that lost everything keeps one of its real instances, drawn at random
+        empty = ~dropped.any(dim=1)
+        if bool(empty.any()):
+            scores = torch.rand(mask.shape, device=mask.device).masked_fill(~mask, -1.0)
+            pick = scores.argmax(dim=1)
+            rows = torch.nonzero(empty, as_tuple=True)[0]
+            dropped[rows, pick[rows]] = True
+        return BagBatch(batch.instances, dropped, batch.kinds)
+
+
 class BagInstanceInput(BaseInput):
     """The instances of every bag as rows of their own: images, lesion masks and kinds.
 

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..inputs import BagInput, ImageInput, resolve_augment
-from ..inputs._bags import BagAugment
+from ..inputs._bags import BagAugment, InstanceDropout
 from ..nn import POOLINGS, MILNet, get_backbone_spec, resolve_weights
 from ._classifier import BaseNeuralClassifier, document_classifier
 
@@ -75,6 +75,10 @@ default="zscore"
         Image bags only, training batches only: ``"default"`` is a random resized crop and
         horizontal flip of every instance; a callable gets the real instances
         ``(n, C, H, W)`` of a batch (or one image without a true ``batched`` attribute).
+    instance_dropout : float, default=0.0
+        Training batches only: each real instance is hidden from the pooling with this
+        probability, one instance of every bag always kept
+        (:class:`~sklearn_alnm.inputs.InstanceDropout`), a regulariser for small cohorts.
     dropout : float, default=0.1
         In the transformer blocks and in front of the head.
     {classifier_parameters}
@@ -139,6 +143,7 @@ default="zscore"
         "crop": [StrOptions({"mask_bbox", "mask"}), None],
         "normalize": [StrOptions({"imagenet", "zscore", "histeq+zscore", "zscore+histeq", "half"})],
         "augment": [StrOptions({"default"}), None, callable],
+        "instance_dropout": [Interval(numbers.Real, 0, 1, closed="left")],
         "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
     }
 
@@ -171,6 +176,7 @@ default="zscore"
         crop="mask_bbox",
         normalize="zscore",
         augment=None,
+        instance_dropout=0.0,
         dropout=0.1,
         optimizer="adamw",
         lr=1e-4,
@@ -243,6 +249,9 @@ default="zscore"
 
     def _module_kwargs(self, input, state):
         augment = resolve_augment(self.augment) if self.backbone is not None else None
+        augment = None if augment is None else BagAugment(augment)
+        if self.instance_dropout > 0:
+            augment = InstanceDropout(self.instance_dropout, then=augment)
         return {
             "module": MILNet,
             "module__in_features": input.n_features,
@@ -257,7 +266,7 @@ default="zscore"
             "module__in_chans": 1 if input.image is None else input.image.in_chans,
             "module__weights": self.weights,
             "module__seed": state.seed,
-            "augment": None if augment is None else BagAugment(augment),
+            "augment": augment,
             **self._classifier_kwargs(
                 len(state.classes), state.class_weight, state.custom_criterion
             ),

@@ -80,6 +80,7 @@ from ._mil import (
 from ._multitask import (
     LayerNorm2d,
     MaskDecoder,
+    MultiScaleProjection,
     MultiTaskOutput,
     MultiTaskSegNet,
     TwoWayAttentionBlock,
@@ -119,6 +120,7 @@ __all__ = [
     "UNetTrunk",
     "LayerNorm2d",
     "MaskDecoder",
+    "MultiScaleProjection",
     "MultiTaskOutput",
     "MultiTaskSegNet",
     "TwoWayAttentionBlock",
