@@ -165,7 +165,8 @@ def main(argv=None):
         f"{args.seeds} seeds x {args.n_patients} patients, {args.size} px; stage 1 "
         f"{args.backbone}, tokens of {args.dim}, {args.epochs} epochs at lr {args.lr}, "
         f"{args.cv}-fold out-of-fold tokens; MIL dim {args.mil_dim}, depth {args.mil_depth}, "
-        f"dropout {args.mil_dropout}, {args.mil_epochs} epochs at lr {args.mil_lr}; torch {torch.__version__}, {torch.get_num_threads()} threads",
+        f"dropout {args.mil_dropout}, {args.mil_epochs} epochs at lr {args.mil_lr}; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         flush=True,
     )
     rows, times, dices = [], [], []
