@@ -949,12 +949,14 @@ def ultrasound_mtl_mil(
     (``cv``). Stage 2, :class:`~sklearn_alnm.models.MILClassifier`: a transformer with a CLS
     token over each patient's tokens (any number of node images, none included), with the
     predicted kinds embedded, and an MLP head (AdamW 6e-5). The study's best backbone was
-    SegFormer; here any registry CNN.
+    SegFormer: ``backbone="mit_b0"`` (its MiT encoder; weights offline only), or any
+    registry backbone with a feature map (ResNets, ``"mobilenet_v3"``, ``"swin_t"``,
+    ``"unet"``).
 
     Parameters
     ----------
     backbone : str, default="resnet18"
-        Stage 1's registry CNN.
+        Stage 1's registry backbone.
     pooling : {"transformer", "attention", "gated_attention", "mean", "max"}, \
 default="transformer"
         Stage 2's pooling.

@@ -97,11 +97,17 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         Per patient a list of the instances' lesion masks (training only); an image without
         a lesion has an empty mask.
     backbone : str, default="resnet18"
-        A registry CNN (:func:`sklearn_alnm.nn.available_backbones`).
+        A registry backbone with a convolutional feature map
+        (:func:`sklearn_alnm.nn.available_backbones`): the CNNs (``"resnet50"``,
+        ``"mobilenet_v3"``, ...), torchvision's ``"swin_t"``, SegFormer's MiT encoders
+        ``"mit_b0"`` ... ``"mit_b2"`` (segmentation-models-pytorch) or the ``"unet"`` trunk.
     weights : None, str or os.PathLike, default=None
         The backbone's initial weights (offline only, as for :class:`ImageClassifier`).
-    feature_layer : str or None, default=None
-        The backbone layer whose output the decoder reads (``None``: its last stage).
+    feature_layer : str, list of str or None, default=None
+        The backbone layer whose output the decoder reads (``None``: its last stage); a
+        list, finest first (``["layer1", "layer2", "layer3", "layer4"]``, or
+        ``["stages.0", ..., "stages.3"]`` of a MiT encoder), is fused SegFormer-style on the
+        finest grid, which sharpens the masks (the decoder predicts at twice its grid).
     dim : int, default=256
         Channels of the image features and size of the instance tokens.
     decoder_depth : int, default=2
