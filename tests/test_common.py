@@ -45,6 +45,7 @@ from sklearn_alnm.inputs import (
     BagAugment,
     BagBatch,
     ClipAugment,
+    InstanceDropout,
     MultimodalAugment,
     MultimodalBatch,
     RandomFlipRotate,
@@ -242,6 +243,10 @@ TOOLS = {
         "multimodal augment",
     ),
     BagAugment: (lambda: BagAugment(RandomResizedCropFlip()), "bag augment"),
+    InstanceDropout: (
+        lambda: InstanceDropout(0.5, then=BagAugment(RandomResizedCropFlip())),
+        "bag regulariser",
+    ),
     ClinicalColumns: (lambda: ClinicalColumns("numeric"), "column selector"),
     GroupColumnKFold: (lambda: GroupColumnKFold(n_splits=3, random_state=0), "splitter"),
     SegmentationScorer: (lambda: make_segmentation_scorer("dice"), "scorer"),
@@ -510,6 +515,17 @@ def test_tools_follow_their_contract(cls):
             assert a.shape == x.shape
             torch.testing.assert_close(a, b)
         assert not torch.equal(first[0], batch)  # it does transform
+    elif kind == "bag regulariser":  # hides real instances only, reproducibly, one kept
+        assert tool.batched
+        bag_mask = torch.tensor([[True, True, True], [True, False, False], [True, True, False]])
+        batch = BagBatch(torch.rand(3, 3, 1, 16, 16), bag_mask, torch.zeros(3, 3, dtype=torch.long))
+        torch.manual_seed(1)
+        first = tool(batch)
+        torch.manual_seed(1)
+        second = again(batch)
+        assert torch.equal(first.mask, second.mask)
+        torch.testing.assert_close(first.instances, second.instances)
+        assert bool((first.mask <= bag_mask).all()) and bool(first.mask.any(dim=1).all())
     elif kind == "column selector":
         X, _ = _cohort("clinical")
         columns = tool(X)

@@ -337,6 +337,8 @@ class InstanceDropout:
     (True, True)
     """
 
+    batched = True
+
     def __init__(self, p, then=None):
         if not 0.0 <= float(p) < 1.0:
             raise ValueError(f"instance dropout must be in [0, 1); got {p!r}.")
