@@ -13,7 +13,8 @@ __all__ = ["bag_explanation", "plot_bag_cam"]
 
 def _stages(model):
     """``(image model, stage-1 input transform, MIL model or None, MIL input transform)`` of
-    a fitted multi-task model or of a pipeline holding one (and a MIL step after it)."""
+    a fitted multi-task model or of a pipeline holding one (and a MIL step after it); the
+    MIL input transform is ``None`` when the MIL step reads the image model's output."""
     if callable(getattr(model, "class_activation_maps", None)):
         return model, (lambda X: X), None, None
     steps = getattr(model, "steps", None)
@@ -23,11 +24,14 @@ def _stages(model):
                 mil = steps[-1][1] if k < len(steps) - 1 else None
                 if mil is not None and not callable(getattr(mil, "attention_weights", None)):
                     mil = None
+                # the MIL step right after the image model reads its transform: no second
+                # pass; with steps between them the pipeline's own transform is used
+                direct = k == len(steps) - 2
                 return (
                     step,
                     (lambda X, k=k: model[:k].transform(X) if k else X),
                     mil,
-                    (lambda X: model[:-1].transform(X)),
+                    None if direct else (lambda X: model[:-1].transform(X)),
                 )
     raise TypeError(
         "model must be a fitted MultiTaskSegClassifier (class_activation_maps) or a Pipeline "
@@ -69,21 +73,19 @@ def bag_explanation(model, X, *, class_index=None):
     """
     image_model, to_stage1, mil, to_mil = _stages(model)
     inputs = to_stage1(X)
-    classes = list(image_model.classes_)
     label = image_model.pos_label_ if class_index is None else class_index
-    cams = image_model.class_activation_maps(inputs, class_index=label)
-    images = image_model.instance_images(inputs)
-    position = [k for k, c in enumerate(classes) if c == label][0]
-    instance = [p[:, position] for p in image_model.instance_proba(inputs)]
-    kinds = image_model.transform(inputs)["pred_kind"]
+    # one reading of the images gives the maps, the probabilities and the MIL stage's input
+    parts = image_model._explain(inputs, label)
+    images, cams, instance = parts["images"], parts["cams"], parts["instance_proba"]
+    kinds = parts["frame"]["pred_kind"]
     if mil is not None:
-        bags = to_mil(X)
+        bags = parts["frame"] if to_mil is None else to_mil(X)
         weights = mil.attention_weights(bags)
         mil_position = [k for k, c in enumerate(mil.classes_) if c == label][0]
         proba = mil.predict_proba(bags)[:, mil_position]
     else:
         weights = [None] * len(X)
-        proba = image_model.predict_proba(inputs)[:, position]
+        proba = np.array([p.mean() for p in instance])
     return [
         {
             "images": images[i],

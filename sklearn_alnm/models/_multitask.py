@@ -421,6 +421,10 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
             ``X`` with the three columns added.
         """
         _, mask, kind, token, patient = self._instance_outputs(X)
+        return self._transformed(X, mask, kind, token, patient)
+
+    def _transformed(self, X, mask, kind, token, patient):
+        """``X`` with the tokens, masks and kinds of :meth:`transform` from the outputs."""
         masks = (torch.sigmoid(mask[:, 0]) >= 0.5).numpy().astype(np.uint8)
         names = np.asarray(self.input_.kinds)[(kind >= 0).numpy().astype(int)]
         rows = [np.flatnonzero(patient == i) for i in range(len(X))]
@@ -460,6 +464,13 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         """
         check_is_fitted(self, "net_")
         self.input_.check(self, X)
+        position = self._class_position(class_index)
+        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        _, cams = self._explained_outputs(dataset, position, normalize)
+        return [cams[dataset.patient == i] for i in range(len(X))]
+
+    def _class_position(self, class_index):
+        """Output position of ``class_index`` (default the positive class)."""
         classes = list(self.classes_)
         label = class_index
         if label is None:
@@ -469,27 +480,52 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         matches = [k for k, c in enumerate(classes) if c == label]
         if not matches:
             raise ValueError(f"class_index={class_index!r} is not one of the classes {classes}.")
-        position = matches[0]
-        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        return matches[0]
+
+    def _explained_outputs(self, dataset, position, normalize=True):
+        """One pass over prepared instances: the network's outputs ``(aln probabilities,
+        mask logits, kind logits, tokens)`` and the CAMs of class ``position``."""
         size = tuple(self.input_.input_size)
 
-        def maps(module, xi):
-            _, cam = module.class_activation_map(xi)
+        def run(module, xi):
+            output, cam = module.class_activation_map(xi)
             cam = cam.float()
             if cam.shape[1] == 2:  # the share of the log-odds of the class
                 cam = cam[:, position] - cam[:, 1 - position]
             else:
                 cam = cam[:, position]
-            if not normalize:
-                return cam.cpu()
-            cam = F.interpolate(
-                torch.relu(cam)[:, None], size=size, mode="bilinear", align_corners=False
-            )[:, 0]
-            peak = cam.amax(dim=(1, 2), keepdim=True)
-            return torch.where(peak > 0, cam / peak.clamp_min(1e-30), 0.0).clamp_(0, 1).cpu()
+            if normalize:
+                cam = F.interpolate(
+                    torch.relu(cam)[:, None], size=size, mode="bilinear", align_corners=False
+                )[:, 0]
+                peak = cam.amax(dim=(1, 2), keepdim=True)
+                cam = torch.where(peak > 0, cam / peak.clamp_min(1e-30), 0.0).clamp_(0, 1)
+            return tuple(t.float().cpu() for t in output), cam.cpu()
 
-        cams = torch.cat(self._map_batches(dataset, maps)).numpy()
-        return [cams[dataset.patient == i] for i in range(len(X))]
+        parts = self._map_batches(dataset, run)
+        aln, mask, kind, token = (torch.cat([p[0][k] for p in parts]) for k in range(4))
+        outputs = (torch.softmax(aln, dim=1).numpy(), mask, kind, token.numpy())
+        return outputs, torch.cat([p[1] for p in parts]).numpy()
+
+    def _explain(self, X, class_index=None):
+        """Everything a bag panel shows, from one reading of the images: per patient the
+        images, CAMs and class probabilities of the instances, and :meth:`transform`'s
+        frame (the next step's input)."""
+        check_is_fitted(self, "net_")
+        self.input_.check(self, X)
+        position = self._class_position(class_index)
+        dataset = self.input_.dataset(X, n_jobs=self.n_jobs)
+        (proba, mask, kind, token), cams = self._explained_outputs(dataset, position)
+        patient = dataset.patient
+        images = dataset.inputs.numpy()
+        rows = [patient == i for i in range(len(X))]
+        return {
+            "images": [images[r] for r in rows],
+            "cams": [cams[r] for r in rows],
+            "instance_proba": [proba[r, position] for r in rows],
+            "frame": self._transformed(X, mask, kind, token, patient),
+            "position": position,
+        }
 
     def instance_images(self, X):
         """The network's input images, one array ``(n_instances, C, H, W)`` per patient (the
