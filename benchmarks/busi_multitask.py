@@ -83,6 +83,7 @@ def make_model(name, args):
         return MultiTaskSegClassifier(
             backbone="resnet18",
             feature_layer=args.feature_layer.split(","),
+            high_res_layers=args.high_res_layers.split(",") if args.high_res_layers else None,
             dim=args.dim,
             heads=8,
             normalize="zscore",
@@ -137,6 +138,11 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument(
         "--feature-layer", default="layer3", help="a ResNet18 layer, or several: layer2,layer3"
+    )
+    parser.add_argument(
+        "--high-res-layers",
+        default="",
+        help="finer ResNet18 layers refining the mask decoder's upsampling: relu,layer1,layer2",
     )
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--width", type=int, default=16, help="U-Net base channels")

@@ -25,6 +25,31 @@ def test_mask_decoder_upsamples_the_feature_grid_twice():
         MaskDecoder(dim=30, heads=4)
 
 
+def test_high_resolution_maps_refine_the_mask_grid():
+    decoder = MaskDecoder(dim=32, depth=1, heads=4, high_res_channels=(16, 8, 4))
+    features = torch.randn(2, 32, 3, 4)
+    high_res = [torch.randn(2, 16, 6, 8), torch.randn(2, 8, 12, 16), torch.randn(2, 4, 24, 32)]
+    mask, s, token, _ = decoder(features, high_res)
+    assert tuple(mask.shape) == (2, 1, 24, 32)  # three 2x steps: the finest map's grid
+    assert tuple(s.shape) == (2, 8, 24, 32)
+    recomputed = torch.einsum("bchw,bc->bhw", s, decoder.token_mlp(token))[:, None]
+    torch.testing.assert_close(mask, recomputed)
+    # each map reaches the mask, and only the attended features reach the token
+    for k in range(3):
+        changed = [m.clone() for m in high_res]
+        changed[k] = torch.randn_like(changed[k])
+        other, _, other_token, _ = decoder(features, changed)
+        assert not torch.allclose(other, mask)
+        torch.testing.assert_close(other_token, token)
+    # a grid that is not exactly twice the previous one (odd input sizes) is resized to
+    odd = [torch.randn(2, 16, 7, 9), torch.randn(2, 8, 13, 17), torch.randn(2, 4, 25, 33)]
+    assert tuple(decoder(torch.randn(2, 32, 3, 4), odd)[0].shape) == (2, 1, 25, 33)
+    with pytest.raises(ValueError, match="expects 3 high-resolution maps; got 1"):
+        decoder(features, high_res[:1])
+    with pytest.raises(ValueError, match="expects 0 high-resolution maps; got 1"):
+        MaskDecoder(dim=32, depth=1, heads=4)(features, high_res[:1])
+
+
 def test_position_encoding_tells_every_cell_apart():
     pe = sincos_position_2d(4, 6, 16)
     assert tuple(pe.shape) == (24, 16)
@@ -69,6 +94,39 @@ def test_multi_scale_features_are_fused_on_the_finest_grid():
         MultiTaskSegNet("resnet18", feature_layer=["layer4", "layer2"], dim=32, heads=4)
     with pytest.raises(ValueError, match="has no layer 'layer9'"):
         MultiTaskSegNet("resnet18", feature_layer=["layer2", "layer9"], dim=32, heads=4)
+
+
+def test_high_res_layers_put_the_mask_on_a_finer_grid():
+    net = MultiTaskSegNet(
+        "resnet18",
+        feature_layer="layer3",
+        high_res_layers=["relu", "layer2", "layer1"],  # any order
+        dim=32,
+        heads=4,
+        seed=0,
+    )
+    assert net.high_res_layers == ["layer2", "layer1", "relu"]  # coarsest first
+    x = torch.randn(2, 1, 64, 48)
+    maps, high_res = net._encode(x)
+    assert [tuple(m.shape[-2:]) for m in maps] == [(4, 3)]  # the attention's grid: stride 16
+    assert [tuple(m.shape[-2:]) for m in high_res] == [(8, 6), (16, 12), (32, 24)]
+    mask, s, _, _ = net.decoder(net.project(maps), high_res)
+    assert tuple(mask.shape[-2:]) == (32, 24)  # stride 2 instead of stride 8
+    out = net(x)
+    assert tuple(out.mask.shape) == (2, 1, 64, 48) and tuple(out.token.shape) == (2, 32)
+    again = pickle.loads(pickle.dumps(net))
+    torch.testing.assert_close(again.eval()(x).mask, copy.deepcopy(net).eval()(x).mask)
+    # the same layer as feature map and high-resolution map is read once
+    both = MultiTaskSegNet(
+        "resnet18", feature_layer=["layer1", "layer2"], high_res_layers="relu", dim=32, heads=4
+    )
+    assert tuple(both(x).mask.shape) == (2, 1, 64, 48)
+    with pytest.raises(ValueError, match=r"not finer than the feature map"):
+        MultiTaskSegNet("resnet18", feature_layer="layer2", high_res_layers=["layer3"], dim=32)
+    with pytest.raises(ValueError, match="has no layer 'layer0'"):
+        MultiTaskSegNet("resnet18", feature_layer="layer3", high_res_layers=["layer0"], dim=32)
+    with pytest.raises(ValueError, match="list of different layer names"):
+        MultiTaskSegNet("resnet18", high_res_layers=["layer1", "layer1"], dim=32)
 
 
 def test_untraceable_backbones_are_read_through_hooks():
@@ -254,6 +312,21 @@ def test_transformer_and_unet_backbones_train_and_pickle(bag_cohort, backbone, l
     again = pickle.loads(pickle.dumps(model))
     np.testing.assert_allclose(again.predict_proba(X[:12]), proba, atol=1e-6)
     assert model.transform(X[:2])["tokens"].iloc[0].shape[1] == 32
+
+
+def test_high_res_layers_reach_the_network_and_the_masks(bag_cohort):
+    X, y = bag_cohort
+    params = {**_MT, "high_res_layers": ["features.block2", "features.block3"]}
+    model = MultiTaskSegClassifier(max_epochs=1, pos_label="N+", **params).fit(X[:12], y[:12])
+    assert model.module_.high_res_layers == ["features.block3", "features.block2"]
+    images = torch.zeros(1, 1, 32, 32)
+    _, high_res = model.module_._encode(images)
+    mask = model.module_.decoder(model.module_.feature_map(images), high_res)[0]
+    assert tuple(mask.shape[-2:]) == (16, 16)  # stride 2; the plain decoder's is 8 x 8
+    assert model.transform(X[:2])["pred_mask"].iloc[0][0].shape == (32, 32)
+    again = pickle.loads(pickle.dumps(model))
+    np.testing.assert_allclose(again.predict_proba(X[:12]), model.predict_proba(X[:12]), atol=1e-6)
+    assert clone(model).get_params()["high_res_layers"] == params["high_res_layers"]
 
 
 def test_class_activation_maps_are_the_image_heads_exact_shares(fitted, bag_cohort):

@@ -108,6 +108,11 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         list, finest first (``["layer1", "layer2", "layer3", "layer4"]``, or
         ``["stages.0", ..., "stages.3"]`` of a MiT encoder), is fused SegFormer-style on the
         finest grid, which sharpens the masks (the decoder predicts at twice its grid).
+    high_res_layers : list of str or None, default=None
+        Finer backbone layers that refine the decoder's upsampling (SAM 2's
+        high-resolution features): e.g. ``["relu", "layer1", "layer2"]`` under a
+        ``"layer3"`` feature map of a ResNet gives masks on the stride-2 grid while the
+        attention stays on the stride-16 grid (see :class:`~sklearn_alnm.nn.MaskDecoder`).
     dim : int, default=256
         Channels of the image features and size of the instance tokens.
     decoder_depth : int, default=2
@@ -173,6 +178,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         "backbone": [str],
         "weights": "no_validation",
         "feature_layer": [None, str, list, tuple],
+        "high_res_layers": [None, str, list, tuple],
         "dim": [Interval(numbers.Integral, 4, None, closed="left")],
         "decoder_depth": [Interval(numbers.Integral, 1, None, closed="left")],
         "heads": [Interval(numbers.Integral, 1, None, closed="left")],
@@ -202,6 +208,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         backbone="resnet18",
         weights=None,
         feature_layer=None,
+        high_res_layers=None,
         dim=256,
         decoder_depth=2,
         heads=8,
@@ -299,6 +306,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
             "module__in_chans": input.in_chans,
             "module__weights": self.weights,
             "module__feature_layer": self.feature_layer,
+            "module__high_res_layers": self.high_res_layers,
             "module__dim": int(self.dim),
             "module__decoder_depth": int(self.decoder_depth),
             "module__heads": int(self.heads),

@@ -6,7 +6,10 @@ a learnable mask token and the image features exchange information through two-w
 attention blocks (token self-attention, token-to-image and image-to-token cross-attention,
 with a sine-cosine positional encoding of the grid); the image features are upsampled 2x by
 a transposed convolution into the segmentation feature ``s``, the token goes through an MLP,
-and their dot product at every position is the mask logit. Three heads share it:
+and their dot product at every position is the mask logit. Optionally (SAM 2's
+high-resolution features) finer backbone maps are added along a chain of 2x transposed
+convolutions, so the attention runs on a coarse grid while the mask comes out on a fine one.
+Three heads share it:
 
 - **segmentation**: the mask logits, resized to the input grid;
 - **lesion kind** (tumour vs node): pooling of ``s * sigmoid(mask)`` and a linear layer (a
@@ -119,6 +122,15 @@ class MultiScaleProjection(nn.Module):
         return self.norm(self.fuse(torch.cat(projected, dim=1)))
 
 
+def _upscaling(in_channels, out_channels):
+    """A 2x transposed convolution, a channel layer norm and a GELU."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, out_channels, kernel_size=2, stride=2),
+        LayerNorm2d(out_channels),
+        nn.GELU(),
+    )
+
+
 class MultiTaskOutput(NamedTuple):
     """Outputs of :class:`MultiTaskSegNet`: ``aln`` (B, num_classes) logits, ``mask``
     (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit of the second kind (node),
@@ -183,14 +195,33 @@ class MaskDecoder(nn.Module):
     heads : int, default=8
     mlp_dim : int or None, default=None
         Hidden size of the blocks' MLPs (``4 * dim``).
+    high_res_channels : sequence of int, default=()
+        Channels of finer feature maps given to ``forward`` (``high_res``), coarsest first
+        (SAM 2's high-resolution features). With ``k`` of them the attended features go
+        through ``k`` upscaling steps (2x transposed convolution each) instead of one, map
+        ``i`` projected by a 1x1 convolution and added after step ``i`` (its grid should be
+        ``2 ** (i + 1)`` times the feature grid; an upsampled map is resized to it
+        otherwise).
 
     Returns (``forward``)
     ---------------------
-    mask : (B, 1, 2h, 2w) logits; ``s``: the segmentation feature ``(B, dim // 4, 2h, 2w)``;
+    mask : (B, 1, H', W') logits, ``(H', W')`` being twice the feature grid, or the finest
+    ``high_res`` map's grid; ``s``: the segmentation feature ``(B, dim // 4, H', W')``;
     token : ``(B, dim)``; image : the attended image features ``(B, dim, h, w)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_alnm.nn import MaskDecoder
+    >>> decoder = MaskDecoder(dim=32, depth=1, heads=4, high_res_channels=(16, 8))
+    >>> mask, s, token, image = decoder(
+    ...     torch.randn(2, 32, 4, 4), [torch.randn(2, 16, 8, 8), torch.randn(2, 8, 16, 16)]
+    ... )
+    >>> tuple(mask.shape), tuple(s.shape)
+    ((2, 1, 16, 16), (2, 8, 16, 16))
     """
 
-    def __init__(self, dim=256, depth=2, heads=8, mlp_dim=None):
+    def __init__(self, dim=256, depth=2, heads=8, mlp_dim=None, high_res_channels=()):
         super().__init__()
         dim, depth, heads = (
             _positive_int(dim, "dim"),
@@ -206,16 +237,37 @@ class MaskDecoder(nn.Module):
         )
         self.final_attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.final_norm = nn.LayerNorm(dim)
-        self.upscale = nn.Sequential(
-            nn.ConvTranspose2d(dim, dim // 4, kernel_size=2, stride=2),
-            LayerNorm2d(dim // 4),
-            nn.GELU(),
-        )
+        channels = [_positive_int(c, "high_res_channels") for c in high_res_channels]
+        self.upscale = _upscaling(dim, dim // 4)
+        # SAM 2's high-resolution path: one further 2x step per finer map after the first,
+        # each map projected to the segmentation feature's channels and added
+        self.refine = nn.ModuleList(_upscaling(dim // 4, dim // 4) for _ in channels[1:])
+        self.high_res = nn.ModuleList(nn.Conv2d(c, dim // 4, 1) for c in channels)
         self.token_mlp = nn.Sequential(
             nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim // 4)
         )
 
-    def forward(self, features):
+    def _upsample(self, image, high_res):
+        """The segmentation feature: the attended map upsampled (and refined by the finer
+        maps, coarsest first)."""
+        if len(high_res) != len(self.high_res):
+            raise ValueError(
+                f"MaskDecoder expects {len(self.high_res)} high-resolution maps; "
+                f"got {len(high_res)}."
+            )
+        steps = [self.upscale, *self.refine]
+        s = image
+        for k, step in enumerate(steps):
+            s = step[0](s)  # the 2x transposed convolution
+            if k < len(high_res):
+                fine = self.high_res[k](high_res[k])
+                if s.shape[-2:] != fine.shape[-2:]:
+                    s = F.interpolate(s, size=fine.shape[-2:], mode="bilinear", align_corners=False)
+                s = s + fine
+            s = step[2](step[1](s))  # layer norm, GELU
+        return s
+
+    def forward(self, features, high_res=()):
         b, c, h, w = features.shape
         if c != self.dim:
             raise ValueError(f"MaskDecoder expects {self.dim} channels; got {c}.")
@@ -227,7 +279,7 @@ class MaskDecoder(nn.Module):
         attended = self.final_attn(tokens, image + position, image, need_weights=False)[0]
         tokens = self.final_norm(tokens + attended)
         image = image.transpose(1, 2).reshape(b, c, h, w)
-        s = self.upscale(image)
+        s = self._upsample(image, list(high_res))
         mask = torch.einsum("bchw,bc->bhw", s, self.token_mlp(tokens[:, 0]))[:, None]
         return mask, s, tokens[:, 0], image
 
@@ -251,6 +303,12 @@ class MultiTaskSegNet(nn.Module):
         last convolutional stage, its Grad-CAM layer, e.g. ``"layer4"``; ``"layer3"`` of a
         ResNet or ``"stages.2"`` of a MiT encoder give a grid twice as fine). It must output
         ``(N, C, h, w)`` (Swin's inner stages are channels-last: use its default).
+    high_res_layers : list of str or None, default=None
+        Finer backbone layers (any order, e.g. ``["layer1", "layer2"]`` under a ``"layer3"``
+        feature map) whose maps refine the mask decoder's upsampling (SAM 2's
+        high-resolution features, see :class:`MaskDecoder`): the two-way attention stays
+        on the coarse grid and the mask comes out on the finest of these maps' grids. Each
+        must be finer than the feature map.
     dim : int, default=256
         Channels of ``z`` and size of the instance token.
     decoder_depth, heads : int, default=2, 8
@@ -282,6 +340,7 @@ class MultiTaskSegNet(nn.Module):
         in_chans=1,
         weights=None,
         feature_layer=None,
+        high_res_layers=None,
         dim=256,
         decoder_depth=2,
         heads=8,
@@ -297,46 +356,70 @@ class MultiTaskSegNet(nn.Module):
                 raise ValueError(
                     f"feature_layer must be a layer name or a list of them; got {feature_layer!r}."
                 )
-            for name in layers:
+            fine = [high_res_layers] if isinstance(high_res_layers, str) else high_res_layers
+            fine = list(fine or [])
+            if not all(isinstance(name, str) for name in fine) or len(set(fine)) < len(fine):
+                raise ValueError(
+                    f"high_res_layers must be a list of different layer names; got "
+                    f"{high_res_layers!r}."
+                )
+            for name in [*layers, *fine]:
                 try:
                     trunk.net.get_submodule(name)
                 except AttributeError:
                     raise ValueError(f"backbone {backbone!r} has no layer {name!r}.") from None
-            self.encoder = _layer_extractor(trunk.net, layers)
+            self.encoder = _layer_extractor(trunk.net, list(dict.fromkeys([*layers, *fine])))
             self.layers = layers
+            self.high_res_layers = fine
             self.backbone = trunk.name
             self.min_input_size = trunk.spec.min_input_size
             self.feature_layer = layers[0] if len(layers) == 1 else tuple(layers)
             self.in_chans = int(in_chans)
-            self.project = MultiScaleProjection(self._probe_channels(), dim)
-            self.decoder = MaskDecoder(dim, decoder_depth, heads)
+            channels, fine_channels = self._probe_channels()
+            self.project = MultiScaleProjection(channels, dim)
+            self.decoder = MaskDecoder(dim, decoder_depth, heads, high_res_channels=fine_channels)
             self.kind_head = nn.Linear(dim // 4, 1)
             self.aln_head = nn.Linear(dim, _positive_int(num_classes, "num_classes"))
 
     def _probe_channels(self):
-        size = max(self.min_input_size, 32)
+        """Channels of the feature layers' maps and of the high-resolution maps; the latter
+        put in order from the coarsest grid to the finest."""
+        size = max(self.min_input_size, 64)
         with torch.no_grad():
             was = self.encoder.training
             self.encoder.eval()
-            maps = self.feature_maps(torch.zeros(1, self.in_chans, size, size))
+            out = self.encoder(torch.zeros(1, self.in_chans, size, size))
             self.encoder.train(was)
-        for name, out in zip(self.layers, maps):
-            if out.ndim != 4:
+        for name in [*self.layers, *self.high_res_layers]:
+            if out[name].ndim != 4:
                 raise ValueError(
-                    f"layer {name!r} gives {out.ndim}-D outputs; the multi-task network needs "
-                    "convolutional feature maps (N, C, h, w)."
+                    f"layer {name!r} gives {out[name].ndim}-D outputs; the multi-task network "
+                    "needs convolutional feature maps (N, C, h, w)."
                 )
+        maps = [out[name] for name in self.layers]
         strides = [m.shape[-1] for m in maps]
         if strides != sorted(strides, reverse=True):
             raise ValueError(
                 f"feature layers {self.layers} must go from the finest grid to the coarsest."
             )
-        return [m.shape[1] for m in maps]
+        grid = maps[0].shape[-1]
+        coarse = [name for name in self.high_res_layers if out[name].shape[-1] <= grid]
+        if coarse:
+            raise ValueError(
+                f"high_res_layers {coarse} are not finer than the feature map (its grid is "
+                f"{grid} wide at {size} px input, theirs {[out[n].shape[-1] for n in coarse]})."
+            )
+        self.high_res_layers = sorted(self.high_res_layers, key=lambda n: out[n].shape[-1])
+        return [m.shape[1] for m in maps], [out[n].shape[1] for n in self.high_res_layers]
 
     def feature_maps(self, x):
         """The backbone's ``feature_layer`` outputs for images ``x`` (a list)."""
+        return self._encode(x)[0]
+
+    def _encode(self, x):
+        """The feature layers' maps and the high-resolution maps (coarsest first)."""
         out = self.encoder(x)
-        return [out[name] for name in self.layers]
+        return [out[name] for name in self.layers], [out[n] for n in self.high_res_layers]
 
     def feature_map(self, x):
         """The network's image features ``z`` (before the mask decoder): the feature layers'
@@ -345,8 +428,9 @@ class MultiTaskSegNet(nn.Module):
 
     def _forward(self, x):
         _check_images(x, self.in_chans, "MultiTaskSegNet")
-        z = self.feature_map(x)
-        mask_small, s, _, _ = self.decoder(z)
+        maps, high_res = self._encode(x)
+        z = self.project(maps)
+        mask_small, s, _, _ = self.decoder(z, high_res)
         soft = torch.sigmoid(mask_small)
         kind = self.kind_head(_masked_mean(s, soft))[:, 0]
         on_z = F.interpolate(soft, size=z.shape[-2:], mode="bilinear", align_corners=False)
