@@ -62,6 +62,7 @@ _MODALITY_WEIGHT = {
     "node": 0.95,
 }
 _NODE_MISSING_RATE = 0.3  # share of patients without axillary node images in their bag
+_NODE_EXTRA_INVOLVED = 0.25  # chance that a further imaged node of a visible N+ is involved
 
 # Independent random streams (spawned from one SeedSequence), so that asking for a subset of
 # modalities gives the same values for those modalities as asking for all of them.
@@ -381,17 +382,37 @@ def _make_video(rng, z, size, n_frames):
     return {"video": _to_image(video)}
 
 
-def _make_bag(rng, geometry, z_node, size):
-    """1-2 extra tumour planes plus 0-3 axillary node images per patient.
+def _node_involvement(rng, y, z_node, n_node):
+    """Which imaged nodes are involved: ``(n_node.sum(),)`` booleans, patient by patient.
 
-    Node images follow ``q = sigmoid(z_node + per-node noise)``: rounder node (lower long-to-short
-    axis ratio), thicker and eccentric cortex, effaced fatty hilum. About
-    ``_NODE_MISSING_RATE`` of the patients (N+ and N0 alike) have no node image.
+    An N+ patient's metastasis is visible on ultrasound with probability
+    ``sigmoid(z_node)`` (otherwise it is occult: micrometastases, or involved nodes that were
+    not imaged); a visible one makes one of the patient's imaged nodes involved, and each of
+    the others with probability ``_NODE_EXTRA_INVOLVED``. The involved node's place among
+    the node images is random. An N0 patient's nodes are all uninvolved.
+    """
+    visible = (y == 1) & (rng.random(y.shape[0]) < _sigmoid(z_node))
+    first = np.concatenate([[0], np.cumsum(n_node)[:-1]])
+    involved = rng.random(int(n_node.sum())) < _NODE_EXTRA_INVOLVED
+    involved &= np.repeat(visible, n_node)
+    has_one = visible & (n_node > 0)
+    involved[first[has_one] + rng.integers(0, n_node[has_one])] = True
+    return involved
+
+
+def _make_bag(rng, geometry, y, z_node, size):
+    """1-2 extra tumour planes plus 0-5 axillary node images per patient.
+
+    Node images show involved or uninvolved nodes (:func:`_node_involvement`); an involved
+    node's suspicion is ``q = sigmoid(1 + z_node / 2 + noise)``, an uninvolved one's
+    ``sigmoid(-1.5 + noise)``: rounder node (lower long-to-short axis ratio), thicker and
+    eccentric cortex, effaced fatty hilum as ``q`` grows. About ``_NODE_MISSING_RATE`` of the
+    patients (N+ and N0 alike) have no node image.
     """
     n = z_node.shape[0]
     n_tumor = 1 + (rng.random(n) < 0.5).astype(np.int64)
     has_nodes = rng.random(n) >= _NODE_MISSING_RATE
-    n_node = np.where(has_nodes, 1 + rng.binomial(2, 0.4, n), 0)
+    n_node = np.where(has_nodes, 1 + rng.binomial(4, 0.4, n), 0)
     # tumour planes: the patient's lesion seen again, slightly rotated and re-scanned
     t_idx = np.repeat(np.arange(n), n_tumor)
     mt = t_idx.size
@@ -410,7 +431,8 @@ def _make_bag(rng, geometry, z_node, size):
     # node images
     n_idx = np.repeat(np.arange(n), n_node)
     mn = n_idx.size
-    qn = _sigmoid(z_node[n_idx] + rng.normal(0.0, 0.5, mn))
+    involved = _node_involvement(rng, y, z_node, n_node)
+    qn = _sigmoid(np.where(involved, 1.0 + 0.5 * z_node[n_idx], -1.5) + rng.normal(0.0, 0.5, mn))
     long_axis = size * rng.uniform(0.2, 0.28, mn)
     ls_ratio = 1.05 + 1.6 * (1.0 - qn) * rng.uniform(0.85, 1.15, mn)
     hilum = np.clip(0.8 - 0.8 * qn + rng.normal(0.0, 0.05, mn), 0.0, 0.8)
@@ -550,7 +572,7 @@ def make_alnm_cohort(
         - bag: ``bag`` (list of float32 H x W images), ``bag_kind`` (list of ``"tumor"`` /
           ``"node"``, same length) and ``bag_mask`` (the lesion mask of each image, uint8
           0/1: the tumour, or the whole node); tumour images come first. About 30% of the
-          patients, node-positive ones included, have no node image.
+          patients, node-positive ones included, have no node image; the others have 1-5.
 
         Image cells are numpy arrays, or paths (``str``) when ``data_home`` is given.
     y : ndarray of shape (n_patients,)
@@ -620,9 +642,16 @@ def make_alnm_cohort(
       temporal: a single frame is close to uninformative, while the change between frames
       (e.g. the mean absolute frame difference of the lesion) is not.
     - *Bag*: 1-2 further planes of the same primary tumour (cues of :math:`z_{ultrasound}`)
-      and 0-3 axillary node images (:math:`z_{node}` plus per-node noise). Involved nodes are
-      rounder, with a thick, eccentric hypoechoic cortex and an effaced fatty hilum; normal
-      nodes are oval with a thin cortex and a bright hilum.
+      and 0-5 axillary node images, involved or not, as in the clinic: an N+ patient's
+      metastasis is visible with probability :math:`1 / (1 + e^{-z_{node}})` (otherwise
+      occult, every imaged node normal); a visible one makes one imaged node involved and
+      each further one with probability 0.25, at a random place in the bag; an N0
+      patient's nodes are all uninvolved. An involved node's suspicion is
+      :math:`q = 1 / (1 + e^{-(1 + z_{node} / 2 + e)})`, an uninvolved one's
+      :math:`1 / (1 + e^{-(-1.5 + e)})` (:math:`e \\sim N(0, 0.5^2)` per node), so the
+      label rests on the most suspicious node rather than on the average one. Involved
+      nodes are rounder, with a thick, eccentric hypoechoic cortex and an effaced fatty
+      hilum; normal nodes are oval with a thin cortex and a bright hilum.
 
     **Files.** With ``data_home``, ``<id>`` being the patient id and ``k = 1, 2, ...`` the
     position in the bag::
@@ -728,7 +757,7 @@ def make_alnm_cohort(
         elif modality == "video":
             table.update(_make_video(rng, z["video"], size, n_frames))
         else:
-            table.update(_make_bag(rng, geometry, z["node"], size))
+            table.update(_make_bag(rng, geometry, y, z["node"], size))
     array_columns = {
         c for m in requested if m != "clinical" for c in MODALITY_COLUMNS[m] if c != "bag_kind"
     }
