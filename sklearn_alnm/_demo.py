@@ -453,8 +453,9 @@ _BAGS_HEADER = (
     "image-level ALN heads ({size} px, {epochs} epochs, out-of-fold tokens for stage 2); "
     "MTL-MIL: a transformer over each patient's tokens\nwith the predicted kinds; stage 1 "
     "alone: the mean of the images' scores; single T: ResNet18 on the first tumour image;\n"
-    "clinical: logistic regression on BI-RADS and T stage; the node images, missing for "
-    "about 30% of the patients, carry most of the signal\n"
+    "clinical: logistic regression on BI-RADS and T stage; an N+ patient's metastasis shows "
+    "in one or a few of its 0-5 node images\n(none for about 30% of the patients), the "
+    "others look normal\n"
 )
 
 
