@@ -93,8 +93,9 @@ def one_seed(seed, args):
         args.cv,
     )
     cached = Path(args.cache) / f"stage1_seed{seed}.joblib" if args.cache else None
-    if cached is not None and cached.is_file() and joblib.load(cached)[0] == stage1_settings:
-        _, tokens_train, tokens_test, stage1_scores, dice, took = joblib.load(cached)
+    stored = joblib.load(cached) if cached is not None and cached.is_file() else None
+    if stored is not None and stored[0] == stage1_settings:
+        _, tokens_train, tokens_test, stage1_scores, dice, took = stored
     else:
         start = time.perf_counter()
         stage1 = MultiTaskSegClassifier(
