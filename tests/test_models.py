@@ -356,6 +356,21 @@ def test_optimizers_and_learning_rate_schedules(cohort):
         _tiny(lr_schedule="linear").fit(X, y)
 
 
+def test_adam_is_fused_on_cpu_unless_the_user_chooses(cohort):
+    X, y = cohort
+    for optimizer in ("adam", "adamw"):
+        clf = _tiny(mask_col="mask", optimizer=optimizer, max_epochs=1).fit(X, y)
+        assert clf.net_.optimizer_.param_groups[0]["fused"] is True
+    # the user's choice wins, and foreach alone does not collide with the fused default
+    plain = _tiny(mask_col="mask", max_epochs=1, optimizer__fused=False).fit(X, y)
+    assert not plain.net_.optimizer_.param_groups[0]["fused"]
+    looped = _tiny(mask_col="mask", max_epochs=1, optimizer__foreach=True).fit(X, y)
+    group = looped.net_.optimizer_.param_groups[0]
+    assert group["foreach"] is True and not group["fused"]
+    sgd = _tiny(mask_col="mask", optimizer="sgd", max_epochs=1).fit(X, y)
+    assert not sgd.net_.optimizer_.param_groups[0].get("fused")
+
+
 def test_valid_split_and_early_stopping(cohort):
     X, y = cohort
     clf = _tiny(
