@@ -44,6 +44,8 @@ _DEMO_VIDEO = {"lr": 1e-3, "batch_size": 16, "max_epochs": 8, "normalize": "zsco
 #: ultrasound lesion at 48 px, where a ResNet18 trunk still learns its cue, the H&E tile at 32).
 _DEMO_BRANCH = {"input_size": 32, "lr": 1e-3, "batch_size": 16, "max_epochs": 8, "augment": None}
 _DEMO_US_SIZE = 48
+#: Side of the ultrasound study's lesion crops for its CNNs (the segmenters see 64 px).
+_DEMO_CROP = 48
 _DEMO_FUSIONS = ("concat", "weighted", "attention", "voting", "multilayer")
 #: Small settings of the multi-task stage (the light PLNet trunk at 32 px: a 2 x 2 grid, a
 #: 4 x 4 mask resized to the image; the study's SegFormer at 512 px is a GPU model).
@@ -65,6 +67,8 @@ def run_demo(
     studies=DEMO_STUDIES,
     n_jobs=2,
     out=None,
+    progress=False,
+    verbose=0,
 ):
     """Run the available studies on a synthetic cohort, print paper-style tables, and report.
 
@@ -101,12 +105,20 @@ def run_demo(
         test cohort with DeLong p-values against their reference model (combined nomogram;
         post-fusion; TIN; the better single modality; MTL-MIL).
     n_jobs : int, default=2
-        Parallel workers for radiomics extraction and model fitting.
+        Worker processes that fit the studies' models side by side (groups of models that
+        depend on each other together), the longest first, each with
+        ``cpu_count // n_jobs`` torch threads; also the workers of the radiomics extraction
+        and of the signatures. ``1`` fits every model in this process, one after another.
     out : str, os.PathLike or None, default=None
         Folder of the HTML study report of every fitted model on the training and test
         cohorts (tables, ROC, calibration and decision curves, confusion matrices, the
         nomogram, Grad-CAM of the CNNs and the key frames of the video model); ``None``
         writes no report.
+    progress : bool, default=False
+        Show a progress bar over the models on standard error, then the scoring and report
+        steps.
+    verbose : int, default=0
+        ``>= 1``: every network prints skorch's epoch table and progress bar while training.
 
     Returns
     -------
@@ -149,14 +161,17 @@ def run_demo(
             for key in DEMO_STUDIES
             if key in studies
         ]
+        if verbose:
+            for plan in plans:
+                _set_network_verbosity(plan.models.values(), verbose)
+        _fit_plans(plans, X_train, y_train, n_jobs, progress=progress)
         reported = {}
         for plan in plans:
             for name, model in plan.models.items():
-                _log.info("fitting %s on %d patients", name, len(y_train))
-                model.fit(X_train, y_train)
                 if name in plan.report:
                     reported.setdefault(name, model)
         # one prediction per model and cohort, shared by the printed tables and the report
+        _status(progress, f"scoring {len(reported)} models on the training and test cohorts")
         report = _demo_report(reported, *split)
         for plan in plans:
             scores = {
@@ -171,18 +186,127 @@ def run_demo(
             tables[plan.key] = plan.show(scores, plan.models, X_test, y_train, y_test, out_stream)
         if out is not None:
             _log.info("writing the study report of %d models", len(reported))
+            _status(progress, f"writing the study report to {out}")
             report.to_html(out)
             print(f"\nreport: {Path(out) / 'index.html'}", file=out_stream)
     return tables
 
 
+def _status(progress, message):
+    if progress:
+        print(f"{message} ...", file=sys.stderr, flush=True)
+
+
+def _set_network_verbosity(models, verbose):
+    """Set ``verbose`` on every neural estimator inside ``models`` (nested ones included)."""
+    from .models._base import BaseNeuralEstimator
+
+    for model in models:
+        nested = [model]
+        if hasattr(model, "get_params"):
+            nested += list(model.get_params(deep=True).values())
+        for estimator in nested:
+            if isinstance(estimator, BaseNeuralEstimator):
+                estimator.set_params(verbose=verbose)
+
+
 class _DemoStudy(NamedTuple):
-    """One study of the demo: unfitted models, the names in the report, and its printout."""
+    """One study of the demo: unfitted models, the names in the report, and its printout.
+
+    ``groups`` splits the models into groups fitted together, in one process, and in order
+    (a model that uses another's fit, or a feature cache another fills, shares its group),
+    each with its cost: its fitting time in seconds, measured on two cores, so that the
+    longest groups start first. ``None``: all models in one group of cost ``cost``.
+    """
 
     key: str
     models: dict
     report: tuple
     show: Callable  # (scores, fitted models, X_test, y_train, y_test, stream) -> table
+    cost: float = 0.0
+    groups: tuple | None = None  # ((names, cost), ...)
+
+    def fit_groups(self):
+        if self.groups is None:
+            return [(tuple(self.models), self.cost)]
+        named = [name for names, _ in self.groups for name in names]
+        if sorted(named) != sorted(self.models):
+            raise ValueError(f"study {self.key!r}: groups {named} do not cover {list(self.models)}")
+        return list(self.groups)
+
+
+def _fit_plans(plans, X, y, n_jobs, progress=False):
+    """Fit every study's models, in place.
+
+    With ``n_jobs`` > 1, the studies' fit groups run in that many worker processes, the
+    costliest first, each process with ``cpu_count // n_jobs`` torch threads: the demo's
+    small networks keep single-threaded processes busier than one process with every thread
+    (``benchmarks/bench_cpu_training.py``: 1.6x the ResNet18 training steps per second at
+    32 px on two cores, 1.3x at 64 px). The fitted models come back in one piece per group,
+    so a model holding another of its group (a fusion of fitted branches) still holds the
+    fitted one.
+    """
+    import os
+
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    tasks = [
+        (cost, plan, {name: plan.models[name] for name in names})
+        for plan in plans
+        for names, cost in plan.fit_groups()
+    ]
+    workers = min(n_jobs, len(tasks))
+    bar = tqdm(
+        total=sum(len(group) for _, _, group in tasks),
+        desc="fitting models",
+        unit="model",
+        file=sys.stderr,
+        disable=not progress,
+    )
+    with bar:
+        if workers <= 1:
+            for i, (_, plan, group) in enumerate(tasks):
+                bar.set_postfix_str(f"{plan.key}: {', '.join(group)}")
+                _fit_group(i, group, X, y)
+                bar.update(len(group))
+            return
+        order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0])
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        level = logging.getLogger("sklearn_alnm").getEffectiveLevel()
+        _log.info("fitting %d groups of models in %d processes", len(tasks), workers)
+        bar.set_postfix_str(f"{workers} processes")
+        fitted = Parallel(
+            n_jobs=workers, batch_size=1, pre_dispatch="n_jobs", return_as="generator_unordered"
+        )(
+            delayed(_fit_group)(i, tasks[i][2], X, y, threads=threads, log_level=level)
+            for i in order
+        )
+        for i, group in fitted:
+            plan = tasks[i][1]
+            plan.models.update(group)
+            bar.set_postfix_str(f"done: {plan.key}: {', '.join(group)}")
+            bar.update(len(group))
+
+
+def _fit_group(index, models, X, y, threads=None, log_level=None):
+    """Fit ``models`` (a dict) in order, in this process; return ``(index, models)``."""
+    import time
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    if log_level is not None and log_level <= logging.INFO:
+        from ._logging import enable_console_logging
+
+        enable_console_logging(log_level)
+    for name, model in models.items():
+        start = time.perf_counter()
+        _log.info("fitting %s on %d patients", name, len(y))
+        model.fit(X, y)
+        _log.info("fitted %s in %.1f s", name, time.perf_counter() - start)
+    return index, models
 
 
 def _demo_report(models, X_train, X_test, y_train, y_test):
@@ -216,7 +340,9 @@ def _clinical_study(*, cache, random_state, n_jobs):
         print(_LEGEND, file=out)
         return table
 
-    return _DemoStudy("clinical", {"Clinical": make_clinical_pipeline()}, ("Clinical",), show)
+    return _DemoStudy(
+        "clinical", {"Clinical": make_clinical_pipeline()}, ("Clinical",), show, cost=0.1
+    )
 
 
 def _compare_on_test(scores, reference, y_train, y_test, *, header, out):
@@ -258,9 +384,9 @@ _ULTRASOUND_HEADER = (
     "test cohort; thresholds: Youden index on the training cohort; DL signature: deep "
     "features of a randomly initialised\nResNet18 (no pretrained weights) on the "
     "lesion's bounding box -> selection -> SGD; CNN: a ResNet18 trained from scratch\n"
-    "on the lesion crops (64 px, 8 epochs); combined: logistic regression on the "
+    "on the lesion crops ({crop} px, 8 epochs); combined: logistic regression on the "
     "out-of-fold clinical and DL signatures;\nauto-segmentation: U-Net + UNet++ "
-    "(64 px, 12 epochs) fused by their mean probability -> crop of the largest "
+    "({seg_size} px, {seg_epochs} epochs) fused by their mean probability -> crop of the largest "
     "predicted lesion -> CNN\n(as above) -> nomogram with the clinical signature, "
     "no reference mask needed to predict\n"
 )
@@ -281,7 +407,7 @@ def _ultrasound_study(*, cache, random_state, n_jobs):
             "image",
             "mask",
             backbone="resnet18",
-            input_size=64,
+            input_size=_DEMO_CROP,
             normalize="zscore",
             max_epochs=8,
             batch_size=32,
@@ -293,19 +419,23 @@ def _ultrasound_study(*, cache, random_state, n_jobs):
         "Auto-segmentation nomogram (US)": ultrasound_autoseg(
             segmenters=["unet", "unetpp"],
             segmentation=_DEMO_SEGMENTATION,
-            roi_size=64,
+            roi_size=_DEMO_CROP,
             cnn={"backbone": "resnet18", "max_epochs": 8, "batch_size": 32},
-            cv=3,
+            cv=2,
             n_jobs=n_jobs,
             random_state=random_state,
         ),
     }
 
+    header = _ULTRASOUND_HEADER.format(
+        crop=_DEMO_CROP,
+        seg_size=_DEMO_SEGMENTATION["input_size"],
+        seg_epochs=_DEMO_SEGMENTATION["max_epochs"],
+    )
+
     def show(scores, models, X_test, y_train, y_test, out):
         reference = "Combined nomogram (US)"
-        table = _compare_on_test(
-            scores, reference, y_train, y_test, header=_ULTRASOUND_HEADER, out=out
-        )
+        table = _compare_on_test(scores, reference, y_train, y_test, header=header, out=out)
         segmentation = models["Auto-segmentation nomogram (US)"]["segmentation"]
         members = ", ".join(
             f"{name} {member.score(X_test):.3f}"
@@ -318,17 +448,21 @@ def _ultrasound_study(*, cache, random_state, n_jobs):
         )
         return table
 
-    # the clinical signature is the clinical study's model in the report
-    return _DemoStudy("ultrasound", models, tuple(models)[1:], show)
+    # the clinical signature is the clinical study's model in the report; the signatures
+    # share the deep-feature cache, the CNN and the automatic model stand alone
+    groups = (
+        (("Clinical signature", "DL signature (US)", "Combined nomogram (US)"), 15),
+        (("CNN (US)",), 19),
+        (("Auto-segmentation nomogram (US)",), 111),
+    )
+    return _DemoStudy("ultrasound", models, tuple(models)[1:], show, groups=groups)
 
 
 def _mammography_study(*, cache, random_state, n_jobs):
-    import radiomics
-
+    from ._logging import silence_pyradiomics
     from .recipes import mammography_fusion
 
-    # pyradiomics prints informational warnings (e.g. on GLCM symmetry) to stderr by default
-    radiomics.setVerbosity(logging.ERROR)
+    silence_pyradiomics()
     light = {
         "radiomics": {"image_types": {"Original": {}}},
         "deep": {"input_size": 64},
@@ -353,8 +487,9 @@ def _mammography_study(*, cache, random_state, n_jobs):
     def show(scores, models, X_test, y_train, y_test, out):
         return _compare_on_test(scores, "Post-fusion", y_train, y_test, header=header, out=out)
 
-    # "Clinical" is shown in the report only when the clinical study does not run
-    return _DemoStudy("mammography", models, tuple(models), show)
+    # "Clinical" is shown in the report only when the clinical study does not run; one
+    # group, as the models share the feature cache
+    return _DemoStudy("mammography", models, tuple(models), show, cost=45)
 
 
 _VIDEO_HEADER = (
@@ -394,7 +529,8 @@ def _video_study(*, cache, random_state, n_jobs):
     def show(scores, models, X_test, y_train, y_test, out):
         return _compare_on_test(scores, "TIN (video)", y_train, y_test, header=header, out=out)
 
-    return _DemoStudy("video", models, tuple(models), show)
+    groups = ((("TIN (video)",), 70), (("Static CNN (key frame)",), 19))
+    return _DemoStudy("video", models, tuple(models), show, groups=groups)
 
 
 _MULTIMODAL_HEADER = (
@@ -443,7 +579,8 @@ def _multimodal_study(*, cache, random_state, n_jobs):
         reference = max(single, key=lambda n: roc_auc_ci(y_test, scores[n]["Test"])[0])
         return _compare_on_test(scores, reference, y_train, y_test, header=header, out=out)
 
-    return _DemoStudy("multimodal", models, tuple(models), show)
+    # one group: the fusions hold the two fitted branches
+    return _DemoStudy("multimodal", models, tuple(models), show, cost=34)
 
 
 _BAGS_HEADER = (
@@ -496,7 +633,9 @@ def _bags_study(*, cache, random_state, n_jobs):
             scores, "MTL-MIL (transformer)", y_train, y_test, header=header, out=out
         )
 
-    return _DemoStudy("bags", models, ("MTL-MIL (transformer)", "Single T (tumour image)"), show)
+    reported = ("MTL-MIL (transformer)", "Single T (tumour image)")
+    # one group: the image stage alone is read from the fitted two-stage model
+    return _DemoStudy("bags", models, reported, show, cost=51)
 
 
 class _Stage:

@@ -51,3 +51,21 @@ def enable_console_logging(level=logging.INFO):
         logger.addHandler(handler)
     logger.setLevel(level)
     return logger
+
+
+def silence_pyradiomics(level=logging.ERROR):
+    """Show only pyradiomics' messages of ``level`` and above (its per-image warnings, e.g.
+    "GLCM is symmetrical", go to stderr by default); nothing happens if it is not installed.
+
+    Worker processes of :class:`~sklearn_alnm.features.RadiomicsFeatures` take the level over.
+
+    Parameters
+    ----------
+    level : int, default=logging.ERROR
+        Level of pyradiomics' stderr handler (``radiomics.setVerbosity``).
+    """
+    try:
+        import radiomics
+    except ImportError:
+        return
+    radiomics.setVerbosity(level)

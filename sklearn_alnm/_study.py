@@ -428,6 +428,29 @@ def _check_output_path(path, *, folder):
         raise StudyConfigError(f"output {os.fspath(path)!r} is not writable.")
 
 
+#: Distributions whose versions ``model.json`` records (a pickle is only safe to load with
+#: the versions that wrote it).
+RECORDED_PACKAGES = ("sklearn_alnm", "scikit-learn", "torch", "skorch", "pyradiomics")
+
+
+def package_versions(packages=RECORDED_PACKAGES):
+    """Installed version of each distribution in ``packages`` (``None`` if absent).
+
+    Returns
+    -------
+    dict of str to str or None
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {}
+    for name in packages:
+        try:
+            versions[name] = __version__ if name == "sklearn_alnm" else version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def file_sha256(path):
     """SHA-256 of a file, as hex."""
     digest = hashlib.sha256()
@@ -459,11 +482,18 @@ def _load_model(model_path, meta, trust):
                 f"{model_path.with_suffix('.json').name} records; the file was changed or "
                 "replaced. Loading it can run arbitrary code: pass --trust only if you trust it."
             )
-    version = meta.get("sklearn_alnm_version")
-    if version is not None and version != __version__:
+    written = dict(meta.get("versions") or {})
+    written.setdefault("sklearn_alnm", meta.get("sklearn_alnm_version"))
+    installed = package_versions(tuple(written))
+    changed = [
+        f"{package} {version} (installed: {installed[package]})"
+        for package, version in written.items()
+        if version is not None and installed[package] != version
+    ]
+    if changed:
         warnings.warn(
-            f"{name} was written by sklearn_alnm {version}; this is {__version__}. A pickle "
-            "from another version may fail or predict differently: refit it if you can.",
+            f"{name} was written with {', '.join(changed)}. A pickle from other versions may "
+            "fail or predict differently: refit it if you can.",
             UserWarning,
             stacklevel=3,
         )
@@ -663,7 +693,9 @@ def run_study(config, out=None, *, allow_factories=()):
     pathlib.Path
         The output folder: ``report/index.html`` (tables, figures, CSVs), ``model.joblib`` and
         ``model.json`` (the primary model, its training-cohort threshold and label names),
-        ``models/<name>.joblib`` for every model, and a copy of the configuration.
+        ``models/<name>.joblib`` for every other model (``model.json`` maps each model's name
+        to its file and records the versions of sklearn_alnm, scikit-learn, torch, skorch and
+        pyradiomics that wrote them), and a copy of the configuration.
 
     Raises
     ------
@@ -722,6 +754,12 @@ def _run_study(config, out, allow_factories, received):
         "labels": [str(negative), str(study.positive)],
         "label_column": study.label_column,
         "sklearn_alnm_version": __version__,
+        "versions": package_versions(),
+        # the primary model is model.joblib; the others are under models/
+        "models": {
+            name: "model.joblib" if name == study.primary else f"models/{_slug(name)}.joblib"
+            for name in fitted
+        },
     }
 
     target = study.output.resolve()
@@ -731,8 +769,7 @@ def _run_study(config, out, allow_factories, received):
         report.to_html(staging / "report")
         (staging / "models").mkdir()
         for name, model in fitted.items():
-            joblib.dump(model, staging / "models" / f"{_slug(name)}.joblib")
-        joblib.dump(fitted[study.primary], staging / "model.joblib")
+            joblib.dump(model, staging / meta["models"][name])
         meta["sha256"] = file_sha256(staging / "model.joblib")
         (staging / "model.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         _check_not_interrupted(received)

@@ -1,4 +1,5 @@
 import io
+import logging
 import re
 import subprocess
 import sys
@@ -36,6 +37,49 @@ def test_demo_is_deterministic():
     assert first.getvalue() == second.getvalue()
 
 
+class _UsesFitted:
+    """Fitted after ``inner`` in the same group; records the coefficients it saw."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def fit(self, X, y):
+        self.seen_ = self.inner.coef_.copy()  # AttributeError if inner were not fitted
+        return self
+
+
+def test_demo_fits_groups_in_worker_processes_and_keeps_shared_models():
+    from sklearn.linear_model import LogisticRegression
+
+    from sklearn_alnm._demo import _DemoStudy, _fit_plans
+
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.repeat([0, 1], 20)
+    inner = LogisticRegression()
+    first = _DemoStudy("first", {"inner": inner, "outer": _UsesFitted(inner)}, (), None, cost=2.0)
+    groups = ((("a",), 1.0), (("b",), 3.0))
+    second = _DemoStudy(
+        "second",
+        {"a": LogisticRegression(C=0.1), "b": LogisticRegression()},
+        (),
+        None,
+        groups=groups,
+    )
+    _fit_plans([first, second], X, y, n_jobs=2)
+    # the fitted models replaced the unfitted ones, and a model holding another of its
+    # group holds the fitted one (the group came back in one piece)
+    fitted_inner, outer = first.models["inner"], first.models["outer"]
+    assert fitted_inner is not inner and outer.inner is fitted_inner
+    np.testing.assert_array_equal(outer.seen_, fitted_inner.coef_)
+    assert all(hasattr(m, "coef_") for m in second.models.values())
+    # the same fits as one after another in this process
+    one = _DemoStudy("one", {"a": LogisticRegression(C=0.1)}, (), None)
+    _fit_plans([one], X, y, n_jobs=2)
+    np.testing.assert_allclose(one.models["a"].coef_, second.models["a"].coef_)
+    bad = _DemoStudy("bad", {"a": LogisticRegression()}, (), None, groups=((("b",), 1.0),))
+    with pytest.raises(ValueError, match="do not cover"):
+        _fit_plans([bad], X, y, n_jobs=1)
+
+
 def test_console_script_entry_point():
     result = subprocess.run(
         [
@@ -66,6 +110,72 @@ def test_version_and_argument_errors(capsys):
         with pytest.raises(SystemExit) as exc:
             build_parser().parse_args(bad)
         assert exc.value.code == 2
+
+
+def _options(parser):
+    """(subcommand, action) for every option of the parser and its subcommands."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from ((name, a) for a in sub._actions if a.option_strings)
+        elif action.option_strings:
+            yield "alnm", action
+
+
+def test_help_states_every_default_and_explains_the_configuration(capsys):
+    import argparse
+
+    parser = build_parser()
+    for command, action in _options(parser):
+        if isinstance(action, argparse._HelpAction | argparse._VersionAction):
+            continue
+        sub = parser if command == "alnm" else parser._subparsers._group_actions[0].choices[command]
+        text = sub.format_help()
+        options = text[text.index("options:") :]  # past the usage line
+        flag = action.option_strings[-1]
+        entry = options[options.index(flag) :].split("\n  -")[0]
+        assert action.help and "default" in " ".join(entry.split()), (command, flag, entry)
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = capsys.readouterr().out
+    for needle in ("manifest:", "split:", "recipe:", "factory:", "primary:", "examples/", "trust"):
+        assert needle in text, needle
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: 300)" in text and "(default: clinical,ultrasound," in text
+
+
+def test_verbose_and_progress_reach_the_demo(monkeypatch):
+    from sklearn_alnm import cli
+
+    calls, levels = [], []
+
+    def fake_demo(*args, **kwargs):
+        """Record the call."""
+        calls.append(kwargs)
+
+    monkeypatch.setattr(cli, "run_demo", fake_demo)
+    monkeypatch.setattr(cli, "enable_console_logging", levels.append)
+    assert main(["demo", "-v"]) == 0  # -v after the subcommand
+    assert main(["-v", "demo", "-v", "--no-progress"]) == 0  # before and after: -vv
+    assert main(["demo"]) == 0
+    assert [c["verbose"] for c in calls] == [1, 2, 0]
+    assert [c["progress"] for c in calls] == [True, False, True]
+    assert levels == [logging.INFO, logging.DEBUG]
+    assert build_parser().parse_args(["run", "x.yaml", "-v"]).sub_verbose == 1
+
+
+def test_demo_progress_bar_goes_to_stderr(capsys):
+    out = io.StringIO()
+    run_demo(n_patients=60, random_state=0, stream=out, studies=["clinical"], progress=True)
+    err = capsys.readouterr().err
+    assert "fitting models" in err and "1/1" in err and "scoring 1 models" in err
+    assert "fitting models" not in out.getvalue()
+    run_demo(n_patients=60, random_state=0, stream=out, studies=["clinical"])
+    assert capsys.readouterr().err == ""
 
 
 def test_demo_mammography_study_compares_fusion_models():

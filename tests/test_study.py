@@ -5,15 +5,17 @@ import signal
 import subprocess
 import sys
 import types
+from importlib import metadata
 from pathlib import Path
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
-from sklearn_alnm import _study
+from sklearn_alnm import __version__, _study
 from sklearn_alnm.cli import main
 from sklearn_alnm.datasets import make_alnm_cohort
 from sklearn_alnm.io import load_manifest, save_manifest
@@ -79,15 +81,23 @@ def test_holdout_run_writes_report_models_and_predicts_in_a_fresh_process(study_
         "model.joblib",
         "model.json",
         "models/Clinical.joblib",
-        "models/Radiomics.joblib",
         "study.yaml",
     ):
         assert (out / name).is_file(), name
+    # the primary model is stored once, as model.joblib
+    assert not (out / "models" / "Radiomics.joblib").exists()
     metrics = pd.read_csv(out / "report" / "metrics.csv")
     assert set(metrics["cohort"]) == {"training", "test"}
     assert set(metrics["model"]) == {"Clinical", "Radiomics"}
     meta = json.loads((out / "model.json").read_text())
     assert meta["model"] == "Radiomics" and meta["labels"] == ["0", "1"]
+    assert meta["models"] == {"Clinical": "models/Clinical.joblib", "Radiomics": "model.joblib"}
+    versions = meta["versions"]
+    assert set(versions) == {"sklearn_alnm", "scikit-learn", "torch", "skorch", "pyradiomics"}
+    assert versions["sklearn_alnm"] == __version__
+    assert versions["torch"] == metadata.version("torch") and torch.__version__.startswith(
+        versions["torch"]
+    )
     assert 0 <= meta["threshold"] <= 1
     assert not list(study_dir.glob(".out-*"))  # no staging folder left behind
 
@@ -424,9 +434,17 @@ def test_predict_refuses_a_changed_model_file_unless_trusted(clinical_run, tmp_p
     assert "does not match" in capsys.readouterr().err and not (tmp_path / "p.csv").exists()
     assert main([*args, "--trust"]) == 0
     meta = json.loads((tmp_path / "model.json").read_text())
-    meta.update(sha256=_study.file_sha256(model), sklearn_alnm_version="0.0.1")
+    meta["sha256"] = _study.file_sha256(model)
+    meta["versions"].update(sklearn_alnm="0.0.1", torch="1.0.0")
     (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
-    with pytest.warns(UserWarning, match="written by sklearn_alnm 0.0.1"):
+    with pytest.warns(UserWarning, match=r"written with sklearn_alnm 0.0.1 \(installed: ") as seen:
+        assert main(args) == 0
+    assert "torch 1.0.0" in str(seen[0].message) and "scikit-learn" not in str(seen[0].message)
+    # a model.json of an older release records only the library's version
+    del meta["versions"]
+    meta["sklearn_alnm_version"] = "0.0.1"
+    (tmp_path / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.warns(UserWarning, match="written with sklearn_alnm 0.0.1"):
         assert main(args) == 0
 
 
