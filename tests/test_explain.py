@@ -589,3 +589,85 @@ def test_plot_bag_cam_draws_one_row_per_patient(bag_pipeline):
     assert X["patient_id"].iloc[0] in axes[0].get_ylabel()
     narrow = plot_bag_cam(pipe[0], X, rows=[0], max_instances=1)
     assert len([a for a in narrow.axes if a.get_label() != "<colorbar>"]) == 1
+
+
+# ------------------------------------------------------- the default layer is chosen by grid
+
+
+def _caption(fig):
+    return fig.get_supxlabel() if hasattr(fig, "get_supxlabel") else fig._supxlabel.get_text()
+
+
+def test_default_layer_is_the_deepest_stage_with_a_fine_grid():
+    from sklearn_alnm.nn import build_backbone
+
+    net = build_backbone("resnet18", num_classes=2, seed=0).eval()
+    small, large = _inputs(2, 3, 64, 64), _inputs(1, 3, 224, 224)
+    # at 64 px layer4 is 2 x 2 and layer3 4 x 4: layer2 (8 x 8) is the deepest fine map
+    np.testing.assert_allclose(
+        grad_cam(net, small), grad_cam(net, small, target_layer="net.layer2")
+    )
+    assert "net.layer2: 8 x 8 cells" in _caption(plot_gradcam(net, small))
+    # at 224 px the last stage is 7 x 7 and stays the default
+    np.testing.assert_allclose(
+        grad_cam(net, large), grad_cam(net, large, target_layer="net.layer4")
+    )
+    assert "net.layer4: 7 x 7 cells" in _caption(plot_gradcam(net, large))
+    # an explicit layer is used as given
+    assert "net.layer4: 2 x 2 cells" in _caption(
+        plot_gradcam(net, small, target_layer="net.layer4")
+    )
+
+
+def _half_lesion_images(n, side, rng, size=64):
+    """Noise with one striped disk per image on the given half: horizontal stripes (N+) or
+    vertical ones (N0), so that only the lesion, not the image's statistics, tells them apart
+    (same mean and spread either way, also after each image's z-score)."""
+    yy, xx = np.mgrid[:size, :size]
+    images, labels = [], []
+    for i in range(n):
+        label = i % 2
+        cx = rng.integers(12, 20) if side == "left" else rng.integers(size - 20, size - 12)
+        cy = rng.integers(16, size - 16)
+        disk = (yy - cy) ** 2 + (xx - cx) ** 2 <= 8**2
+        image = rng.normal(0.3, 0.05, (size, size))
+        stripes = (yy // 2) % 2 if label else (xx // 2) % 2
+        image[disk] = np.where(stripes, 0.9, 0.5)[disk]
+        images.append(np.clip(image, 0, 1).astype(np.float32))
+        labels.append(label)
+    return images, np.array(labels)
+
+
+def test_grad_cam_follows_the_lesion_from_one_half_of_the_image_to_the_other():
+    """Regression: at 64 px ResNet18's last stage is 2 x 2 and every map was the same corner
+    blob; on the default (finer) layer the map moves with the lesion."""
+    from sklearn_alnm.models import ImageClassifier
+
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    left, y_left = _half_lesion_images(60, "left", rng)
+    right, y_right = _half_lesion_images(60, "right", rng)
+    X = pd.DataFrame({"image": left + right})
+    y = np.concatenate([y_left, y_right])
+    model = ImageClassifier(
+        "image",
+        backbone="resnet18",
+        input_size=64,
+        normalize="zscore",
+        augment=None,
+        max_epochs=6,
+        lr=1e-3,
+        batch_size=16,
+        random_state=0,
+    ).fit(X, y)
+    test_left, yl = _half_lesion_images(10, "left", np.random.default_rng(1))
+    test_right, yr = _half_lesion_images(10, "right", np.random.default_rng(2))
+    for images, labels, side in ((test_left, yl, "left"), (test_right, yr, "right")):
+        positives = pd.DataFrame({"image": [im for im, t in zip(images, labels) if t == 1]})
+        heat = grad_cam(model, positives)
+        # the column where the map is hottest (lesion centres: x in 12-20 or 44-52)
+        peak = heat.mean(axis=1).argmax(axis=1)
+        if side == "left":
+            assert np.mean(peak < 32) >= 0.8, peak
+        else:
+            assert np.mean(peak >= 32) >= 0.8, peak

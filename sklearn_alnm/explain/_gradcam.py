@@ -11,6 +11,7 @@ lives on the layer's grid; it is upsampled bilinearly to the network input and s
 import difflib
 import itertools
 import numbers
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -112,6 +113,62 @@ def _resolve_model(model, X, branch=None):
         "model must be a fitted ImageClassifier (with module_ and prepare_images) or a "
         f"torch.nn.Module; got {type(model).__name__}."
     )
+
+
+#: The default Grad-CAM layer is the deepest stage whose feature map has at least this many
+#: cells along each side at the input size: a coarser map (a ResNet's last stage is 2 x 2 at
+#: 64 px) cannot say where in the image the evidence is.
+MIN_GRADCAM_CELLS = 7
+
+
+def _grid_layer(module, images, device, dtype):
+    """The default layer for ``images``: ``gradcam_layer``, or the deepest earlier stage with
+    at least :data:`MIN_GRADCAM_CELLS` cells per side when ``gradcam_layer``'s map is coarser.
+
+    The candidate stages are ``gradcam_layer`` and the siblings before it (a ResNet's
+    ``layer1`` ... ``layer4``, a DenseNet's blocks); one forward pass of the first image
+    measures their grids. Layers whose output is not a 4-D map (a ViT block) keep the default.
+    """
+    default = getattr(module, "gradcam_layer", None)
+    if default is None:
+        return None
+    parent_name, _, leaf = default.rpartition(".")
+    try:
+        parent = module.get_submodule(parent_name) if parent_name else module
+    except AttributeError:
+        return default
+    names = []
+    for name, _ in parent.named_children():
+        names.append(name)
+        if name == leaf:
+            break
+    else:
+        return default
+    grids = {}
+
+    def probe(name):
+        def hook(_module, _args, output):
+            if isinstance(output, torch.Tensor) and output.ndim == 4:
+                grids[name] = tuple(output.shape[-2:])
+
+        return hook
+
+    handles = [parent.get_submodule(n).register_forward_hook(probe(n)) for n in names]
+    modes = {sub: sub.training for sub in module.modules()}
+    try:
+        module.eval()
+        with torch.inference_mode():
+            module(images[:1].to(device=device, dtype=dtype))
+    finally:
+        for handle in handles:
+            handle.remove()
+        for sub, mode in modes.items():
+            sub.training = mode
+    if leaf not in grids or min(grids[leaf]) >= MIN_GRADCAM_CELLS:
+        return default
+    fine = [n for n in names if n in grids and min(grids[n]) >= MIN_GRADCAM_CELLS]
+    chosen = fine[-1] if fine else max(grids, key=lambda n: min(grids[n]))
+    return f"{parent_name}.{chosen}" if parent_name else chosen
 
 
 def _resolve_layer(module, target_layer):
@@ -316,8 +373,11 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16, br
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     module, images, device, classes, view = _resolve_model(model, X, branch)
+    dtype = _module_dtype(module)
     if view is not None and target_layer is None:
         target_layer = view.layer
+    elif target_layer is None and len(images):
+        target_layer = _grid_layer(module, images, device, dtype)
     layer_name, layer = _resolve_layer(module, target_layer)
     if class_index is None:
         class_index = _default_class(model, classes)
@@ -325,8 +385,8 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16, br
     n, height, width = images.shape[0], images.shape[-2], images.shape[-1]
     n_frames = images.shape[2] if images.ndim == 5 else None
     patch = _patch_size(module)
-    dtype = _module_dtype(module)
     captured = []
+    cells = None
 
     def hook(_module, _args, output):
         if not isinstance(output, torch.Tensor):
@@ -379,6 +439,7 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16, br
                     acts = _volume(captured[0].detach().float(), len(x), layer_name)
                     grads = _volume(grad.detach().float(), len(x), layer_name)
                     cam = _cam(acts, grads, (n_frames, height, width))
+                cells = tuple(acts.shape[-2:])
                 dims = tuple(range(1, cam.ndim))
                 peak = cam.amax(dim=dims, keepdim=True)
                 cam = torch.where(peak > 0, cam / peak.clamp_min(1e-30), torch.zeros_like(cam))
@@ -401,7 +462,22 @@ def _compute(model, X, *, target_layer=None, class_index=None, batch_size=16, br
     label = None
     if classes is not None and -len(classes) <= position < len(classes):
         label = classes[position]
-    return heat, prob, images, label
+    return heat, prob, images, label, _LayerGrid(layer_name, cells, (height, width))
+
+
+class _LayerGrid(NamedTuple):
+    """The Grad-CAM layer, its map's grid and the input's size (for captions)."""
+
+    layer: str
+    cells: tuple | None
+    input_size: tuple
+
+    def caption(self):
+        grid = "" if self.cells is None else f": {self.cells[0]} x {self.cells[1]} cells"
+        return (
+            f"Grad-CAM of layer {self.layer}{grid} at the network's "
+            f"{self.input_size[0]} x {self.input_size[1]} px input"
+        )
 
 
 def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16, branch=None):
@@ -434,7 +510,11 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16, br
         (``"net.layer4"``) or the submodule itself. ``None`` uses the network's
         ``gradcam_layer`` attribute (every :class:`~sklearn_alnm.nn.Backbone` has one: the
         last convolutional stage; for ViT the last encoder block's first LayerNorm, whose
-        patch tokens are reshaped to their grid and the class token dropped).
+        patch tokens are reshaped to their grid and the class token dropped) when its map
+        has at least ``MIN_GRADCAM_CELLS`` (7) cells per side at the input size, else the
+        deepest earlier stage that has (a ResNet at 64 px: ``layer2``, 8 x 8, instead of
+        ``layer4``, 2 x 2, whose map is one blob whatever the image).
+        :func:`plot_gradcam` writes the layer and its grid under the panel.
     class_index : int, class label or None, default=None
         The output explained: an int is the output column; any other value is looked up in
         the classifier's ``classes_`` (e.g. ``"N+"``). ``None``: the positive class of a
@@ -486,7 +566,7 @@ def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16, br
     >>> model.training  # the module's state is restored
     True
     """
-    heat, _, _, _ = _compute(
+    heat, _, _, _, _ = _compute(
         model,
         X,
         target_layer=target_layer,
@@ -772,7 +852,7 @@ def plot_gradcam(
             "(N, C, T, H, W); got "
             f"{type(X).__name__}."
         )
-    heat, prob, images, label = _compute(
+    heat, prob, images, label, where = _compute(
         model,
         subset,
         target_layer=target_layer,
@@ -819,4 +899,5 @@ def plot_gradcam(
     if own_figure:
         mappable = ScalarMappable(norm=Normalize(0.0, 1.0), cmap=colors)
         fig.colorbar(mappable, ax=axes, shrink=0.8, label="Grad-CAM")
+        fig.supxlabel(where.caption(), fontsize=8)
     return fig
