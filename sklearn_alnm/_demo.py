@@ -39,7 +39,7 @@ _DEMO_MODALITIES = {
 #: Frames per synthetic clip in the demo (the video networks see every frame).
 _DEMO_FRAMES = 8
 #: Shared small settings of the video study's networks (clips and key frames at 32 px).
-_DEMO_VIDEO = {"lr": 1e-3, "batch_size": 16, "max_epochs": 8, "normalize": "zscore"}
+_DEMO_VIDEO = {"lr": 1e-3, "batch_size": 16, "max_epochs": 6, "normalize": "zscore"}
 #: Small settings of the multimodal study's branches (from scratch, no augmentation; the
 #: ultrasound lesion at 48 px, where a ResNet18 trunk still learns its cue, the H&E tile at 32).
 _DEMO_BRANCH = {"input_size": 32, "lr": 1e-3, "batch_size": 16, "max_epochs": 8, "augment": None}
@@ -192,6 +192,15 @@ def run_demo(
     return tables
 
 
+def _radiomics_verbosity():
+    """This process's pyradiomics verbosity, or None when no study imported pyradiomics."""
+    if "radiomics" not in sys.modules:
+        return None
+    from .features._radiomics_worker import _radiomics_verbosity
+
+    return _radiomics_verbosity()
+
+
 def _status(progress, message):
     if progress:
         print(f"{message} ...", file=sys.stderr, flush=True)
@@ -274,12 +283,15 @@ def _fit_plans(plans, X, y, n_jobs, progress=False):
         order = sorted(range(len(tasks)), key=lambda i: -tasks[i][0])
         threads = max(1, (os.cpu_count() or 1) // workers)
         level = logging.getLogger("sklearn_alnm").getEffectiveLevel()
+        quiet = _radiomics_verbosity()  # the workers silence pyradiomics as this process does
         _log.info("fitting %d groups of models in %d processes", len(tasks), workers)
         bar.set_postfix_str(f"{workers} processes")
         fitted = Parallel(
             n_jobs=workers, batch_size=1, pre_dispatch="n_jobs", return_as="generator_unordered"
         )(
-            delayed(_fit_group)(i, tasks[i][2], X, y, threads=threads, log_level=level)
+            delayed(_fit_group)(
+                i, tasks[i][2], X, y, threads=threads, log_level=level, radiomics_level=quiet
+            )
             for i in order
         )
         for i, group in fitted:
@@ -289,9 +301,13 @@ def _fit_plans(plans, X, y, n_jobs, progress=False):
             bar.update(len(group))
 
 
-def _fit_group(index, models, X, y, threads=None, log_level=None):
+def _fit_group(index, models, X, y, threads=None, log_level=None, radiomics_level=None):
     """Fit ``models`` (a dict) in order, in this process; return ``(index, models)``."""
     import time
+
+    from .features._radiomics_worker import _set_radiomics_verbosity
+
+    _set_radiomics_verbosity(radiomics_level)
 
     if threads is not None:
         import torch
@@ -529,7 +545,7 @@ def _video_study(*, cache, random_state, n_jobs):
     def show(scores, models, X_test, y_train, y_test, out):
         return _compare_on_test(scores, "TIN (video)", y_train, y_test, header=header, out=out)
 
-    groups = ((("TIN (video)",), 70), (("Static CNN (key frame)",), 19))
+    groups = ((("TIN (video)",), 53), (("Static CNN (key frame)",), 14))
     return _DemoStudy("video", models, tuple(models), show, groups=groups)
 
 
