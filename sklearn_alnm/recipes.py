@@ -56,7 +56,7 @@ def mammography_fusion(
 
     The study extracts, per view (CC and MLO), pyradiomics features and the penultimate
     ResNet18 features of the lesion region; each signature is z-scored, filtered
-    univariately (p < 0.05), de-correlated (|r| > 0.75) and reduced by a 5-fold
+    univariately (p < 0.05), de-correlated (:math:`|r|` > 0.75) and reduced by a 5-fold
     cross-validated LASSO before an SGD classifier. Clinical factors form a logistic model.
     Modalities are fused either by concatenating their features before selection
     (``kind="pre"``) or by stacking the modality models' probabilities with an SVM

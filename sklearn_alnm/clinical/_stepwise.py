@@ -621,9 +621,9 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     n_iter_ : ndarray of shape (1,)
         Number of IRLS iterations of the final fit.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature names
+        Names of features seen during ``fit``. Defined only when `X` has feature names
         that are all strings.
 
     See Also
@@ -635,7 +635,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
     -----
     Missing values are rejected: impute before (e.g. in a :class:`~sklearn.pipeline.Pipeline`);
     R's ``step`` also requires the same rows in every model. A level of a categorical column
-    that was not seen in :term:`fit` raises a ``ValueError`` at prediction, as R's ``predict``.
+    that was not seen in ``fit`` raises a ``ValueError`` at prediction, as R's ``predict``.
 
     Stepwise selection on the whole cohort, followed by an evaluation on the same cohort,
     overstates performance; fit it inside cross-validation or evaluate on held-out cohorts.
@@ -947,7 +947,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Same columns as in :term:`fit`; only the selected ones are used.
+            Same columns as in ``fit``; only the selected ones are used.
 
         Returns
         -------
@@ -962,7 +962,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Same columns as in :term:`fit`.
+            Same columns as in ``fit``.
 
         Returns
         -------
@@ -978,7 +978,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Same columns as in :term:`fit`.
+            Same columns as in ``fit``.
 
         Returns
         -------

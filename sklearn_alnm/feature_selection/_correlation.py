@@ -91,9 +91,9 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
     classes_ : ndarray of shape (2,) or None
         The two labels; ``None`` when fitted without a label.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature names
+        Names of features seen during ``fit``. Defined only when `X` has feature names
         that are all strings.
 
     See Also

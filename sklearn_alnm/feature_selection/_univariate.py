@@ -159,9 +159,9 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
     classes_ : ndarray of shape (2,)
         The two labels; ``classes_[1]`` is the positive class.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
+        Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during :term:`fit`. Defined only when `X` has feature names
+        Names of features seen during ``fit``. Defined only when `X` has feature names
         that are all strings.
 
     See Also

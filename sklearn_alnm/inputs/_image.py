@@ -215,7 +215,7 @@ class PreparesImagesMixin:
 
         Returns
         -------
-        torch.Tensor of shape (n_patients, in_chans_, height, width)
+        torch.Tensor of shape (n_patients, ``in_chans_``, height, width)
             float32, on the CPU; exactly what the network is fed at inference.
         """
         check_is_fitted(self, "net_")

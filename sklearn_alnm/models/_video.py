@@ -206,7 +206,7 @@ class VideoClassifier(BaseNeuralClassifier):
 
         Returns
         -------
-        torch.Tensor of shape (n_patients, in_chans_, n_frames, frame_size, frame_size)
+        torch.Tensor of shape (n_patients, ``in_chans_``, n_frames, frame_size, frame_size)
         """
         check_is_fitted(self, "net_")
         self.input_.check(self, X)

@@ -126,7 +126,7 @@ class WeightedFusion(_ProjectedFusion):
 
 
 class AttentionFusion(_ProjectedFusion):
-    """Per-patient attention over the modalities: ``w . (tanh(V h) * sigmoid(U h))``."""
+    """Per-patient attention over the modalities: ``w @ (tanh(V h) * sigmoid(U h))``."""
 
     def __init__(self, dims, num_classes, hidden=256):
         super().__init__(dims, num_classes, hidden)

@@ -69,8 +69,8 @@ class MaxPooling(nn.Module):
 
 
 class AttentionScore(nn.Module):
-    """One attention score per instance: ``w . tanh(V h)``, or gated,
-    ``w . (tanh(V h) * sigmoid(U h))`` (Ilse et al., 2018).
+    """One attention score per instance: ``w @ tanh(V h)``, or gated,
+    ``w @ (tanh(V h) * sigmoid(U h))`` (Ilse et al., 2018).
 
     Parameters
     ----------

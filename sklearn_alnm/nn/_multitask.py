@@ -203,11 +203,12 @@ class MaskDecoder(nn.Module):
         ``2 ** (i + 1)`` times the feature grid; an upsampled map is resized to it
         otherwise).
 
-    Returns (``forward``)
-    ---------------------
-    mask : (B, 1, H', W') logits, ``(H', W')`` being twice the feature grid, or the finest
-    ``high_res`` map's grid; ``s``: the segmentation feature ``(B, dim // 4, H', W')``;
-    token : ``(B, dim)``; image : the attended image features ``(B, dim, h, w)``.
+    Notes
+    -----
+    ``forward`` returns ``mask``: ``(B, 1, H', W')`` logits, ``(H', W')`` being twice the
+    feature grid, or the finest ``high_res`` map's grid; ``s``: the segmentation feature
+    ``(B, dim // 4, H', W')``; ``token``: ``(B, dim)``; ``image``: the attended image
+    features ``(B, dim, h, w)``.
 
     Examples
     --------
@@ -317,11 +318,11 @@ class MultiTaskSegNet(nn.Module):
         Outputs of the ALN head (class logits).
     seed : int or None, default=None
 
-    Returns (``forward``)
-    ---------------------
-    MultiTaskOutput
-        ``aln`` (B, num_classes) logits, ``mask`` (B, 1, H, W) logits on the input grid,
-        ``kind`` (B,) logit, ``token`` (B, dim) the pooled lesion feature.
+    Notes
+    -----
+    ``forward`` returns a :class:`MultiTaskOutput`: ``aln`` (B, num_classes) logits, ``mask``
+    (B, 1, H, W) logits on the input grid, ``kind`` (B,) logit, ``token`` (B, dim) the
+    pooled lesion feature.
 
     Examples
     --------
