@@ -172,7 +172,8 @@ def run_demo(
                     reported.setdefault(name, model)
         # one prediction per model and cohort, shared by the printed tables and the report
         _status(progress, f"scoring {len(reported)} models on the training and test cohorts")
-        report = _demo_report(reported, *split)
+        primary = next((p.primary for p in reversed(plans) if p.primary in reported), None)
+        report = _demo_report(reported, *split, primary=primary)
         for plan in plans:
             scores = {
                 name: report.probabilities_[name]
@@ -234,6 +235,7 @@ class _DemoStudy(NamedTuple):
     show: Callable  # (scores, fitted models, X_test, y_train, y_test, stream) -> table
     cost: float = 0.0
     groups: tuple | None = None  # ((names, cost), ...)
+    primary: str | None = None  # the model the study proposes
 
     def fit_groups(self):
         if self.groups is None:
@@ -325,7 +327,7 @@ def _fit_group(index, models, X, y, threads=None, log_level=None, radiomics_leve
     return index, models
 
 
-def _demo_report(models, X_train, X_test, y_train, y_test):
+def _demo_report(models, X_train, X_test, y_train, y_test, primary=None):
     from .report import StudyReport
 
     return StudyReport(
@@ -333,6 +335,7 @@ def _demo_report(models, X_train, X_test, y_train, y_test):
         {"Training": (X_train, y_train), "Test": (X_test, y_test)},
         title="sklearn_alnm demo: synthetic ALNM cohort",
         gradcam=4,
+        primary=primary,
     )
 
 
@@ -357,7 +360,12 @@ def _clinical_study(*, cache, random_state, n_jobs):
         return table
 
     return _DemoStudy(
-        "clinical", {"Clinical": make_clinical_pipeline()}, ("Clinical",), show, cost=0.1
+        "clinical",
+        {"Clinical": make_clinical_pipeline()},
+        ("Clinical",),
+        show,
+        cost=0.1,
+        primary="Clinical",
     )
 
 
@@ -471,7 +479,14 @@ def _ultrasound_study(*, cache, random_state, n_jobs):
         (("CNN (US)",), 19),
         (("Auto-segmentation nomogram (US)",), 111),
     )
-    return _DemoStudy("ultrasound", models, tuple(models)[1:], show, groups=groups)
+    return _DemoStudy(
+        "ultrasound",
+        models,
+        tuple(models)[1:],
+        show,
+        groups=groups,
+        primary="Auto-segmentation nomogram (US)",
+    )
 
 
 def _mammography_study(*, cache, random_state, n_jobs):
@@ -505,7 +520,7 @@ def _mammography_study(*, cache, random_state, n_jobs):
 
     # "Clinical" is shown in the report only when the clinical study does not run; one
     # group, as the models share the feature cache
-    return _DemoStudy("mammography", models, tuple(models), show, cost=45)
+    return _DemoStudy("mammography", models, tuple(models), show, cost=45, primary="Post-fusion")
 
 
 _VIDEO_HEADER = (
@@ -546,7 +561,7 @@ def _video_study(*, cache, random_state, n_jobs):
         return _compare_on_test(scores, "TIN (video)", y_train, y_test, header=header, out=out)
 
     groups = ((("TIN (video)",), 53), (("Static CNN (key frame)",), 14))
-    return _DemoStudy("video", models, tuple(models), show, groups=groups)
+    return _DemoStudy("video", models, tuple(models), show, groups=groups, primary="TIN (video)")
 
 
 _MULTIMODAL_HEADER = (
@@ -596,7 +611,9 @@ def _multimodal_study(*, cache, random_state, n_jobs):
         return _compare_on_test(scores, reference, y_train, y_test, header=header, out=out)
 
     # one group: the fusions hold the two fitted branches
-    return _DemoStudy("multimodal", models, tuple(models), show, cost=34)
+    return _DemoStudy(
+        "multimodal", models, tuple(models), show, cost=34, primary="Multilayer fusion"
+    )
 
 
 _BAGS_HEADER = (
@@ -651,7 +668,7 @@ def _bags_study(*, cache, random_state, n_jobs):
 
     reported = ("MTL-MIL (transformer)", "Single T (tumour image)")
     # one group: the image stage alone is read from the fitted two-stage model
-    return _DemoStudy("bags", models, reported, show, cost=51)
+    return _DemoStudy("bags", models, reported, show, cost=51, primary="MTL-MIL (transformer)")
 
 
 class _Stage:

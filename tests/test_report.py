@@ -500,11 +500,27 @@ def test_to_html_writes_page_figures_and_tables(html_report, tmp_path):
     assert index == folder / "index.html"
     page = index.read_text(encoding="utf-8")
     images = re.findall(r'<img src="([^"]+)"', page)
-    assert images == ["roc.png", "calibration.png", "decision_curve.png", "confusion_matrices.png"]
+    assert images == [
+        "forest.png",
+        "roc.png",
+        "calibration.png",
+        "decision_curve.png",
+        "confusion_matrices.png",
+    ]
     for name in images:
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     links = re.findall(r'<a href="([^"]+)"', page)
-    assert links == ["metrics.csv", "metrics_formatted.csv", "delong.csv", "readers.csv"]
+    assert links == [
+        "metrics.csv",
+        "metrics_formatted.csv",
+        "delong.csv",
+        "comparison.csv",
+        "key_findings.csv",
+        "readers.csv",
+    ]
+    # the first screen: the key findings, then the forest plot, before any long table
+    assert page.index("Key findings") < page.index("forest.png") < page.index("<table")
+    assert "<details>" in page  # the matrix of every pair is collapsed
     assert sorted(p.name for p in folder.iterdir()) == sorted(["index.html", *images, *links])
     assert [p.name for p in tmp_path.iterdir()] == ["deep"]
 
@@ -829,3 +845,68 @@ def test_methods_mention_readers_only_when_there_are_readers(data, tmp_path):
     with_readers = StudyReport(models, two, readers={"Reader A": readers["Reader A"]})
     page = with_readers.to_html(tmp_path / "b", dpi=30).read_text()
     assert "McNemar" in page.split("<h2>Performance</h2>")[0]
+
+
+def test_primary_model_comparisons_are_adjusted_and_summarised(data):
+    models, cohorts, _ = data
+    names = list(models)
+    report = StudyReport(models, cohorts)
+    assert report.primary_ == names[-1]  # by default the last model
+    assert report.evaluation_cohorts == list(cohorts)[1:]
+    table = report.comparison_table()
+    assert table.index.names == ["cohort", "model"]
+    assert set(table.index.get_level_values("model")) == set(names[:-1])
+    # the primary's comparisons equal the matching rows of the full matrix
+    delong = report.delong_table()
+    for (cohort, other), row in table.iterrows():
+        pair = delong.loc[(cohort, other, names[-1])]  # (model_1, model_2) in models' order
+        assert row["pvalue"] == pytest.approx(pair["pvalue"])
+        assert row["difference"] == pytest.approx(-pair["difference"])
+        # Holm never lowers a p-value, and equals it times k for the smallest one
+        assert row["p_adjusted"] >= row["pvalue"] - 1e-12
+    from statsmodels.stats.multitest import multipletests
+
+    for cohort in report.evaluation_cohorts:
+        p = table.loc[cohort, "pvalue"].to_numpy()
+        expected = multipletests(p, method="holm")[1]
+        np.testing.assert_allclose(table.loc[cohort, "p_adjusted"].to_numpy(), expected)
+    raw = StudyReport(models, cohorts, primary=names[0], adjust=None).comparison_table()
+    np.testing.assert_array_equal(raw["p_adjusted"], raw["pvalue"])
+
+    findings = report.key_findings()
+    assert list(findings.index) == report.evaluation_cohorts
+    metrics = report.metrics_table()
+    for cohort, row in findings.iterrows():
+        assert row["model"] == names[-1]
+        assert row["auc"] == metrics.loc[(names[-1], cohort), "auc"]
+        others = {n: metrics.loc[(n, cohort), "auc"] for n in names[:-1]}
+        assert row["comparator"] == max(others, key=others.get)
+        assert row["delong_p"] == table.loc[(cohort, row["comparator"]), "pvalue"]
+    with pytest.raises(ValueError, match="primary model 'nope'"):
+        StudyReport(models, cohorts, primary="nope")
+    with pytest.raises(ValueError, match="adjust must be one of"):
+        StudyReport(models, cohorts, adjust="sidak2")
+
+
+def test_forest_plot_has_a_row_per_model_and_names_the_primary(data):
+    models, cohorts, _ = data
+    report = StudyReport(models, cohorts, primary=list(models)[0])
+    fig = report.plot_forest()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == len(models)
+    assert f"{list(models)[0]} (primary)" in labels
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == list(cohorts)
+    # nothing drawn outside the figure: every text's box lies within the canvas
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.canvas.get_width_height()
+    for text in fig.findobj(lambda a: hasattr(a, "get_window_extent") and hasattr(a, "get_text")):
+        if not text.get_text() or not text.get_visible():
+            continue
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= -1 and box.y0 >= -1, text.get_text()
+        assert box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()

@@ -365,3 +365,48 @@ def nomogram_figure(nomogram, name):
         f"model {name!r}: plot() returned {type(out).__name__}; a nomogram's plot() must "
         "return a matplotlib Figure or Axes (or require an ax= argument to draw into)."
     )
+
+
+def forest_figure(report, cohorts):
+    """AUC and its confidence interval of every model (rows) in each cohort (markers)."""
+    table = report.metrics_table()
+    names = list(report.models)
+    n = len(names)
+    fig = Figure(figsize=(7.5, 1.2 + 0.42 * n * max(1, len(cohorts)) ** 0.5), layout="constrained")
+    ax = fig.add_subplot()
+    markers = "osD^vP*X"
+    step = 0.6 / max(1, len(cohorts))
+    for k, cohort in enumerate(cohorts):
+        offset = (k - (len(cohorts) - 1) / 2) * step
+        for i, name in enumerate(names):
+            row = table.loc[(name, cohort)]
+            y = n - 1 - i + offset
+            color = report.colors_[name]
+            ax.plot([row["auc_low"], row["auc_high"]], [y, y], color=color, lw=2)
+            ax.plot(
+                row["auc"],
+                y,
+                markers[k % len(markers)],
+                color=color,
+                mec="black" if name == report.primary_ else "white",
+                ms=7,
+                label=cohort if i == 0 else None,
+            )
+    ax.axvline(0.5, color="0.6", ls=":", lw=1)
+    ax.set_yticks(
+        range(n),
+        [f"{name} (primary)" if name == report.primary_ else name for name in reversed(names)],
+    )
+    ax.set_xlabel(f"AUC ({report.confidence * 100:g}% CI, DeLong)")
+    ax.set_xlim(min(0.4, float(table["auc_low"].min()) - 0.02), 1.0)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Line2D([], [], marker=markers[k % len(markers)], color="0.3", ls="", label=cohort)
+        for k, cohort in enumerate(cohorts)
+    ]
+    ax.legend(
+        handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="cohort"
+    )
+    ax.set_title("Discrimination of every model", fontsize=11)
+    return fig

@@ -338,8 +338,12 @@ class StudyReport:
     * :meth:`metrics_table`: AUC with DeLong confidence interval, accuracy, sensitivity,
       specificity, PPV, NPV, F1 at that threshold and the Hosmer-Lemeshow test
       (:func:`~sklearn_alnm.metrics.performance_table`), one row per model and cohort;
-    * :meth:`delong_table`: pairwise DeLong tests between models in each cohort
-      (:func:`~sklearn_alnm.metrics.delong_test`);
+    * :meth:`key_findings`: the primary model's AUC, sensitivity and specificity in each
+      evaluation cohort against its best comparator, and :meth:`plot_forest`, every model's
+      AUC with its interval;
+    * :meth:`comparison_table`: the primary model against each other model (DeLong test,
+      multiplicity-adjusted p-values); :meth:`delong_table`: every pair of models in each
+      cohort (:func:`~sklearn_alnm.metrics.delong_test`);
     * :meth:`readers_table`: radiologists' binary calls against each model, with McNemar's
       test on the paired correct / incorrect classifications;
     * figures (:class:`matplotlib.figure.Figure`, drawn without pyplot): :meth:`plot_roc`,
@@ -394,6 +398,12 @@ default="youden-on-first-cohort"
     label_names : dict or None, default=None
         Display names of the labels (e.g. ``{0: "N0", 1: "N+"}`` for 0/1-coded labels) in
         the page and the figures.
+    primary : str or None, default=None
+        The model the study proposes: :meth:`key_findings` and :meth:`comparison_table`
+        compare it with every other model. ``None``: the last model of ``models``.
+    adjust : {"holm", "fdr_bh", "bonferroni"} or None, default="holm"
+        Multiplicity adjustment of the primary model's DeLong p-values within each cohort
+        (:func:`statsmodels.stats.multitest.multipletests`); ``None`` reports them unadjusted.
 
     Attributes
     ----------
@@ -407,6 +417,8 @@ default="youden-on-first-cohort"
         The two labels, sorted.
     colors_ : dict of str to tuple
         The RGBA colour of each model in every figure.
+    primary_ : str
+        The primary model's name.
 
     Raises
     ------
@@ -482,6 +494,8 @@ default="youden-on-first-cohort"
         title=None,
         gradcam=None,
         label_names=None,
+        primary=None,
+        adjust="holm",
     ):
         self.models = _check_models(models)
         self.cohorts = _check_cohorts(cohorts)
@@ -499,6 +513,13 @@ default="youden-on-first-cohort"
         thresholds = _check_thresholds(threshold, self.models)
         self.classes_, self.pos_label_ = _check_labels(self.cohorts, pos_label)
         self.readers = _check_readers(readers, self.cohorts)
+        self.primary = primary
+        self.adjust = adjust
+        if primary is not None and primary not in self.models:
+            raise ValueError(f"primary model {primary!r} is not among {list(self.models)}.")
+        if adjust not in _ADJUSTMENTS:
+            raise ValueError(f"adjust must be one of {list(_ADJUSTMENTS)}; got {adjust!r}.")
+        self.primary_ = primary if primary is not None else list(self.models)[-1]
 
         self._is_positive = {
             name: np.asarray(y == self.pos_label_, dtype=bool)
@@ -644,6 +665,134 @@ default="youden-on-first-cohort"
         result = pd.concat(parts, names=["model", "cohort"])
         result.attrs = dict(table.attrs)
         return result
+
+    @property
+    def evaluation_cohorts(self):
+        """The cohorts the key findings are read on: every cohort after the first (on which
+        thresholds are chosen), or the only one."""
+        names = list(self.cohorts)
+        return names[1:] if len(names) > 1 else names
+
+    def comparison_table(self, cohorts=None):
+        """The primary model against each other model: DeLong tests with adjusted p-values.
+
+        In each cohort the primary model is compared with every other model on the same
+        patients (:func:`~sklearn_alnm.metrics.delong_test`, two-sided); ``p_adjusted``
+        corrects the cohort's p-values for the number of comparisons (``adjust``). The full
+        matrix of pairs is :meth:`delong_table`.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to compare on; default :attr:`evaluation_cohorts`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(cohort, model)``; columns ``auc_primary``, ``auc``, ``difference``
+            (primary minus model), ``ci_low``, ``ci_high``, ``pvalue`` and ``p_adjusted``.
+            Empty with a single model.
+        """
+        from statsmodels.stats.multitest import multipletests
+
+        cohorts = self.evaluation_cohorts if cohorts is None else self._select_cohorts(cohorts)
+        others = [name for name in self.models if name != self.primary_]
+        rows, index = [], []
+        for cohort in cohorts:
+            y = self.cohorts[cohort][1]
+            is_pos = self._is_positive[cohort]
+            enough = min(int(is_pos.sum()), int((~is_pos).sum())) >= 2
+            cohort_rows = []
+            for other in others:
+                if enough:
+                    result = delong_test(
+                        y,
+                        self.probabilities_[self.primary_][cohort],
+                        self.probabilities_[other][cohort],
+                        confidence=self.confidence,
+                        pos_label=self.pos_label_,
+                    )
+                    row = {
+                        "auc_primary": result.auc_1,
+                        "auc": result.auc_2,
+                        "difference": result.difference,
+                        "ci_low": result.ci_low,
+                        "ci_high": result.ci_high,
+                        "pvalue": result.pvalue,
+                    }
+                else:
+                    row = dict.fromkeys(
+                        ("auc_primary", "auc", "difference", "ci_low", "ci_high", "pvalue"),
+                        np.nan,
+                    )
+                cohort_rows.append(row)
+                index.append((cohort, other))
+            p = np.array([row["pvalue"] for row in cohort_rows], dtype=float)
+            adjusted = p.copy()
+            finite = np.isfinite(p)
+            if self.adjust is not None and finite.any():
+                adjusted[finite] = multipletests(p[finite], method=self.adjust)[1]
+            for row, value in zip(cohort_rows, adjusted, strict=True):
+                row["p_adjusted"] = value
+            rows += cohort_rows
+        columns = ["auc_primary", "auc", "difference", "ci_low", "ci_high", "pvalue", "p_adjusted"]
+        return pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=["cohort", "model"]),
+            columns=columns,
+        )
+
+    def key_findings(self):
+        """How good the primary model is, and against what, in each evaluation cohort.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            One row per evaluation cohort: ``model`` (the primary model), ``n``, ``auc``,
+            ``auc_low``, ``auc_high``, ``sensitivity``, ``specificity`` and ``threshold`` (its
+            fixed threshold), then ``comparator`` (the other model with the highest AUC in
+            that cohort), ``comparator_auc``, ``comparator_auc_low``,
+            ``comparator_auc_high``, ``delong_p`` and ``p_adjusted`` (primary vs
+            comparator, adjusted over all of the primary model's comparisons in the cohort).
+            The comparator columns are missing values with a single model.
+        """
+        metrics = self.metrics_table()
+        comparison = self.comparison_table()
+        rows = []
+        for cohort in self.evaluation_cohorts:
+            own = metrics.loc[(self.primary_, cohort)]
+            row = {"cohort": cohort, "model": self.primary_}
+            for key in ("n", "auc", "auc_low", "auc_high", "sensitivity", "specificity"):
+                row[key] = own[key]
+            row["threshold"] = self.thresholds_[self.primary_]
+            others = [name for name in self.models if name != self.primary_]
+            best = max(others, key=lambda n: metrics.loc[(n, cohort), "auc"], default=None)
+            row["comparator"] = best
+            for key in ("auc", "auc_low", "auc_high"):
+                row[f"comparator_{key}"] = (
+                    metrics.loc[(best, cohort), key] if best is not None else np.nan
+                )
+            found = best is not None and (cohort, best) in comparison.index
+            row["delong_p"] = comparison.loc[(cohort, best), "pvalue"] if found else np.nan
+            row["p_adjusted"] = comparison.loc[(cohort, best), "p_adjusted"] if found else np.nan
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("cohort")
+
+    def plot_forest(self, cohorts=None):
+        """Forest plot: every model's AUC with its DeLong interval, one marker per cohort.
+
+        The primary model is named so on its row and its markers are outlined.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all, in order.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.forest_figure(self, self._select_cohorts(cohorts))
 
     def delong_table(self, layout="long"):
         """Pairwise DeLong tests between the models' AUCs, in each cohort.
@@ -1013,17 +1162,23 @@ default="youden-on-first-cohort"
     def to_html(self, folder, *, dpi=150):
         """Write the report into ``folder``: ``index.html``, PNG figures and CSV tables.
 
-        The page holds the cohort summary, the formatted performance table, the DeLong and
-        reader comparisons and the figures. Figures are separate PNG files beside
+        The page opens with the key findings (the primary model's AUC, sensitivity and
+        specificity in each evaluation cohort against its best comparator) and the forest
+        plot of every model's AUC, then holds the cohort summary, the formatted performance
+        table, the primary model's DeLong comparisons (the full matrix of pairs collapsed),
+        the reader comparisons and the figures. Figures are separate PNG files beside
         ``index.html``, referenced by relative paths (so the folder can be moved, zipped or
         opened offline, and the figures reused in a manuscript); nothing is fetched from the
         web. Files written:
 
         * ``index.html``;
-        * ``roc.png``, ``calibration.png``, ``decision_curve.png``,
+        * ``forest.png`` (:meth:`plot_forest`), ``roc.png``, ``calibration.png``,
+          ``decision_curve.png``,
           ``confusion_matrices.png``, ``nomogram_<model>.png`` per nomogram model and
           ``gradcam_<model>.png`` per image model (when ``gradcam`` is set);
-        * ``metrics.csv`` (numeric :meth:`metrics_table`), ``metrics_formatted.csv``,
+        * ``key_findings.csv`` (:meth:`key_findings`), ``comparison.csv``
+          (:meth:`comparison_table`), ``metrics.csv`` (numeric :meth:`metrics_table`),
+          ``metrics_formatted.csv``,
           ``delong.csv`` (long :meth:`delong_table`), ``readers.csv`` (when there are
           readers), ``nomogram_<model>_points.csv`` (when ``points_table`` is a table).
 
@@ -1066,8 +1221,9 @@ default="youden-on-first-cohort"
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     index = report.to_html(Path(tmp) / "report", dpi=50)
         ...     sorted(p.name for p in index.parent.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-        ['calibration.png', 'confusion_matrices.png', 'decision_curve.png', 'delong.csv',
-         'index.html', 'metrics.csv', 'metrics_formatted.csv', 'roc.png']
+        ['calibration.png', 'comparison.csv', 'confusion_matrices.png', 'decision_curve.png',
+         'delong.csv', 'forest.png', 'index.html', 'key_findings.csv', 'metrics.csv',
+         'metrics_formatted.csv', 'roc.png']
         """
         dpi = _check_int(dpi, "dpi", 1)
         folder = Path(os.fspath(folder))
@@ -1111,13 +1267,18 @@ default="youden-on-first-cohort"
         metrics = self.metrics_table()
         formatted = self.metrics_table(formatted=True)
         delong = self.delong_table()
+        comparison = self.comparison_table()
+        findings = self.key_findings()
         readers = self.readers_table() if self.readers else None
         save_csv(metrics, "metrics.csv")
         save_csv(formatted, "metrics_formatted.csv")
         save_csv(delong, "delong.csv")
+        save_csv(comparison, "comparison.csv")
+        save_csv(findings, "key_findings.csv")
         if readers is not None:
             save_csv(readers, "readers.csv")
 
+        save_figure(self.plot_forest(), "forest.png")
         figures = []
         for name, draw in (
             ("roc.png", self.plot_roc),
@@ -1161,6 +1322,9 @@ default="youden-on-first-cohort"
             delong=delong,
             readers=readers,
             figures=figures,
+            findings=findings,
+            comparison=comparison,
+            forest="forest.png",
             nomograms=nomograms,
             gradcams=gradcams,
             files=list(written),
@@ -1169,6 +1333,10 @@ default="youden-on-first-cohort"
         (out / "index.html").write_text(page, encoding="utf-8")
         written.append("index.html")
         return written
+
+
+#: Multiplicity adjustments of :meth:`StudyReport.comparison_table` (statsmodels' names).
+_ADJUSTMENTS = ("holm", "fdr_bh", "bonferroni", None)
 
 
 def _check_gradcam(value):
