@@ -425,12 +425,22 @@ def test_decision_curve_figure(report, data):
         assert -0.2 < low < 0.0 and prevalence < high < prevalence + 0.2
         treat_all = [line for line in ax.get_lines() if line.get_label() == "Treat all"][0]
         assert treat_all.get_ydata()[0] == pytest.approx(prevalence)
+        # the clinically relevant thresholds by default, the legend beside the curves
+        assert ax.get_xlim() == pytest.approx((0.0, 0.6))
+        assert treat_all.get_xdata().max() == pytest.approx(0.6)
+        assert ax.get_legend().get_bbox_to_anchor().y1 < ax.bbox.y0 + 1  # below the axes
+    wide = report.plot_decision_curve("test", thresholds=np.linspace(0, 0.9, 10)).axes[0]
+    assert wide.get_xlim() == pytest.approx((0.0, 0.9))
 
 
 def test_confusion_matrix_figure(report, data):
     models, cohorts, _ = data
     fig = report.plot_confusion_matrices()
     assert len(fig.axes) == len(models) * len(cohorts)
+    # a grid: each model's cohorts side by side, at most six panels per row
+    rows = {round(ax.get_position().y0, 3) for ax in fig.axes}
+    per_row = max(1, 6 // len(cohorts))
+    assert len(rows) == -(-len(models) // per_row)
     ax = fig.axes[len(cohorts) + 2]  # tree, test
     assert "shrunk" in ax.get_title() and "test" in ax.get_title()
     assert ax.get_xlabel() == "Predicted" and ax.get_ylabel() == "Actual"
@@ -819,7 +829,13 @@ def test_figures_keep_every_title_label_and_legend_inside(data, n_models, n_coho
     chosen = dict(list(cohorts.items())[:n_cohorts])
     chosen = {f"{name} cohort of the derivation centre": c for name, c in chosen.items()}
     report = StudyReport(models, chosen)
-    for figure in (report.plot_roc(), report.plot_calibration(), report.plot_decision_curve()):
+    for figure in (
+        report.plot_roc(),
+        report.plot_calibration(),
+        report.plot_decision_curve(),
+        report.plot_forest(),
+        report.plot_confusion_matrices(),
+    ):
         assert _text_outside_figure(figure) == []
 
 
@@ -882,6 +898,12 @@ def test_primary_model_comparisons_are_adjusted_and_summarised(data):
         others = {n: metrics.loc[(n, cohort), "auc"] for n in names[:-1]}
         assert row["comparator"] == max(others, key=others.get)
         assert row["delong_p"] == table.loc[(cohort, row["comparator"]), "pvalue"]
+    chosen = StudyReport(models, cohorts, compare=[names[0]])
+    assert list(chosen.comparison_table().index.get_level_values("model").unique()) == [names[0]]
+    assert (chosen.key_findings()["comparator"] == names[0]).all()
+    for bad in (["nope"], [names[-1]], []):
+        with pytest.raises(ValueError, match="compare must name other models"):
+            StudyReport(models, cohorts, compare=bad)
     with pytest.raises(ValueError, match="primary model 'nope'"):
         StudyReport(models, cohorts, primary="nope")
     with pytest.raises(ValueError, match="adjust must be one of"):

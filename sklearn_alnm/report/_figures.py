@@ -8,6 +8,7 @@ statistic comes from :mod:`sklearn_alnm.metrics`; only curve coordinates are com
 
 import inspect
 import math
+import textwrap
 
 import numpy as np
 from matplotlib import colormaps
@@ -246,9 +247,16 @@ def calibration_figure(report, cohorts, n_bins, strategy):
     return fig
 
 
+#: Threshold probabilities of the decision curves unless given: the clinically relevant range
+#: (a surgeon does not operate at a 70 % risk threshold of nodal metastasis, nor forgo it).
+DECISION_THRESHOLDS = np.round(np.arange(0.0, 0.605, 0.01), 2)
+
+
 def decision_curve_figure(report, cohorts, thresholds):
     """Net benefit of each model, of treating all and of treating none, per cohort."""
-    fig, axes = _panels(len(cohorts), 6.0, 4.6)
+    if thresholds is None:
+        thresholds = DECISION_THRESHOLDS
+    fig, axes = _panels(len(cohorts), 6.0, 5.2)
     names = list(report.models)
     for ax, cohort in zip(axes, cohorts):
         y = report._labels(cohort)
@@ -271,13 +279,20 @@ def decision_curve_figure(report, cohorts, thresholds):
         best = max(prevalence, float(np.nanmax(curves[list(keys)].to_numpy())))
         top = 1.1 * best + 0.02
         ax.set(
-            xlim=(0.0, 1.0),
+            xlim=(float(np.min(x)), float(np.max(x))),
             ylim=(-0.1 * top - 0.01, top),
             xlabel="Threshold probability",
             ylabel="Net benefit",
             title=f"Decision curve - {_cohort_subtitle(report, cohort)}",
         )
-        ax.legend(loc="upper right", fontsize="small")
+        # below the axes, never over the curves (beside them would narrow the panel and clip
+        # a long cohort name in the title)
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.15),
+            fontsize="small",
+            frameon=False,
+        )
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -297,18 +312,27 @@ def _class_names(report):
     )
 
 
+#: Panels per row of the confusion-matrix grid (each model's cohorts side by side).
+_CONFUSION_COLUMNS = 6
+
+
 def confusion_figure(report, cohorts):
-    """Confusion matrices at the fixed thresholds: rows of panels = models, columns = cohorts."""
+    """Confusion matrices at the fixed thresholds in a grid: each model's cohorts side by side,
+    as many models per row as fit in ``_CONFUSION_COLUMNS`` panels."""
     names = list(report.models)
-    nrows, ncols = len(names), len(cohorts)
+    per_row = max(1, _CONFUSION_COLUMNS // len(cohorts))
+    nrows = math.ceil(len(names) / per_row)
+    ncols = min(per_row, len(names)) * len(cohorts)
     fig = Figure(figsize=(3.4 * ncols, 3.3 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.ravel()[len(names) * len(cohorts) :]:
+        fig.delaxes(ax)
     tick_labels = _class_names(report)
     for i, name in enumerate(names):
         cmap = LinearSegmentedColormap.from_list(f"cm_{i}", ["white", report.colors_[name]])
         threshold = report.thresholds_[name]
         for j, cohort in enumerate(cohorts):
-            ax = axes[i, j]
+            ax = axes[i // per_row, (i % per_row) * len(cohorts) + j]
             res = binary_metrics(
                 report._labels(cohort),
                 report.probabilities_[name][cohort],
@@ -334,7 +358,15 @@ def confusion_figure(report, cohorts):
             ax.set_yticks([0, 1], tick_labels)
             ax.set_xlabel("Predicted")
             ax.set_ylabel("Actual")
-            ax.set_title(f"{name} - {cohort}\nthreshold {_fmt(threshold, 3)}", fontsize="medium")
+            # each part on its own (wrapped) lines: a grid panel is narrow
+            title = "\n".join(
+                [
+                    textwrap.fill(name, 30),
+                    textwrap.fill(cohort, 30),
+                    f"threshold {_fmt(threshold, 3)}",
+                ]
+            )
+            ax.set_title(title, fontsize="medium")
     return fig
 
 

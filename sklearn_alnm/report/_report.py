@@ -401,6 +401,10 @@ default="youden-on-first-cohort"
     primary : str or None, default=None
         The model the study proposes: :meth:`key_findings` and :meth:`comparison_table`
         compare it with every other model. ``None``: the last model of ``models``.
+    compare : list of str or None, default=None
+        The models the primary model is compared with in :meth:`comparison_table` and
+        :meth:`key_findings` (e.g. its clinical and single-modality comparators); ``None``:
+        every other model.
     adjust : {"holm", "fdr_bh", "bonferroni"} or None, default="holm"
         Multiplicity adjustment of the primary model's DeLong p-values within each cohort
         (:func:`statsmodels.stats.multitest.multipletests`); ``None`` reports them unadjusted.
@@ -495,6 +499,7 @@ default="youden-on-first-cohort"
         gradcam=None,
         label_names=None,
         primary=None,
+        compare=None,
         adjust="holm",
     ):
         self.models = _check_models(models)
@@ -520,6 +525,21 @@ default="youden-on-first-cohort"
         if adjust not in _ADJUSTMENTS:
             raise ValueError(f"adjust must be one of {list(_ADJUSTMENTS)}; got {adjust!r}.")
         self.primary_ = primary if primary is not None else list(self.models)[-1]
+        self.compare = compare
+        if compare is not None:
+            if isinstance(compare, str):
+                compare = [compare]
+            unknown = [name for name in compare if name not in self.models]
+            if unknown or self.primary_ in compare or not list(compare):
+                raise ValueError(
+                    f"compare must name other models than the primary {self.primary_!r} among "
+                    f"{list(self.models)}; got {list(compare)}."
+                )
+        self._comparators = [
+            name
+            for name in self.models
+            if name != self.primary_ and (compare is None or name in compare)
+        ]
 
         self._is_positive = {
             name: np.asarray(y == self.pos_label_, dtype=bool)
@@ -696,7 +716,7 @@ default="youden-on-first-cohort"
         from statsmodels.stats.multitest import multipletests
 
         cohorts = self.evaluation_cohorts if cohorts is None else self._select_cohorts(cohorts)
-        others = [name for name in self.models if name != self.primary_]
+        others = self._comparators
         rows, index = [], []
         for cohort in cohorts:
             y = self.cohorts[cohort][1]
@@ -765,7 +785,7 @@ default="youden-on-first-cohort"
             for key in ("n", "auc", "auc_low", "auc_high", "sensitivity", "specificity"):
                 row[key] = own[key]
             row["threshold"] = self.thresholds_[self.primary_]
-            others = [name for name in self.models if name != self.primary_]
+            others = self._comparators
             best = max(others, key=lambda n: metrics.loc[(n, cohort), "auc"], default=None)
             row["comparator"] = best
             for key in ("auc", "auc_low", "auc_high"):
@@ -1025,7 +1045,8 @@ default="youden-on-first-cohort"
         cohorts : str or list of str, default=None
             Cohorts to draw; default all.
         thresholds : array-like of float, default=None
-            Threshold probabilities in [0, 1); default ``0, 0.01, ..., 0.99``.
+            Threshold probabilities in [0, 1); default ``0, 0.01, ..., 0.60``, the
+            clinically relevant range (the legend stands below the axes).
 
         Returns
         -------
@@ -1034,15 +1055,17 @@ default="youden-on-first-cohort"
         return _figures.decision_curve_figure(self, self._select_cohorts(cohorts), thresholds)
 
     def plot_confusion_matrices(self, cohorts=None):
-        """Confusion matrices at the fixed thresholds: one row of panels per model.
+        """Confusion matrices at the fixed thresholds, in a grid.
 
-        Cells hold the count and the percentage of the actual class (row); shading follows
-        that percentage, in the model's colour.
+        Each model's cohorts stand side by side, and as many models share a row as fit in
+        six panels (three models with two cohorts), so many models make a grid rather than
+        one long column. Cells hold the count and the percentage of the actual class (row);
+        shading follows that percentage, in the model's colour.
 
         Parameters
         ----------
         cohorts : str or list of str, default=None
-            Cohorts to draw (columns of panels); default all.
+            Cohorts to draw; default all.
 
         Returns
         -------
