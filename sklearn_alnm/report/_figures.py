@@ -430,7 +430,7 @@ def forest_figure(report, cohorts):
         [f"{name} (primary)" if name == report.primary_ else name for name in reversed(names)],
     )
     ax.set_xlabel(f"AUC ({report.confidence * 100:g}% CI, DeLong)")
-    ax.set_xlim(min(0.4, float(table["auc_low"].min()) - 0.02), 1.0)
+    ax.set_xlim(min(0.4, float(table["auc_low"].min()) - 0.02), 1.02)  # AUC 1 stays whole
     ax.set_ylim(-0.7, n - 0.3)
     ax.grid(axis="x", alpha=0.3)
     handles = [
