@@ -516,6 +516,7 @@ def test_to_html_writes_page_figures_and_tables(html_report, tmp_path):
         "calibration.png",
         "decision_curve.png",
         "confusion_matrices.png",
+        "delong_heatmap.png",
     ]
     for name in images:
         assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -932,3 +933,20 @@ def test_forest_plot_has_a_row_per_model_and_names_the_primary(data):
         box = text.get_window_extent(renderer)
         assert box.x0 >= -1 and box.y0 >= -1, text.get_text()
         assert box.x1 <= width + 1 and box.y1 <= height + 1, text.get_text()
+
+
+def test_delong_heatmap_shows_the_pairwise_p_values(data):
+    models, cohorts, _ = data
+    report = StudyReport(models, cohorts)
+    fig = report.plot_delong_heatmap("test")
+    ax = fig.axes[0]
+    names = list(models)
+    from sklearn_alnm.metrics._table import _fmt_p
+
+    square = report.delong_table(layout="square").loc["test"]
+    # row by row, the diagonal (a model against itself) left blank
+    expected = [_fmt_p(square.loc[a, b], 2) for a in names for b in names if a != b]
+    assert [t.get_text() for t in ax.texts] == expected
+    assert square.loc[names[0], names[1]] == square.loc[names[1], names[0]]
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert _text_outside_figure(fig) == []

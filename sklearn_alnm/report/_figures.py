@@ -442,3 +442,41 @@ def forest_figure(report, cohorts):
     )
     ax.set_title("Discrimination of every model", fontsize=11)
     return fig
+
+
+def delong_heatmap_figure(report, cohorts):
+    """Unadjusted DeLong p-values between every pair of models, one matrix per cohort."""
+    square = report.delong_table(layout="square")
+    names = list(report.models)
+    n = len(names)
+    side = 1.2 + 0.45 * n
+    fig, axes = _panels(len(cohorts), side + 2.2, side + 1.2)
+    cmap = colormaps["viridis_r"]
+    image = None
+    for ax, cohort in zip(axes, cohorts):
+        matrix = square.loc[cohort].loc[names, names].to_numpy(dtype=float)
+        # -log10(p): darker is smaller; the diagonal (a model against itself) stays blank
+        shown = -np.log10(np.clip(matrix, 1e-4, 1.0))
+        image = ax.imshow(np.ma.masked_invalid(shown), cmap=cmap, vmin=0.0, vmax=4.0)
+        if n <= 12:
+            for i in range(n):
+                for j in range(n):
+                    if np.isfinite(matrix[i, j]):
+                        ax.text(
+                            j,
+                            i,
+                            _fmt_p(matrix[i, j], 2),
+                            ha="center",
+                            va="center",
+                            fontsize=7,
+                            color="white" if _is_dark(cmap(shown[i, j] / 4.0)) else "black",
+                        )
+        labels = [textwrap.shorten(name, 28, placeholder="...") for name in names]
+        ax.set_xticks(range(n), labels, rotation=60, ha="right", fontsize=8)
+        ax.set_yticks(range(n), labels, fontsize=8)
+        ax.set_title(f"DeLong p-values - {_cohort_subtitle(report, cohort)}", fontsize="medium")
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes, shrink=0.7, ticks=[0, 1, 2, 3, 4])
+        bar.ax.set_yticklabels(["1", "0.1", "0.01", "0.001", "<0.0001"])
+        bar.set_label("p (unadjusted, log scale)")
+    return fig

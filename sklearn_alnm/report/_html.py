@@ -34,6 +34,11 @@ FIGURES = {
         "Confusion matrices at each model's threshold: counts and percentage of the actual "
         "class (row).",
     ),
+    "delong_heatmap.png": (
+        "DeLong p-values between every pair of models",
+        "Unadjusted DeLong p-values between every pair of models in each cohort (darker: "
+        "smaller); many pairs make some small p-values likely by chance.",
+    ),
 }
 
 _CSS = """

@@ -814,6 +814,26 @@ default="youden-on-first-cohort"
         """
         return _figures.forest_figure(self, self._select_cohorts(cohorts))
 
+    def plot_delong_heatmap(self, cohorts=None):
+        """Heat map of the unadjusted DeLong p-values between every pair of models.
+
+        One matrix per cohort (as the multi-task study's comparison figure), coloured by
+        :math:`-\\log_{10} p` and annotated with the p-values for up to 12 models. The
+        p-values are those of :meth:`delong_table` (``layout="square"``), not corrected for
+        the number of pairs: use :meth:`comparison_table` for the primary model's adjusted
+        comparisons.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all, in order.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.delong_heatmap_figure(self, self._select_cohorts(cohorts))
+
     def delong_table(self, layout="long"):
         """Pairwise DeLong tests between the models' AUCs, in each cohort.
 
@@ -1196,7 +1216,8 @@ default="youden-on-first-cohort"
 
         * ``index.html``;
         * ``forest.png`` (:meth:`plot_forest`), ``roc.png``, ``calibration.png``,
-          ``decision_curve.png``,
+          ``decision_curve.png``, ``delong_heatmap.png`` (:meth:`plot_delong_heatmap`, with
+          two models or more),
           ``confusion_matrices.png``, ``nomogram_<model>.png`` per nomogram model and
           ``gradcam_<model>.png`` per image model (when ``gradcam`` is set);
         * ``key_findings.csv`` (:meth:`key_findings`), ``comparison.csv``
@@ -1308,6 +1329,7 @@ default="youden-on-first-cohort"
             ("calibration.png", self.plot_calibration),
             ("decision_curve.png", self.plot_decision_curve),
             ("confusion_matrices.png", self.plot_confusion_matrices),
+            *((("delong_heatmap.png", self.plot_delong_heatmap),) if len(self.models) > 1 else ()),
         ):
             save_figure(draw(), name)
             figures.append(name)
