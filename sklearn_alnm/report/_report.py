@@ -713,39 +713,35 @@ default="youden-on-first-cohort"
             (primary minus model), ``ci_low``, ``ci_high``, ``pvalue`` and ``p_adjusted``.
             Empty with a single model.
         """
+        return self._comparison_from(self.delong_table(), cohorts)
+
+    def _comparison_from(self, delong, cohorts=None):
+        """:meth:`comparison_table` read from the long :meth:`delong_table` ``delong``."""
         from statsmodels.stats.multitest import multipletests
 
         cohorts = self.evaluation_cohorts if cohorts is None else self._select_cohorts(cohorts)
-        others = self._comparators
+        names = list(self.models)
         rows, index = [], []
         for cohort in cohorts:
-            y = self.cohorts[cohort][1]
-            is_pos = self._is_positive[cohort]
-            enough = min(int(is_pos.sum()), int((~is_pos).sum())) >= 2
             cohort_rows = []
-            for other in others:
-                if enough:
-                    result = delong_test(
-                        y,
-                        self.probabilities_[self.primary_][cohort],
-                        self.probabilities_[other][cohort],
-                        confidence=self.confidence,
-                        pos_label=self.pos_label_,
-                    )
-                    row = {
-                        "auc_primary": result.auc_1,
-                        "auc": result.auc_2,
-                        "difference": result.difference,
-                        "ci_low": result.ci_low,
-                        "ci_high": result.ci_high,
-                        "pvalue": result.pvalue,
+            for other in self._comparators:
+                # the pair is stored once, in the order of ``models``: flip it when the
+                # primary model comes second (the two-sided p-value does not change)
+                first = names.index(self.primary_) < names.index(other)
+                pair = (self.primary_, other) if first else (other, self.primary_)
+                found = delong.loc[(cohort, *pair)]
+                sign = 1.0 if first else -1.0
+                low, high = sign * found["ci_low"], sign * found["ci_high"]
+                cohort_rows.append(
+                    {
+                        "auc_primary": found["auc_1" if first else "auc_2"],
+                        "auc": found["auc_2" if first else "auc_1"],
+                        "difference": sign * found["difference"],
+                        "ci_low": min(low, high),
+                        "ci_high": max(low, high),
+                        "pvalue": found["pvalue"],
                     }
-                else:
-                    row = dict.fromkeys(
-                        ("auc_primary", "auc", "difference", "ci_low", "ci_high", "pvalue"),
-                        np.nan,
-                    )
-                cohort_rows.append(row)
+                )
                 index.append((cohort, other))
             p = np.array([row["pvalue"] for row in cohort_rows], dtype=float)
             adjusted = p.copy()
@@ -760,6 +756,7 @@ default="youden-on-first-cohort"
             rows,
             index=pd.MultiIndex.from_tuples(index, names=["cohort", "model"]),
             columns=columns,
+            dtype=float,
         )
 
     def key_findings(self):
@@ -776,8 +773,11 @@ default="youden-on-first-cohort"
             comparator, adjusted over all of the primary model's comparisons in the cohort).
             The comparator columns are missing values with a single model.
         """
+        return self._key_findings_from(self.comparison_table())
+
+    def _key_findings_from(self, comparison):
+        """:meth:`key_findings` from the :meth:`comparison_table` ``comparison``."""
         metrics = self.metrics_table()
-        comparison = self.comparison_table()
         rows = []
         for cohort in self.evaluation_cohorts:
             own = metrics.loc[(self.primary_, cohort)]
@@ -1311,8 +1311,8 @@ default="youden-on-first-cohort"
         metrics = self.metrics_table()
         formatted = self.metrics_table(formatted=True)
         delong = self.delong_table()
-        comparison = self.comparison_table()
-        findings = self.key_findings()
+        comparison = self._comparison_from(delong)  # one set of DeLong tests for the page
+        findings = self._key_findings_from(comparison)
         readers = self.readers_table() if self.readers else None
         save_csv(metrics, "metrics.csv")
         save_csv(formatted, "metrics_formatted.csv")
