@@ -950,3 +950,23 @@ def test_delong_heatmap_shows_the_pairwise_p_values(data):
     assert square.loc[names[0], names[1]] == square.loc[names[1], names[0]]
     assert [t.get_text() for t in ax.get_yticklabels()] == names
     assert _text_outside_figure(fig) == []
+
+
+def test_key_findings_with_string_labels_match_the_numeric_report(data):
+    """'N0'/'N+' labels, as a clinic exports them: the same findings as with 0/1 labels."""
+    models, cohorts, _ = data
+    X, y = cohorts["training"]
+    names = {0: "N0", 1: "N+"}
+    text_models = {
+        name: LogisticRegression(C=c).fit(X, np.vectorize(names.get)(y))
+        for name, c in (("weak", 0.001), ("strong", 1.0))
+    }
+    numeric_models = {
+        name: LogisticRegression(C=c).fit(X, y) for name, c in (("weak", 0.001), ("strong", 1.0))
+    }
+    text_cohorts = {k: (Xc, np.vectorize(names.get)(yc)) for k, (Xc, yc) in cohorts.items()}
+    text = StudyReport(text_models, text_cohorts, pos_label="N+").key_findings()
+    numeric = StudyReport(numeric_models, cohorts).key_findings()
+    for column in ("auc", "sensitivity", "specificity", "comparator_auc", "delong_p"):
+        np.testing.assert_allclose(text[column], numeric[column])
+    assert (text["auc"] > 0.5).all()  # N+ is the event, not N0
