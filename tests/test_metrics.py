@@ -1402,3 +1402,238 @@ def test_net_interventions_avoided_by_hand():
     np.testing.assert_allclose(per_patient["model"][1:], avoided["model"][1:] / 100)
     with pytest.raises(ValueError, match="per must be"):
         net_interventions_avoided(y, p, per=0)
+
+
+# --------------------------------------------------------------------------------------------
+# Calibration intercept / slope / Brier, smooth calibration curve
+# --------------------------------------------------------------------------------------------
+from scipy.optimize import brentq  # noqa: E402
+from scipy.special import expit, logit  # noqa: E402
+from sklearn.metrics import brier_score_loss, cohen_kappa_score, roc_curve  # noqa: E402
+
+from sklearn_alnm.metrics import (  # noqa: E402
+    calibration_metrics,
+    cohen_kappa,
+    integrated_discrimination_improvement,
+    net_reclassification_improvement,
+    roc_curve_ci,
+    smooth_calibration_curve,
+)
+
+
+def _calibrated_sample(n, seed, power=1.0):
+    """Outcomes drawn from p (well calibrated); the returned risks are p's logit x power."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.03, 0.97, n)
+    y = (rng.uniform(size=n) < p).astype(int)
+    return y, expit(power * logit(p))
+
+
+def test_calibration_metrics_agree_with_independent_fits():
+    y, p = _calibrated_sample(600, 1, power=1.7)
+    m = calibration_metrics(y, p)
+    lp = logit(p)
+    # slope: the unpenalised logistic regression of y on lp (scikit-learn's solver)
+    slope = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(lp[:, None], y).coef_[0, 0]
+    assert m["slope"] == pytest.approx(slope, rel=1e-4)
+    # intercept with lp as offset: the MLE solves sum(y) = sum(expit(a + lp))
+    a = brentq(lambda a: y.sum() - expit(a + lp).sum(), -5, 5, xtol=1e-12)
+    assert m["intercept"] == pytest.approx(a, abs=1e-6)
+    assert m["brier"] == pytest.approx(brier_score_loss(y, p))
+    prevalence = y.mean()
+    assert m["brier_scaled"] == pytest.approx(1 - m["brier"] / (prevalence * (1 - prevalence)))
+    assert m["slope_low"] < m["slope"] < m["slope_high"]
+    assert m["intercept_low"] < m["intercept"] < m["intercept_high"]
+
+
+def test_calibration_metrics_detect_over_and_under_confidence():
+    y, p = _calibrated_sample(3000, 2)
+    fine = calibration_metrics(y, p)
+    assert fine["slope_low"] < 1 < fine["slope_high"]
+    assert fine["intercept_low"] < 0 < fine["intercept_high"]
+    assert calibration_metrics(y, expit(2 * logit(p)))["slope"] == pytest.approx(0.5, abs=0.05)
+    assert calibration_metrics(y, expit(0.5 * logit(p)))["slope"] == pytest.approx(2.0, abs=0.2)
+    # risks shifted up: the intercept says they are over-estimated
+    assert calibration_metrics(y, expit(logit(p) + 1))["intercept_high"] < 0
+
+
+def test_calibration_metrics_string_labels_and_separation():
+    y, p = _calibrated_sample(300, 3)
+    labels = np.where(y == 1, "N+", "N0")
+    with pytest.raises(ValueError, match="pos_label"):
+        calibration_metrics(labels, p)
+    assert calibration_metrics(labels, p, pos_label="N+") == pytest.approx(
+        calibration_metrics(y, p)
+    )
+    # separated classes: no finite slope, and no warning escapes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        separated = calibration_metrics([0, 0, 0, 1, 1, 1], [0.1, 0.2, 0.3, 0.7, 0.8, 1.0])
+    assert math.isnan(separated["slope"]) and math.isnan(separated["intercept"])
+    assert separated["brier"] == pytest.approx(
+        brier_score_loss([0] * 3 + [1] * 3, [0.1, 0.2, 0.3, 0.7, 0.8, 1.0])
+    )
+
+
+def test_smooth_calibration_curve_line_is_the_recalibration_fit():
+    y, p = _calibrated_sample(400, 4, power=1.5)
+    grid = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    curve = smooth_calibration_curve(y, p, grid=grid, df=1)
+    fit = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(logit(p)[:, None], y)
+    expected = fit.predict_proba(logit(grid)[:, None])[:, 1]
+    np.testing.assert_allclose(curve["observed"], expected, rtol=1e-4)
+    assert curve.attrs["df"] == 1
+    assert np.all((curve["low"] <= curve["observed"]) & (curve["observed"] <= curve["high"]))
+
+
+def test_smooth_calibration_curve_follows_the_truth():
+    # well calibrated: the band holds the diagonal nearly everywhere
+    y, p = _calibrated_sample(3000, 5)
+    curve = smooth_calibration_curve(y, p)
+    assert curve.attrs["df"] == 4
+    inside = (curve["low"] <= curve["predicted"]) & (curve["predicted"] <= curve["high"])
+    assert inside.mean() >= 0.9
+    # a non-linear miscalibration (true risk = p**2 reported as p) is recovered by the spline
+    rng = np.random.default_rng(6)
+    p = rng.uniform(0.02, 0.98, 4000)
+    y = (rng.uniform(size=4000) < p**2).astype(int)
+    curve = smooth_calibration_curve(y, p, grid=[0.3, 0.6, 0.9])
+    np.testing.assert_allclose(curve["observed"], [0.09, 0.36, 0.81], atol=0.06)
+    assert np.all(curve["low"] <= [0.09, 0.36, 0.81]) and np.all(
+        curve["high"] >= [0.09, 0.36, 0.81]
+    )
+
+
+def test_smooth_calibration_curve_small_cohort_and_errors():
+    y, p = _calibrated_sample(40, 7)
+    curve = smooth_calibration_curve(y, p)
+    assert curve.attrs["df"] == 1  # fewer than 20 patients in the smaller class
+    assert curve["predicted"].between(p.min(), p.max()).all()
+    assert ((curve["low"] >= 0) & (curve["high"] <= 1)).all()
+    with pytest.raises(ValueError, match="df"):
+        smooth_calibration_curve(y, p, df=0)
+    with pytest.raises(ValueError, match="grid"):
+        smooth_calibration_curve(y, p, grid=[1.5])
+    separated = smooth_calibration_curve([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+    assert separated["observed"].isna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# NRI and IDI
+# --------------------------------------------------------------------------------------------
+def test_nri_category_free_counts_and_pencina_se():
+    y = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    old = np.array([0.4, 0.5, 0.6, 0.3, 0.2, 0.5, 0.4, 0.3, 0.6, 0.2, 0.7])
+    new = np.array([0.6, 0.7, 0.5, 0.5, 0.2, 0.3, 0.2, 0.4, 0.5, 0.1, 0.7])
+    result = net_reclassification_improvement(y, old, new)
+    # events: up 3 (0.4->0.6, 0.5->0.7, 0.3->0.5), down 1, unchanged 1 of 5
+    # non-events: down 4 (0.5, 0.4, 0.6, 0.2), up 1 (0.3->0.4), unchanged 1 of 6
+    assert result.events == pytest.approx((3 - 1) / 5)
+    assert result.nonevents == pytest.approx((4 - 1) / 6)
+    assert result.estimate == pytest.approx(2 / 5 + 3 / 6)
+    se = math.sqrt((3 + 1) / 25 - 2**2 / 125 + (1 + 4) / 36 - 3**2 / 216)
+    z = stats.norm.ppf(0.975)
+    assert result.low == pytest.approx(result.estimate - z * se)
+    assert result.high == pytest.approx(result.estimate + z * se)
+    assert result.pvalue == pytest.approx(2 * stats.norm.sf(result.estimate / se))
+    # swapping the models negates the NRI
+    assert net_reclassification_improvement(y, new, old).estimate == pytest.approx(-result.estimate)
+
+
+def test_nri_categorical_uses_risk_categories():
+    y = [1, 1, 1, 0, 0, 0]
+    old = [0.05, 0.15, 0.25, 0.35, 0.15, 0.05]
+    new = [0.15, 0.18, 0.35, 0.25, 0.12, 0.08]
+    # categories [0, .1), [.1, .3), [.3, 1]: events 0->1, 1->1, 1->2 (up 2); non-events
+    # 2->1 (down 1), 1->1, 0->0
+    result = net_reclassification_improvement(y, old, new, cutoffs=[0.1, 0.3])
+    assert result.events == pytest.approx(2 / 3)
+    assert result.nonevents == pytest.approx(1 / 3)
+    # a probability equal to a cutoff belongs to the upper category
+    assert (
+        net_reclassification_improvement([1, 0], [0.09, 0.5], [0.1, 0.5], cutoffs=[0.1]).events == 1
+    )
+    with pytest.raises(ValueError, match="cutoffs"):
+        net_reclassification_improvement(y, old, new, cutoffs=[0.3, 0.1])
+    with pytest.raises(ValueError, match="cutoffs"):
+        net_reclassification_improvement(y, old, new, cutoffs=[1.0])
+
+
+def test_idi_is_the_change_in_discrimination_slope():
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 2, 200)
+    old = np.clip(0.5 + 0.1 * (y - 0.5) + rng.normal(0, 0.1, 200), 0, 1)
+    new = np.clip(0.5 + 0.3 * (y - 0.5) + rng.normal(0, 0.1, 200), 0, 1)
+    result = integrated_discrimination_improvement(y, old, new)
+
+    def slope(p):
+        return p[y == 1].mean() - p[y == 0].mean()
+
+    assert result.estimate == pytest.approx(slope(new) - slope(old))
+    d = new - old
+    se = math.sqrt(d[y == 1].var(ddof=1) / (y == 1).sum() + d[y == 0].var(ddof=1) / (y == 0).sum())
+    assert result.high - result.low == pytest.approx(2 * stats.norm.ppf(0.975) * se)
+    assert result.pvalue < 1e-6
+    labels = np.where(y == 1, "N+", "N0")
+    assert integrated_discrimination_improvement(labels, old, new, pos_label="N+") == pytest.approx(
+        result
+    )
+    same = integrated_discrimination_improvement(y, old, old)
+    assert same.estimate == 0 and math.isnan(same.pvalue)
+
+
+# --------------------------------------------------------------------------------------------
+# Cohen's kappa
+# --------------------------------------------------------------------------------------------
+def test_cohen_kappa_matches_sklearn_and_the_asymptotic_se():
+    # the 2 x 2 table [[20, 5], [10, 15]]: kappa 0.4, ASE 0.1270 (Fleiss, Cohen & Everitt)
+    a = np.r_[np.zeros(25), np.ones(25)].astype(int)
+    b = np.r_[np.zeros(20), np.ones(5), np.zeros(10), np.ones(15)].astype(int)
+    result = cohen_kappa(a, b)
+    assert result.kappa == pytest.approx(cohen_kappa_score(a, b))
+    assert result.kappa == pytest.approx(0.4)
+    assert (result.high - result.low) / (2 * stats.norm.ppf(0.975)) == pytest.approx(
+        0.1270, abs=5e-5
+    )
+    assert result.pvalue == pytest.approx(0.0039, abs=5e-5)
+    assert result.agreement == pytest.approx(35 / 50) and result.n == 50
+    assert cohen_kappa(a.astype(bool), b.astype(bool)) == result
+    nobody = cohen_kappa([1, 1, 1], [1, 1, 1])
+    assert math.isnan(nobody.kappa) and nobody.agreement == 1.0
+    with pytest.raises(ValueError, match="0/1"):
+        cohen_kappa([0, 2], [0, 1])
+
+
+# --------------------------------------------------------------------------------------------
+# ROC confidence band
+# --------------------------------------------------------------------------------------------
+def test_roc_curve_ci_sensitivity_is_the_drawn_curve():
+    rng = np.random.default_rng(9)
+    y = np.r_[np.zeros(50), np.ones(30)].astype(int)
+    score = np.round(y + rng.normal(size=80), 1)  # ties: vertical and diagonal segments
+    band = roc_curve_ci(y, score, n_bootstraps=200, random_state=0)
+    fpr, tpr, _ = roc_curve(y, score, drop_intermediate=False)
+    # the drawn polygon at a fpr: between vertices, linear; check at midpoints of each segment
+    for k in range(len(fpr) - 1):
+        if fpr[k + 1] > fpr[k]:
+            mid = (fpr[k] + fpr[k + 1]) / 2
+            expected = (tpr[k] + tpr[k + 1]) / 2
+            got = roc_curve_ci(y, score, specificities=[1 - mid], n_bootstraps=1, random_state=0)
+            assert got["sensitivity"].iloc[0] == pytest.approx(expected)
+    assert band["specificity"].is_monotonic_decreasing
+    assert band["sensitivity"].iloc[-1] == 1.0 and band["low"].iloc[-1] == 1.0
+    assert np.all(band["low"] <= band["sensitivity"] + 1e-12)
+    assert np.all(band["sensitivity"] <= band["high"] + 1e-12)
+    again = roc_curve_ci(y, score, n_bootstraps=200, random_state=0)
+    pd.testing.assert_frame_equal(band, again)
+
+
+def test_roc_curve_ci_narrows_with_more_patients():
+    def width(n, seed):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 2, n)
+        s = y + rng.normal(size=n)
+        band = roc_curve_ci(y, s, specificities=[0.8], n_bootstraps=400, random_state=0)
+        return float(band["high"].iloc[0] - band["low"].iloc[0])
+
+    assert width(1600, 1) < 0.6 * width(100, 1)

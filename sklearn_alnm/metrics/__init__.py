@@ -2,6 +2,7 @@
 
 Discrimination
     :func:`roc_auc_ci` (AUC with DeLong or stratified-bootstrap CI, as R pROC),
+    :func:`roc_curve_ci` (bootstrap band of the ROC curve, as pROC's ``ci.se``),
     :func:`delong_roc_variance`, :func:`delong_roc_covariance` (the DeLong covariance matrix
     of several AUCs), :func:`delong_test` (paired or unpaired DeLong test of two AUCs).
 Classification at a threshold
@@ -9,7 +10,14 @@ Classification at a threshold
     NPV, F1), the label-based scores :func:`sensitivity_score`, :func:`specificity_score`,
     :func:`ppv_score`, :func:`npv_score` and their scikit-learn scorers.
 Calibration
-    :func:`hosmer_lemeshow` (as R ResourceSelection::hoslem.test), :func:`calibration_table`.
+    :func:`hosmer_lemeshow` (as R ResourceSelection::hoslem.test), :func:`calibration_table`,
+    :func:`calibration_metrics` (calibration intercept and slope, Brier score) and
+    :func:`smooth_calibration_curve` (flexible calibration curve with a confidence band).
+Reclassification
+    :func:`net_reclassification_improvement` and :func:`integrated_discrimination_improvement`
+    (Pencina et al., as R PredictABEL).
+Agreement
+    :func:`cohen_kappa` (Cohen's kappa of two raters' calls with its interval).
 Clinical utility
     :func:`decision_curve` (net benefit, as R dcurves::dca, with a population prevalence for
     case-control data), :func:`net_interventions_avoided`.
@@ -30,8 +38,20 @@ segmentation metrics take masks instead of labels (one mask or a sequence of mas
 non-zero value being foreground).
 """
 
-from ._calibration import HosmerLemeshowResult, calibration_table, hosmer_lemeshow
+from ._agreement import KappaResult, cohen_kappa
+from ._calibration import (
+    HosmerLemeshowResult,
+    calibration_metrics,
+    calibration_table,
+    hosmer_lemeshow,
+    smooth_calibration_curve,
+)
 from ._decision_curve import decision_curve, net_interventions_avoided
+from ._reclassification import (
+    ReclassificationResult,
+    integrated_discrimination_improvement,
+    net_reclassification_improvement,
+)
 from ._roc import (
     DeLongTestResult,
     RocAucCI,
@@ -39,6 +59,7 @@ from ._roc import (
     delong_roc_variance,
     delong_test,
     roc_auc_ci,
+    roc_curve_ci,
 )
 from ._segmentation import (
     SegmentationScorer,
@@ -67,10 +88,14 @@ from ._threshold import (
 __all__ = [
     "DeLongTestResult",
     "HosmerLemeshowResult",
+    "KappaResult",
+    "ReclassificationResult",
     "RocAucCI",
     "SegmentationScorer",
     "binary_metrics",
+    "calibration_metrics",
     "calibration_table",
+    "cohen_kappa",
     "decision_curve",
     "delong_roc_covariance",
     "delong_roc_variance",
@@ -79,10 +104,12 @@ __all__ = [
     "dice_scorer",
     "format_performance_table",
     "hosmer_lemeshow",
+    "integrated_discrimination_improvement",
     "iou_score",
     "iou_scorer",
     "make_segmentation_scorer",
     "net_interventions_avoided",
+    "net_reclassification_improvement",
     "npv_score",
     "npv_scorer",
     "performance_table",
@@ -91,8 +118,10 @@ __all__ = [
     "ppv_score",
     "ppv_scorer",
     "roc_auc_ci",
+    "roc_curve_ci",
     "sensitivity_score",
     "sensitivity_scorer",
+    "smooth_calibration_curve",
     "specificity_score",
     "specificity_scorer",
     "youden_threshold",

@@ -304,3 +304,259 @@ def calibration_table(
             "observed_high": high,
         }
     )
+
+
+#: Predicted probabilities are clipped to [eps, 1 - eps] before the logit is taken.
+_LOGIT_EPS = 1e-8
+
+
+def _logit(prob):
+    prob = np.clip(prob, _LOGIT_EPS, 1.0 - _LOGIT_EPS)
+    return np.log(prob) - np.log1p(-prob)
+
+
+def _fit_binomial(y01, exog, offset=None):
+    """statsmodels' binomial GLM of ``y01`` on ``exog``; None when the classes separate."""
+    import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            result = sm.GLM(y01, exog, family=sm.families.Binomial(), offset=offset).fit()
+        except (PerfectSeparationWarning, np.linalg.LinAlgError, ValueError):
+            return None
+    if not np.all(np.isfinite(result.params)) or not np.all(np.isfinite(result.bse)):
+        return None
+    return result
+
+
+def calibration_metrics(y_true, y_prob, *, confidence=0.95, pos_label=None):
+    """Calibration intercept and slope with confidence intervals, and the Brier score.
+
+    With :math:`\\mathrm{lp} = \\operatorname{logit}(\\hat p)`:
+
+    * **calibration slope**: :math:`\\beta` of the logistic regression
+      :math:`\\operatorname{logit} P(y = 1) = \\alpha + \\beta\\,\\mathrm{lp}`; 1 is ideal,
+      below 1 the predictions are too extreme (over-fitting), above 1 too modest;
+    * **calibration intercept** (calibration-in-the-large): :math:`\\alpha` of
+      :math:`\\operatorname{logit} P(y = 1) = \\alpha + \\mathrm{lp}` (``lp`` as an offset);
+      0 is ideal, below 0 the risks are over-estimated on average;
+    * **Brier score**: :math:`\\frac1N \\sum_i (\\hat p_i - y_i)^2`
+      (:func:`sklearn.metrics.brier_score_loss`), and the scaled Brier score
+      :math:`1 - \\mathrm{Brier} / (\\bar y (1 - \\bar y))` (0: no better than predicting the
+      prevalence, 1: perfect).
+
+    These are the intercept and slope of R's ``CalibrationCurves::val.prob.ci.2`` (binomial
+    ``glm`` fits, Wald intervals as ``confint.default``), following Van Calster et al. (2016).
+    Probabilities of exactly 0 or 1 are clipped to :math:`[10^{-8}, 1 - 10^{-8}]` before the
+    logit. When the probabilities separate the classes perfectly the slope is not defined
+    (the likelihood has no maximum) and slope, intercept and their intervals are NaN.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary outcome; any two labels.
+    y_prob : array-like of shape (n_samples,)
+        Predicted probabilities of the positive class, in [0, 1].
+    confidence : float, default=0.95
+        Level of the Wald intervals.
+    pos_label : scalar, default=None
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+
+    Returns
+    -------
+    result : dict
+        ``intercept``, ``intercept_low``, ``intercept_high``, ``slope``, ``slope_low``,
+        ``slope_high``, ``brier``, ``brier_scaled``.
+
+    Raises
+    ------
+    ValueError
+        For probabilities outside [0, 1], one class only, inputs of different lengths or an
+        invalid ``confidence``.
+
+    See Also
+    --------
+    smooth_calibration_curve : The flexible calibration curve with its confidence band.
+    hosmer_lemeshow : Goodness-of-fit test over risk groups.
+
+    References
+    ----------
+    .. [1] B. Van Calster et al., "A calibration hierarchy for risk models was defined: from
+       utopia to empirical data", Journal of Clinical Epidemiology 74:167-176, 2016.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_alnm.metrics import calibration_metrics
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.95, 4000)
+    >>> y = rng.uniform(size=4000) < p          # outcomes drawn from p: well calibrated
+    >>> m = calibration_metrics(y, p)
+    >>> m["slope_low"] < 1 < m["slope_high"], m["intercept_low"] < 0 < m["intercept_high"]
+    (True, True)
+    >>> too_extreme = 1 / (1 + np.exp(-3 * np.log(p / (1 - p))))
+    >>> round(calibration_metrics(y, too_extreme)["slope"], 2)   # about 1/3
+    0.33
+    """
+    from sklearn.metrics import brier_score_loss
+
+    confidence = _check_confidence(confidence)
+    prob = _check_scores(y_prob, "y_prob", probability=True)
+    _check_lengths(y_true=y_true, y_prob=prob)
+    is_pos, _ = _check_labels(y_true, pos_label)
+    y01 = is_pos.astype(float)
+    lp = _logit(prob)
+    alpha = 1.0 - confidence
+    nan = float("nan")
+    result = dict.fromkeys(
+        ["intercept", "intercept_low", "intercept_high", "slope", "slope_low", "slope_high"], nan
+    )
+    slope_fit = _fit_binomial(y01, np.column_stack([np.ones_like(lp), lp]))
+    large_fit = _fit_binomial(y01, np.ones((lp.shape[0], 1)), offset=lp)
+    if slope_fit is not None and large_fit is not None:
+        slope_ci = slope_fit.conf_int(alpha)
+        large_ci = large_fit.conf_int(alpha)
+        result.update(
+            intercept=float(large_fit.params[0]),
+            intercept_low=float(large_ci[0, 0]),
+            intercept_high=float(large_ci[0, 1]),
+            slope=float(slope_fit.params[1]),
+            slope_low=float(slope_ci[1, 0]),
+            slope_high=float(slope_ci[1, 1]),
+        )
+    brier = float(brier_score_loss(y01, prob))
+    prevalence = float(y01.mean())
+    result["brier"] = brier
+    result["brier_scaled"] = 1.0 - brier / (prevalence * (1.0 - prevalence))
+    return result
+
+
+def _spline_basis(lp, df):
+    """A fitted basis of ``df`` columns on the linear predictor (no constant column).
+
+    ``df=1``: ``lp`` itself (the logistic recalibration line); ``df=2``: a quadratic;
+    ``df >= 3``: a cubic B-spline with ``df - 1`` knots at quantiles of ``lp``, extended
+    linearly beyond them (scikit-learn's :class:`~sklearn.preprocessing.SplineTransformer`).
+    """
+    from sklearn.preprocessing import SplineTransformer
+
+    if df == 1:
+        return lambda x: np.asarray(x, dtype=float).reshape(-1, 1)
+    degree, n_knots = (2, 2) if df == 2 else (3, df - 1)
+    spline = SplineTransformer(
+        n_knots=n_knots,
+        degree=degree,
+        knots="quantile",
+        extrapolation="linear",
+        include_bias=False,
+    ).fit(lp.reshape(-1, 1))
+    return lambda x: spline.transform(np.asarray(x, dtype=float).reshape(-1, 1))
+
+
+def smooth_calibration_curve(
+    y_true, y_prob, *, grid=None, df="auto", confidence=0.95, pos_label=None
+):
+    """Flexible calibration curve: the observed risk as a smooth function of the predicted one,
+    with a pointwise confidence band.
+
+    The outcome is regressed on a spline of the linear predictor
+    :math:`\\mathrm{lp} = \\operatorname{logit}(\\hat p)` in a binomial GLM (statsmodels);
+    the curve is the fitted probability along a grid of predicted probabilities, and the
+    band is the Wald interval of the fitted linear predictor, transformed back to the
+    probability scale (so it stays in [0, 1]). This is the "flexible calibration curve" of
+    Van Calster et al. (2016) with a regression spline in place of loess, which gives the
+    band without resampling. A curve on the diagonal is perfect calibration; with ``df=1`` the
+    curve is the logistic recalibration line of :func:`calibration_metrics`' slope.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        Binary outcome; any two labels.
+    y_prob : array-like of shape (n_samples,)
+        Predicted probabilities of the positive class, in [0, 1].
+    grid : array-like of float or None, default=None
+        Predicted probabilities at which the curve is evaluated; default 100 points between
+        the 2nd and 98th percentiles of ``y_prob`` (the curve is not extrapolated beyond the
+        data).
+    df : int or "auto", default="auto"
+        Degrees of freedom of the spline (number of regression terms besides the constant).
+        ``"auto"``: about one per 10 patients of the smaller class, between 1 and 4, so small
+        cohorts get the recalibration line instead of an over-fitted wiggle.
+    confidence : float, default=0.95
+        Level of the pointwise band.
+    pos_label : scalar, default=None
+        Positive class; required unless the labels are 0/1, -1/1 or booleans (then 1 / True).
+
+    Returns
+    -------
+    curve : pandas.DataFrame
+        Columns ``predicted`` (the grid), ``observed`` (the fitted risk), ``low``, ``high``
+        (the band). ``curve.attrs["df"]`` holds the degrees of freedom used. All NaN when the
+        probabilities separate the classes perfectly (no finite fit exists).
+
+    Raises
+    ------
+    ValueError
+        For probabilities outside [0, 1], one class only, inputs of different lengths, an
+        invalid ``df``, ``grid`` or ``confidence``.
+
+    See Also
+    --------
+    calibration_metrics : Calibration intercept, slope and Brier score.
+    calibration_table : Binned observed rates with Wilson intervals.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_alnm.metrics import smooth_calibration_curve
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.uniform(0.05, 0.95, 2000)
+    >>> y = rng.uniform(size=2000) < p
+    >>> curve = smooth_calibration_curve(y, p, grid=[0.2, 0.5, 0.8])
+    >>> curve.round(2)
+       predicted  observed   low  high
+    0        0.2      0.21  0.18  0.25
+    1        0.5      0.50  0.46  0.54
+    2        0.8      0.80  0.76  0.83
+    """
+    from scipy.special import expit
+
+    confidence = _check_confidence(confidence)
+    prob = _check_scores(y_prob, "y_prob", probability=True)
+    _check_lengths(y_true=y_true, y_prob=prob)
+    is_pos, _ = _check_labels(y_true, pos_label)
+    if df == "auto":
+        smaller = int(min(is_pos.sum(), (~is_pos).sum()))
+        df = int(np.clip(smaller // 10, 1, 4))
+    else:
+        df = _check_int(df, "df", 1)
+    if grid is None:
+        low, high = np.percentile(prob, [2.0, 98.0])
+        grid = np.linspace(low, high, 100)
+    else:
+        grid = _check_scores(grid, "grid", probability=True)
+    lp = _logit(prob)
+    basis = _spline_basis(lp, df)
+    exog = np.column_stack([np.ones_like(lp), basis(lp)])
+    fit = _fit_binomial(is_pos.astype(float), exog)
+    nan = np.full(grid.shape[0], np.nan)
+    if fit is None:
+        curve = pd.DataFrame({"predicted": grid, "observed": nan, "low": nan, "high": nan})
+    else:
+        at = np.column_stack([np.ones(grid.shape[0]), basis(_logit(grid))])
+        eta = at @ fit.params
+        se = np.sqrt(np.einsum("ij,jk,ik->i", at, fit.cov_params(), at))
+        z = norm.ppf(1.0 - (1.0 - confidence) / 2.0)
+        curve = pd.DataFrame(
+            {
+                "predicted": grid,
+                "observed": expit(eta),
+                "low": expit(eta - z * se),
+                "high": expit(eta + z * se),
+            }
+        )
+    curve.attrs["df"] = df
+    return curve
