@@ -10,15 +10,22 @@ from matplotlib.figure import Figure
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from statsmodels.stats.contingency_tables import mcnemar
 
 from sklearn_alnm.metrics import (
     binary_metrics,
+    calibration_metrics,
+    cohen_kappa,
     delong_test,
     format_performance_table,
+    integrated_discrimination_improvement,
+    net_reclassification_improvement,
     performance_table,
+    roc_curve_ci,
+    smooth_calibration_curve,
     youden_threshold,
 )
 from sklearn_alnm.report import StudyReport
@@ -395,8 +402,8 @@ def test_roc_figure(report, data):
 def test_calibration_figure(report, data):
     models, cohorts, _ = data
     fig = report.plot_calibration()
-    assert len(fig.axes) == len(cohorts)
-    table = report.metrics_table()
+    assert len(fig.axes) == len(cohorts)  # two models: one panel per cohort, overlaid
+    summary = report.calibration_summary()
     for ax, cohort in zip(fig.axes, cohorts):
         assert cohort in ax.get_title()
         assert ax.get_xlabel() == "Mean predicted probability"
@@ -404,10 +411,91 @@ def test_calibration_figure(report, data):
         texts = _legend_texts(ax)
         assert len(texts) == len(models) + 1
         for name, text in zip(models, texts):
-            p = table.loc[(name, cohort), "hl_pvalue"]
-            shown = "<0.001" if p < 0.001 else f"= {p:.3f}"
-            assert text == f"{name} (HL p {shown})"
+            row = summary.loc[(name, cohort)]
+            p = row["hl_pvalue"]
+            assert text.splitlines()[0] == name
+            assert f"slope {row['slope']:.2f} ({row['slope_low']:.2f} to " in text
+            assert f"Brier {row['brier']:.3f}" in text
+            assert f"HL p {'<0.001' if p < 0.001 else f'{p:.3f}'}" in text
         assert texts[-1] == "Perfect calibration"
+        # each model: a band, a smooth curve and its binned points, in the model's colour
+        assert len(ax.collections) == len(models)
+        for name in models:
+            colour = report.colors_[name]
+            drawn = [line for line in ax.get_lines() if line.get_color() == colour]
+            assert [line.get_linestyle() for line in drawn] == ["-", "None"]
+            curve = drawn[0]
+            expected = smooth_calibration_curve(
+                cohorts[cohort][1], report.probabilities_[name][cohort]
+            )
+            np.testing.assert_allclose(curve.get_ydata(), expected["observed"])
+    with pytest.raises(ValueError, match="layout"):
+        report.plot_calibration(layout="wide")
+
+
+def test_calibration_small_multiples_for_many_models(data):
+    _, cohorts, _ = data
+    X, y = cohorts["training"]
+    models = {f"model {i}": LogisticRegression(C=0.01 * (i + 1)).fit(X, y) for i in range(5)}
+    two = {"training": cohorts["training"], "test": cohorts["test"]}
+    report = StudyReport(models, two)
+    fig = report.plot_calibration()
+    assert len(fig.axes) == 5 * 2  # one panel per model and cohort
+    summary = report.calibration_summary()
+    for ax in fig.axes:
+        name, cohort = ax.get_title().splitlines()
+        row = summary.loc[(name, cohort)]
+        (box,) = ax.texts
+        assert f"slope {row['slope']:.2f}" in box.get_text()
+        assert f"intercept {row['intercept']:.2f}" in box.get_text()
+        assert [line.get_color() for line in ax.get_lines()][0] == report.colors_[name]
+    # three panels of a model pair per row: 5 models -> 2 rows
+    assert len({round(ax.get_position().y0, 3) for ax in fig.axes}) == 2
+    assert _text_outside_figure(fig) == []
+    assert len(report.plot_calibration(layout="overlay").axes) == 2
+
+
+def test_calibration_summary_equals_calibration_metrics(report, data):
+    _, cohorts, _ = data
+    summary = report.calibration_summary()
+    metrics = report.metrics_table()
+    for (name, cohort), row in summary.iterrows():
+        expected = calibration_metrics(cohorts[cohort][1], report.probabilities_[name][cohort])
+        for key, value in expected.items():
+            assert row[key] == pytest.approx(value, nan_ok=True)
+        assert row["hl_pvalue"] == metrics.loc[(name, cohort), "hl_pvalue"]
+
+
+def test_roc_bands_are_the_bootstrap_band(report, data):
+    _, cohorts, _ = data
+    fig = report.plot_roc("test", bands=True, n_bootstraps=200, random_state=3)
+    ax = fig.axes[0]
+    assert len(ax.collections) == len(report.models)
+    name = next(iter(report.models))
+    band = roc_curve_ci(
+        cohorts["test"][1], report.probabilities_[name]["test"], n_bootstraps=200, random_state=3
+    )
+    vertices = ax.collections[0].get_paths()[0].vertices
+    # the filled polygon runs along the upper bound and back along the lower one
+    assert vertices[:, 1].max() == pytest.approx(band["high"].max())
+    assert vertices[:, 1].min() == pytest.approx(band["low"].min())
+    assert len(report.plot_roc("test").axes[0].collections) == 0  # off by default
+
+
+def test_precision_recall_figure(report, data):
+    models, cohorts, readers = data
+    fig = report.plot_precision_recall()
+    assert len(fig.axes) == len(cohorts)
+    for ax, cohort in zip(fig.axes, cohorts):
+        assert "Precision-recall" in ax.get_title() and cohort in ax.get_title()
+        texts = _legend_texts(ax)
+        y = cohorts[cohort][1]
+        for name in models:
+            ap = average_precision_score(y, report.probabilities_[name][cohort])
+            assert f"{name} AP {ap:.2f}" in texts
+        assert f"No skill (prevalence {y.mean():.2f})" in texts
+        n_readers = sum(cohort in calls for calls in readers.values())
+        assert len([t for t in texts if t.startswith("Reader")]) == n_readers
 
 
 def test_decision_curve_figure(report, data):
@@ -513,6 +601,7 @@ def test_to_html_writes_page_figures_and_tables(html_report, tmp_path):
     assert images == [
         "forest.png",
         "roc.png",
+        "precision_recall.png",
         "calibration.png",
         "decision_curve.png",
         "confusion_matrices.png",
@@ -527,7 +616,10 @@ def test_to_html_writes_page_figures_and_tables(html_report, tmp_path):
         "delong.csv",
         "comparison.csv",
         "key_findings.csv",
+        "calibration.csv",
+        "reclassification.csv",
         "readers.csv",
+        "agreement.csv",
     ]
     # the first screen: the key findings, then the forest plot, before any long table
     assert page.index("Key findings") < page.index("forest.png") < page.index("<table")
@@ -747,12 +839,15 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
     assert report.gradcam_models == ["CNN"]
     fig = report.plot_gradcam()
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
-    # the 3 N+ test patients with the highest probability, titled with that probability
-    positives = np.flatnonzero(labels[32:] == "N+")
+    # the chosen cases, each titled with patient id, true label, kind of call, probability
+    cases = report.gradcam_cases("CNN")
+    assert len(cases) == 3
     proba = report.probabilities_["CNN"]["test"]
-    chosen = positives[np.argsort(-proba[positives], kind="stable")][:3]
-    for row in chosen:
-        assert any(f"{proba[row]:.2f}" in t for t in titles), (titles, proba[row])
+    for case in cases.itertuples():
+        expected = (
+            f"{case.patient}\ntrue {case.label}, {case.outcome}\np(N+) = {proba[case.row]:.2f}"
+        )
+        assert expected in titles, (titles, expected)
     assert "Grad-CAM - CNN (test)" in fig._suptitle.get_text()
     index = report.to_html(tmp_path / "report", dpi=40)
     assert (tmp_path / "report" / "gradcam_cnn.png").is_file()
@@ -777,15 +872,39 @@ def test_bag_models_get_a_cam_and_attention_panel(tmp_path, bag_pipeline):
     fig = report.plot_gradcam("MTL-MIL")
     assert "CAM and MIL attention - MTL-MIL (test)" in fig._suptitle.get_text()
     proba = report.probabilities_["MTL-MIL"]["test"]
-    positives = np.flatnonzero(labels[20:] == "N+")
-    chosen = positives[np.argsort(-proba[positives], kind="stable")][:2]
     ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
-    for row in chosen:  # each row is a chosen patient with the pipeline's probability
-        patient = X["patient_id"].iloc[20 + row]
-        assert f"{patient}\np = {proba[row]:.2f}" in ylabels, (ylabels, proba[row])
+    for case in report.gradcam_cases("MTL-MIL").itertuples():
+        # each row is a chosen patient: id, true label, call, the pipeline's probability
+        patient = X["patient_id"].iloc[20 + case.row]
+        expected = f"{patient}\ntrue {case.label}, {case.outcome}\np = {proba[case.row]:.2f}"
+        assert expected in ylabels, (ylabels, expected)
     index = report.to_html(tmp_path / "report", dpi=40)
     text = index.read_text()
     assert "gradcam_mtl-mil.png" in text and "attention weight (w)" in text
+
+
+def test_gradcam_cases_are_right_and_wrong_calls():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 1])
+    p = np.array([0.9, 0.8, 0.3, 0.2, 0.7, 0.6, 0.1, 0.2, 0.4, 0.95])
+    labels = np.where(y == 1, "N+", "N0")
+    # ColumnProba gives the probability of classes_[1] = "N0" ("N+" sorts first)
+    X = pd.DataFrame({"p": 1 - p}, index=[f"P{i:02d}" for i in range(10)])
+    report = StudyReport(
+        {"model": ColumnProba().fit(X, labels)},
+        {"test": (X, labels)},
+        threshold=0.5,
+        pos_label="N+",
+    )
+    np.testing.assert_allclose(report.probabilities_["model"]["test"], p)
+    cases = report.gradcam_cases("model", n_cases=5)
+    # in turn: most confident TP, most confident FP, most clearly missed FN, then again
+    assert cases["outcome"].tolist() == ["TP", "FP", "FN", "TP", "FP"]
+    assert cases["patient"].tolist() == ["P09", "P04", "P03", "P00", "P05"]
+    assert cases["label"].tolist() == ["N+", "N0", "N+", "N+", "N0"]
+    np.testing.assert_allclose(cases["probability"], [0.95, 0.7, 0.2, 0.9, 0.6])
+    # when right and wrong calls run out, true negatives (lowest first) fill the panel
+    assert report.gradcam_cases("model", n_cases=10)["outcome"].tolist()[-3:] == ["TN"] * 3
+    assert report._case_notes("model", "test", [2, 6]) == ["true N+, FN", "true N0, TN"]
 
 
 # --------------------------------------------------------------- readable figures, honest text
@@ -833,6 +952,8 @@ def test_figures_keep_every_title_label_and_legend_inside(data, n_models, n_coho
     for figure in (
         report.plot_roc(),
         report.plot_calibration(),
+        report.plot_precision_recall(),
+        report.plot_roc(bands=True, n_bootstraps=20),
         report.plot_decision_curve(),
         report.plot_forest(),
         report.plot_confusion_matrices(),
@@ -970,3 +1091,185 @@ def test_key_findings_with_string_labels_match_the_numeric_report(data):
     for column in ("auc", "sensitivity", "specificity", "comparator_auc", "delong_p"):
         np.testing.assert_allclose(text[column], numeric[column])
     assert (text["auc"] > 0.5).all()  # N+ is the event, not N0
+
+
+# --------------------------------------------------------------- reclassification, agreement
+
+
+def test_reclassification_table_and_key_findings(report, data):
+    _, cohorts, _ = data
+    table = report.reclassification_table()
+    primary = report.primary_
+    assert list(table.index) == [(c, "logistic") for c in ("validation", "test")]
+    for (cohort, other), row in table.iterrows():
+        y = cohorts[cohort][1]
+        new = report.probabilities_[primary][cohort]
+        old = report.probabilities_[other][cohort]
+        nri = net_reclassification_improvement(y, old, new)
+        idi = integrated_discrimination_improvement(y, old, new)
+        assert row["nri"] == pytest.approx(nri.estimate)
+        assert row["nri_low"] == pytest.approx(nri.low)
+        assert row["idi"] == pytest.approx(idi.estimate)
+        assert row["idi_pvalue"] == pytest.approx(idi.pvalue)
+    categorical = report.reclassification_table(cutoffs=[0.3, 0.6])
+    y = cohorts["test"][1]
+    expected = net_reclassification_improvement(
+        y,
+        report.probabilities_["logistic"]["test"],
+        report.probabilities_[primary]["test"],
+        cutoffs=[0.3, 0.6],
+    )
+    assert categorical.loc[("test", "logistic"), "nri"] == pytest.approx(expected.estimate)
+    findings = report.key_findings()
+    assert findings.loc["test", "nri"] == pytest.approx(table.loc[("test", "logistic"), "nri"])
+    assert findings.loc["test", "idi_high"] == pytest.approx(
+        table.loc[("test", "logistic"), "idi_high"]
+    )
+
+
+def test_agreement_table_readers_and_models(report, data):
+    _, cohorts, readers = data
+    table = report.agreement_table()
+    test = table.xs("test", level="cohort")
+    assert test.loc[("Reader A", "Reader B"), "kind"] == "reader-reader"
+    expected = cohen_kappa(readers["Reader A"]["test"], readers["Reader B"]["test"])
+    assert test.loc[("Reader A", "Reader B"), "kappa"] == pytest.approx(expected.kappa)
+    assert test.loc[("Reader A", "Reader B"), "kappa_low"] == pytest.approx(expected.low)
+    calls = report.probabilities_["shrunk"]["test"] >= report.thresholds_["shrunk"]
+    model = cohen_kappa(readers["Reader B"]["test"], calls)
+    assert test.loc[("Reader B", "shrunk"), "kappa"] == pytest.approx(model.kappa)
+    assert test.loc[("Reader B", "shrunk"), "agreement"] == pytest.approx(model.agreement)
+    # validation: only Reader B read it, so no reader pair there
+    validation = table.xs("validation", level="cohort")
+    assert set(validation["kind"]) == {"reader-model"} and len(validation) == 2
+    assert "training" not in table.index.get_level_values("cohort")
+    assert StudyReport(report.models, cohorts).agreement_table().empty
+
+
+# --------------------------------------------------------------- clinical tables, segmentation
+
+
+@pytest.fixture(scope="module")
+def clinical_cohorts():
+    rng = np.random.default_rng(4)
+
+    def cohort(n):
+        y = rng.integers(0, 2, n)
+        X = pd.DataFrame(
+            {
+                "age": rng.normal(55, 10, n).round(),
+                "size_mm": rng.normal(20, 5, n) + 6 * y,
+                "er": rng.choice(["positive", "negative"], n),
+                "grade": rng.integers(1, 4, n),
+            }
+        )
+        return X, np.where(y == 1, "N+", "N0")
+
+    return {"training": cohort(160), "test": cohort(80)}
+
+
+def test_clinical_tables_in_the_report(clinical_cohorts, tmp_path):
+    from sklearn_alnm.clinical import baseline_table, odds_ratio_table
+
+    X, y = clinical_cohorts["training"]
+    model = make_pipeline(StandardScaler(), LogisticRegression()).fit(
+        X[["age", "size_mm"]].assign(grade=X["grade"]), y
+    )
+    columns = ["age", "size_mm", "grade"]
+    models = {"clinical": make_pipeline(_Columns(columns), model)}
+    report = StudyReport(
+        models,
+        clinical_cohorts,
+        pos_label="N+",
+        clinical=["age", "size_mm", "er", "grade"],
+        categorical=["grade"],
+    )
+    stacked = pd.concat([c[0] for c in clinical_cohorts.values()], ignore_index=True)
+    labels = np.concatenate([c[1] for c in clinical_cohorts.values()])
+    groups = np.repeat(["training", "test"], [160, 80])
+    expected = baseline_table(
+        stacked[report.clinical_], labels, groups, categorical=["grade"], pos_label="N+"
+    )
+    pd.testing.assert_frame_equal(report.baseline_table(), expected)
+    pd.testing.assert_frame_equal(
+        report.odds_ratio_table(),
+        odds_ratio_table(X[report.clinical_], y, categorical=["grade"], pos_label="N+"),
+    )
+    text = report.to_html(tmp_path / "r", dpi=30).read_text()
+    assert "Patient characteristics" in text and "Odds ratios" in text
+    assert (tmp_path / "r" / "baseline.csv").is_file()
+    assert (tmp_path / "r" / "odds_ratios.csv").is_file()
+
+
+class _Columns(BaseEstimator):
+    """Selects DataFrame columns (a stateless first step)."""
+
+    def __init__(self, columns):
+        self.columns = columns
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return X[self.columns]
+
+
+def test_clinical_columns_are_checked(clinical_cohorts):
+    X, y = clinical_cohorts["training"]
+    model = LogisticRegression().fit(X[["age"]], y)
+    models = {"m": make_pipeline(_Columns(["age"]), model)}
+    with pytest.raises(ValueError, match="no column"):
+        StudyReport(models, clinical_cohorts, pos_label="N+", clinical=["age", "ki67"])
+    with_outcome = {name: (X.assign(nodal=y), y) for name, (X, y) in clinical_cohorts.items()}
+    with pytest.raises(ValueError, match="equals the outcome"):
+        StudyReport(models, with_outcome, pos_label="N+", clinical=["age", "nodal"])
+    with pytest.raises(ValueError, match="clinical=\\["):
+        StudyReport(models, clinical_cohorts, pos_label="N+").baseline_table()
+
+
+@pytest.mark.filterwarnings("ignore:.*Hosmer-Lemeshow group")
+def test_segmentation_table_scores_each_segmenter(tmp_path):
+    from sklearn_alnm.datasets import make_alnm_cohort
+    from sklearn_alnm.segmentation import SegmentationFusion, UNetSegmenter
+
+    X, y = make_alnm_cohort(
+        40, modalities=("clinical", "ultrasound"), image_size=32, random_state=1
+    )
+    unet = UNetSegmenter(
+        input_size=32,
+        max_epochs=1,
+        batch_size=16,
+        random_state=0,
+        base_channels=8,
+        depth=2,
+    )
+    fusion = SegmentationFusion([("unet", unet)]).fit(X[:24])
+    pipe = make_pipeline(fusion, _Columns(["age"]), LogisticRegression())
+    pipe.fit(X[:24], y[:24])
+    report = StudyReport({"auto": pipe}, {"training": (X[:24], y[:24]), "test": (X[24:], y[24:])})
+    assert list(report.segmenters) == [
+        "auto / segmentationfusion",
+        "auto / segmentationfusion / unet",
+    ]
+    table = report.segmentation_table()
+    assert list(table.index) == [
+        ("auto / segmentationfusion", "training"),
+        ("auto / segmentationfusion", "test"),
+        ("auto / segmentationfusion / unet", "training"),
+        ("auto / segmentationfusion / unet", "test"),
+    ]
+    from sklearn_alnm.metrics import dice_score, iou_score
+
+    truth = list(X["mask"].iloc[24:])
+    pred = fusion.predict(X[24:])
+    row = table.loc[("auto / segmentationfusion", "test")]
+    assert row["n"] == 16
+    assert row["dice"] == pytest.approx(dice_score(truth, pred))
+    assert row["iou"] == pytest.approx(iou_score(truth, pred))
+    assert row["dice"] == pytest.approx(fusion.score(X[24:]))
+    text = report.to_html(tmp_path / "r", dpi=30).read_text()
+    assert "Segmentation quality" in text
+    assert (tmp_path / "r" / "segmentation.csv").is_file()
+    # no segmenter: an empty table and no section
+    plain = StudyReport({"m": LogisticRegression().fit(X[["age"]], y)}, {"all": (X[["age"]], y)})
+    assert plain.segmentation_table().empty

@@ -6,7 +6,7 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-from ._gradcam import _check_alpha, _colormap, _display_image, _select, overlay
+from ._gradcam import _check_alpha, _colormap, _display_image, _select, _with_notes, overlay
 
 __all__ = ["bag_explanation", "plot_bag_cam"]
 
@@ -109,6 +109,7 @@ def plot_bag_cam(
     cmap="jet",
     max_instances=6,
     figsize=None,
+    notes=None,
 ):
     """One row per patient: each image of the bag with its CAM, kind, probability and weight.
 
@@ -133,6 +134,8 @@ def plot_bag_cam(
         Columns of the panel: a longer bag shows the instances of largest weight (or of
         highest probability without a MIL model), in bag order.
     figsize : tuple of 2 float or None, default=None
+    notes : sequence of str or None, default=None
+        One line per patient added under its name (e.g. its true label).
 
     Returns
     -------
@@ -143,6 +146,7 @@ def plot_bag_cam(
     subset, labels = _select(X, rows)
     if "patient_id" in getattr(subset, "columns", ()):
         labels = [str(v) for v in subset["patient_id"]]
+    labels = _with_notes(labels, notes)
     parts = bag_explanation(model, subset, class_index=class_index)
     ncols = max(1, min(int(max_instances), max(len(p["kinds"]) for p in parts)))
     fig = Figure(figsize=figsize or (2.3 * ncols + 1.2, 2.5 * len(parts)), layout="constrained")

@@ -687,6 +687,18 @@ def overlay(image, heatmap, *, alpha=0.4, cmap="jet"):
 # ---------------------------------------------------------------------------------- figure
 
 
+def _with_notes(labels, notes):
+    """Case labels with one note line each (``notes`` None: unchanged)."""
+    if notes is None:
+        return labels
+    notes = [str(note) for note in notes]
+    if len(notes) != len(labels):
+        raise ValueError(
+            f"notes must give one line per chosen case ({len(labels)}); got {len(notes)}."
+        )
+    return [f"{label}\n{note}" for label, note in zip(labels, notes)]
+
+
 def _select(X, rows):
     """``(subset of X, case labels)`` for positions ``rows`` (None: all)."""
     n = len(X)
@@ -778,6 +790,7 @@ def plot_gradcam(
     batch_size=16,
     frames="key",
     branch=None,
+    notes=None,
 ):
     """A panel of chosen cases: each network input and its Grad-CAM overlay, with the probability.
 
@@ -821,6 +834,9 @@ def plot_gradcam(
         frames).
     branch : str or None, default=None
         The modality shown for a multimodal model (see :func:`grad_cam`).
+    notes : sequence of str or None, default=None
+        One line per chosen case added under its name in the titles (e.g. its true label
+        and whether the model got it right).
 
     Returns
     -------
@@ -852,6 +868,7 @@ def plot_gradcam(
             "(N, C, T, H, W); got "
             f"{type(X).__name__}."
         )
+    labels = _with_notes(labels, notes)
     heat, prob, images, label, where = _compute(
         model,
         subset,

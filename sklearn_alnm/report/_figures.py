@@ -16,9 +16,16 @@ from matplotlib.axes import Axes
 from matplotlib.colors import LinearSegmentedColormap, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from sklearn.metrics import roc_curve
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
-from ..metrics import binary_metrics, calibration_table, decision_curve
+from ..metrics import (
+    binary_metrics,
+    calibration_metrics,
+    calibration_table,
+    decision_curve,
+    roc_curve_ci,
+    smooth_calibration_curve,
+)
 from ..metrics._table import _fmt, _fmt_p
 
 # Readers: dark markers of distinct shapes, distinguishable from the coloured model curves.
@@ -106,8 +113,9 @@ def _reader_marker(report, reader):
     return _READER_MARKERS[list(report.readers).index(reader) % len(_READER_MARKERS)]
 
 
-def roc_figure(report, cohorts):
-    """ROC curves of every model per cohort, readers' operating points, chance line."""
+def roc_figure(report, cohorts, bands=False, n_bootstraps=1000, random_state=0):
+    """ROC curves of every model per cohort, readers' operating points, chance line; with
+    ``bands`` each curve's pointwise bootstrap band (:func:`~sklearn_alnm.metrics.roc_curve_ci`)."""
     table = report.metrics_table()
     level = f"{report.confidence * 100:g}% CI"
     fig, axes = _panels(len(cohorts), 5.2, 5.2)
@@ -119,6 +127,24 @@ def roc_figure(report, cohorts):
             fpr, tpr, _ = roc_curve(is_pos, prob, pos_label=True)
             row = table.loc[(name, cohort)]
             color, style, suffix = _curve_style(report, name, same)
+            if bands and name not in same:
+                band = roc_curve_ci(
+                    is_pos,
+                    prob,
+                    confidence=report.confidence,
+                    n_bootstraps=n_bootstraps,
+                    random_state=random_state,
+                    pos_label=True,
+                )
+                ax.fill_between(
+                    1.0 - band["specificity"],
+                    band["low"],
+                    band["high"],
+                    color=color,
+                    alpha=0.15,
+                    lw=0,
+                    label="_nolegend_",
+                )
             ax.plot(
                 fpr,
                 tpr,
@@ -182,67 +208,164 @@ def roc_figure(report, cohorts):
     return fig
 
 
-def calibration_figure(report, cohorts, n_bins, strategy):
-    """Binned observed rate vs mean predicted probability per model, HL p in the legend."""
+#: Beyond this many models the calibration figure has one small panel per model and cohort.
+_CALIBRATION_OVERLAY_MODELS = 3
+
+
+def _calibration_text(stats, hl_p):
+    """``slope 0.92 (0.71-1.13), intercept -0.05, Brier 0.180, HL p 0.41``, on two lines."""
+    hl_text = _fmt_p(hl_p, 3)
+    return (
+        f"slope {_fmt(stats['slope'], 2)} ({_fmt(stats['slope_low'], 2)} to "
+        f"{_fmt(stats['slope_high'], 2)}), intercept {_fmt(stats['intercept'], 2)}\n"
+        f"Brier {_fmt(stats['brier'], 3)}, HL p {hl_text}"
+    )
+
+
+def _draw_calibration(ax, report, name, cohort, n_bins, strategy, style="-"):
+    """One model's smooth calibration curve, its band and its binned points on ``ax``."""
+    y = report._labels(cohort)
+    prob = report.probabilities_[name][cohort]
+    color = report.colors_[name]
+    curve = smooth_calibration_curve(
+        y, prob, confidence=report.confidence, pos_label=report.pos_label_
+    )
+    ax.fill_between(curve["predicted"], curve["low"], curve["high"], color=color, alpha=0.15, lw=0)
+    ax.plot(curve["predicted"], curve["observed"], color=color, ls=style, lw=2)
+    bins = calibration_table(y, prob, n_bins, strategy=strategy, pos_label=report.pos_label_)
+    bins = bins[bins["n"] > 0]
+    ax.plot(bins["mean_predicted"], bins["observed"], "o", color=color, mfc="none", ms=4.5, mew=1.1)
+    return calibration_metrics(y, prob, confidence=report.confidence, pos_label=report.pos_label_)
+
+
+def _calibration_axes(ax, title):
+    ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR)
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=title)
+    ax.set_box_aspect(1)
+    ax.grid(True, alpha=0.3)
+
+
+def calibration_figure(report, cohorts, n_bins, strategy, layout="auto"):
+    """Smooth calibration curves with confidence bands and binned points.
+
+    ``layout="overlay"``: one panel per cohort with every model; ``"grid"``: one small panel
+    per model and cohort (each model's cohorts side by side), the model's slope, intercept,
+    Brier score and Hosmer-Lemeshow p-value written in the panel; ``"auto"``: overlay for up
+    to three models.
+    """
+    if layout == "auto":
+        layout = "overlay" if len(report.models) <= _CALIBRATION_OVERLAY_MODELS else "grid"
     table = report.metrics_table()
+    if layout == "grid":
+        fig, grid = _model_cohort_grid(report, cohorts, 3.1, 3.7)
+        for (name, cohort), ax in grid.items():
+            stats = _draw_calibration(ax, report, name, cohort, n_bins, strategy)
+            _calibration_axes(ax, "\n".join([textwrap.fill(name, 30), textwrap.fill(cohort, 30)]))
+            ax.title.set_fontsize("medium")
+            ax.text(
+                0.03,
+                0.97,
+                _calibration_text(stats, table.loc[(name, cohort), "hl_pvalue"]).replace(
+                    ", intercept", "\nintercept"
+                ),
+                transform=ax.transAxes,
+                ha="left",
+                va="top",
+                fontsize=7,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "0.8", "alpha": 0.85},
+            )
+        fig.supxlabel("Mean predicted probability")
+        fig.supylabel("Observed fraction positive")
+        return fig
     fig, axes = _panels(len(cohorts), 5.2, 5.2)
     for ax, cohort in zip(axes, cohorts):
-        y = report._labels(cohort)
-        handles = []
+        handles, labels = [], []
         same = _identical_to(report, cohort)
         for name in report.models:
             color, style, suffix = _curve_style(report, name, same)
-            bins = calibration_table(
-                y,
-                report.probabilities_[name][cohort],
-                n_bins,
-                strategy=strategy,
-                confidence=report.confidence,
-                pos_label=report.pos_label_,
-            )
-            bins = bins[bins["n"] > 0]
-            hl_p = table.loc[(name, cohort), "hl_pvalue"]
-            hl_text = _fmt_p(hl_p, 3)
-            hl_text = hl_text if hl_text.startswith("<") else f"= {hl_text}"
-            container = ax.errorbar(
-                bins["mean_predicted"],
-                bins["observed"],
-                # Clipped: rounding can put a Wilson bound a hair beyond an observed 0 or 1.
-                yerr=np.clip(
-                    [
-                        bins["observed"] - bins["observed_low"],
-                        bins["observed_high"] - bins["observed"],
-                    ],
-                    0.0,
-                    None,
-                ),
-                fmt="o",
-                ls=style,
-                color=color,
-                lw=1.8,
-                ms=5,
-                elinewidth=0.8,
-                capsize=2,
-                label=f"{name} (HL p {hl_text}){suffix}",
-            )
-            for bars in container.lines[2]:
-                bars.set_alpha(0.45)
-            handles.append(container)
-        (ideal,) = ax.plot(
-            [0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR, label="Perfect calibration"
+            stats = _draw_calibration(ax, report, name, cohort, n_bins, strategy, style)
+            handles.append(Line2D([], [], color=color, ls=style, lw=2))
+            text = _calibration_text(stats, table.loc[(name, cohort), "hl_pvalue"])
+            labels.append(f"{name}{suffix}\n{text}")
+        _calibration_axes(ax, f"Calibration - {_cohort_subtitle(report, cohort)}")
+        handles.append(Line2D([], [], ls="--", lw=1, color=_CHANCE_COLOR))
+        labels.append("Perfect calibration")
+        # the statistics make long entries: below the axes, never over the curves
+        ax.legend(
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.15),
+            fontsize="small",
+            frameon=False,
         )
-        handles.append(ideal)
+        ax.set(xlabel="Mean predicted probability", ylabel="Observed fraction positive")
+    return fig
+
+
+def precision_recall_figure(report, cohorts):
+    """Precision-recall curves of every model per cohort, the readers' points and the
+    prevalence (a model without skill)."""
+    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    for ax, cohort in zip(axes, cohorts):
+        is_pos = report._is_positive[cohort]
+        same = _identical_to(report, cohort)
+        for name in report.models:
+            prob = report.probabilities_[name][cohort]
+            precision, recall, _ = precision_recall_curve(is_pos, prob, pos_label=True)
+            ap = average_precision_score(is_pos, prob, pos_label=True)
+            color, style, suffix = _curve_style(report, name, same)
+            ax.plot(
+                recall,
+                precision,
+                color=color,
+                ls=style,
+                lw=2,
+                drawstyle="steps-post",
+                label=f"{name} AP {_fmt(ap, 2)}{suffix}",
+            )
+        for reader, calls_by_cohort in report.readers.items():
+            if cohort not in calls_by_cohort:
+                continue
+            read = binary_metrics(is_pos, calls_by_cohort[cohort], 0.5, pos_label=True)
+            ax.plot(
+                read["sensitivity"],
+                read["ppv"],
+                linestyle="none",
+                marker=_reader_marker(report, reader),
+                color=_READER_COLOR,
+                mec="white",
+                ms=10,
+                zorder=5,
+                label=f"{reader} (recall {_fmt(read['sensitivity'], 2)}, "
+                f"precision {_fmt(read['ppv'], 2)})",
+            )
+        prevalence = float(is_pos.mean())
+        ax.axhline(
+            prevalence,
+            ls="--",
+            lw=1,
+            color=_CHANCE_COLOR,
+            label=f"No skill (prevalence {_fmt(prevalence, 2)})",
+        )
+        handles, labels = ax.get_legend_handles_labels()
         _place_legend(
-            ax, handles, [h.get_label() for h in handles], len(report.models), "upper left"
+            ax,
+            handles,
+            labels,
+            len(report.models),
+            "lower left",
+            title="AP: average precision",
+            title_fontsize="small",
         )
         ax.set(
-            xlim=(-0.02, 1.02),
-            ylim=(-0.02, 1.02),
-            xlabel="Mean predicted probability",
-            ylabel="Observed fraction positive",
-            title=f"Calibration - {_cohort_subtitle(report, cohort)}",
+            xlim=(-0.01, 1.01),
+            ylim=(-0.01, 1.01),
+            xlabel="Recall (sensitivity)",
+            ylabel="Precision (PPV)",
+            title=f"Precision-recall - {_cohort_subtitle(report, cohort)}",
         )
-        ax.set_box_aspect(1)  # square panels that constrained layout can still fit
+        ax.set_box_aspect(1)
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -316,23 +439,36 @@ def _class_names(report):
 _CONFUSION_COLUMNS = 6
 
 
-def confusion_figure(report, cohorts):
-    """Confusion matrices at the fixed thresholds in a grid: each model's cohorts side by side,
-    as many models per row as fit in ``_CONFUSION_COLUMNS`` panels."""
+def _model_cohort_grid(report, cohorts, width, height):
+    """A figure with one panel per model and cohort: each model's cohorts side by side, as
+    many models per row as fit in ``_CONFUSION_COLUMNS`` panels. Returns the figure and
+    ``{(model, cohort): axes}`` in the models' order."""
     names = list(report.models)
     per_row = max(1, _CONFUSION_COLUMNS // len(cohorts))
     nrows = math.ceil(len(names) / per_row)
     ncols = min(per_row, len(names)) * len(cohorts)
-    fig = Figure(figsize=(3.4 * ncols, 3.3 * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.ravel()[len(names) * len(cohorts) :]:
         fig.delaxes(ax)
+    grid = {}
+    for i, name in enumerate(names):
+        for j, cohort in enumerate(cohorts):
+            grid[name, cohort] = axes[i // per_row, (i % per_row) * len(cohorts) + j]
+    return fig, grid
+
+
+def confusion_figure(report, cohorts):
+    """Confusion matrices at the fixed thresholds in a grid: each model's cohorts side by side,
+    as many models per row as fit in ``_CONFUSION_COLUMNS`` panels."""
+    names = list(report.models)
+    fig, grid = _model_cohort_grid(report, cohorts, 3.4, 3.3)
     tick_labels = _class_names(report)
     for i, name in enumerate(names):
         cmap = LinearSegmentedColormap.from_list(f"cm_{i}", ["white", report.colors_[name]])
         threshold = report.thresholds_[name]
-        for j, cohort in enumerate(cohorts):
-            ax = axes[i // per_row, (i % per_row) * len(cohorts) + j]
+        for cohort in cohorts:
+            ax = grid[name, cohort]
             res = binary_metrics(
                 report._labels(cohort),
                 report.probabilities_[name][cohort],

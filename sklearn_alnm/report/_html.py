@@ -1,28 +1,43 @@
-"""The HTML page of a :class:`~sklearn_alnm.report.StudyReport` (one file, inline CSS, no JS).
+"""The HTML page of a :class:`~sklearn_alnm.report.StudyReport`: a jinja2 template, inline
+CSS, no JavaScript.
 
 Figures are referenced by relative paths to PNG files in the same folder; nothing is loaded
-from the web. Every piece of user text (title, model, cohort and reader names) is escaped.
+from the web. The template escapes every value (autoescape); tables are rendered by pandas
+with escaping and passed in as markup.
 """
 
-import html
+import functools
 
 import pandas as pd
+from markupsafe import Markup
 
 from .. import __version__
 from ..metrics._table import _fmt, _fmt_p
 
 # File name -> (alt text, caption) of the standard figures.
 FIGURES = {
+    "forest.png": (
+        "Forest plot of the AUCs",
+        "AUC of every model in every cohort with its DeLong confidence interval; the primary "
+        "model is outlined.",
+    ),
     "roc.png": (
         "ROC curves",
         "ROC curves of every model in each cohort. Legend: AUC with its DeLong confidence "
-        "interval. Dots: each model's operating point at its threshold; dark markers: readers.",
+        "interval. Dots: each model's operating point at its threshold; dark markers: "
+        "readers. Shaded (up to three models): pointwise bootstrap band of the sensitivity.",
+    ),
+    "precision_recall.png": (
+        "Precision-recall curves",
+        "Precision (PPV) against recall (sensitivity) over all thresholds; legend: average "
+        "precision. The dashed line is the prevalence (a model without skill).",
     ),
     "calibration.png": (
         "Calibration curves",
-        "Calibration curves: observed fraction of positive patients against mean predicted "
-        "probability in groups of predicted risk, with Wilson intervals. Legend: "
-        "Hosmer-Lemeshow p-value (a small p-value signals miscalibration).",
+        "Calibration: smooth observed risk against predicted risk with its confidence band; "
+        "circles: observed fraction positive in groups of predicted risk. Slope 1 and "
+        "intercept 0 are ideal; a slope below 1 means too extreme predictions; a small "
+        "Hosmer-Lemeshow p-value signals miscalibration.",
     ),
     "decision_curve.png": (
         "Decision curves",
@@ -44,25 +59,47 @@ FIGURES = {
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
        max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.45; }
-h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
+h1 { border-bottom: 2px solid #444; padding-bottom: .2em; margin-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
+ul.findings { font-size: 1.05em; }
 table.report { border-collapse: collapse; margin: .8em 0; font-size: .9em; }
 table.report th, table.report td { border: 1px solid #ccc; padding: .3em .6em; text-align: right; }
 table.report th { background: #f0f0f0; }
 table.report td:first-child, table.report th:first-child { text-align: left; }
+details { margin: .8em 0; }
+summary { cursor: pointer; color: #245; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
 figcaption { font-size: .9em; color: #444; margin-top: .3em; }
-.meta { color: #666; font-size: .9em; }
+.meta { color: #666; font-size: .9em; margin-top: 0; }
 """.strip()
 
-
-def _e(text):
-    return html.escape(str(text), quote=True)
+_ADJUST_NAMES = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
 
 
-def _table(frame):
-    return frame.to_html(index=False, escape=True, border=0, classes="report", na_rep="NA")
+@functools.cache
+def _environment():
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    return Environment(
+        loader=PackageLoader("sklearn_alnm.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _table(frame, **kwargs):
+    """A DataFrame as an escaped HTML table (markup for the template)."""
+    kwargs.setdefault("index", False)
+    return Markup(frame.to_html(escape=True, border=0, classes="report", na_rep="NA", **kwargs))
+
+
+def _figure(src):
+    alt, caption = FIGURES[src]
+    return {"src": src, "alt": alt, "caption": caption}
 
 
 def _cohort_summary(report, metrics):
@@ -129,37 +166,6 @@ def _readers_display(readers, decimals=3):
     return pd.DataFrame(rows)
 
 
-def _key_findings(report, findings, decimals=3):
-    """One sentence per evaluation cohort: the primary model, and its best comparator."""
-    level = f"{report.confidence * 100:g}%"
-    method = {"holm": "Holm", "fdr_bh": "Benjamini-Hochberg", "bonferroni": "Bonferroni"}
-    items = []
-    for cohort, row in findings.iterrows():
-        text = (
-            f"<li><strong>{_e(cohort)}</strong> (n = {int(row['n'])}): "
-            f"<strong>{_e(row['model'])}</strong> AUC {_fmt(row['auc'], decimals)} "
-            f"({level} CI {_fmt(row['auc_low'], decimals)}-{_fmt(row['auc_high'], decimals)}); "
-            f"sensitivity {_fmt(row['sensitivity'], decimals)}, specificity "
-            f"{_fmt(row['specificity'], decimals)} at its threshold "
-            f"{_fmt(row['threshold'], 3)}"
-        )
-        if isinstance(row["comparator"], str):
-            adjusted = (
-                f", {method[report.adjust]}-adjusted p {_fmt_p(row['p_adjusted'], decimals)}"
-                if report.adjust is not None
-                else ""
-            )
-            text += (
-                f". Best comparator: {_e(row['comparator'])}, AUC "
-                f"{_fmt(row['comparator_auc'], decimals)} "
-                f"({_fmt(row['comparator_auc_low'], decimals)}-"
-                f"{_fmt(row['comparator_auc_high'], decimals)}); DeLong p "
-                f"{_fmt_p(row['delong_p'], decimals)}{adjusted}"
-            )
-        items.append(text + ".</li>")
-    return '<ul class="findings">' + "".join(items) + "</ul>"
-
-
 def _comparison_display(report, comparison, decimals=3):
     level = f"{report.confidence * 100:g}%"
     rows = []
@@ -179,11 +185,138 @@ def _comparison_display(report, comparison, decimals=3):
     return pd.DataFrame(rows)
 
 
-def _figure(src, alt, caption):
-    return (
-        f'<figure><img src="{_e(src)}" alt="{_e(alt)}">'
-        f"<figcaption>{_e(caption)}</figcaption></figure>"
-    )
+def _interval(value, low, high, decimals=3):
+    return f"{_fmt(value, decimals)} ({_fmt(low, decimals)} to {_fmt(high, decimals)})"
+
+
+def _findings_items(findings, decimals=3):
+    """The key findings, one dict of display strings per evaluation cohort."""
+    items = []
+    for cohort, row in findings.iterrows():
+        item = {
+            "cohort": cohort,
+            "n": int(row["n"]),
+            "model": row["model"],
+            "auc": _fmt(row["auc"], decimals),
+            "auc_ci": f"{_fmt(row['auc_low'], decimals)}-{_fmt(row['auc_high'], decimals)}",
+            "sensitivity": _fmt(row["sensitivity"], decimals),
+            "specificity": _fmt(row["specificity"], decimals),
+            "threshold": _fmt(row["threshold"], 3),
+            "comparator": row["comparator"] if isinstance(row["comparator"], str) else None,
+            "comparator_auc": _fmt(row["comparator_auc"], decimals),
+            "comparator_ci": f"{_fmt(row['comparator_auc_low'], decimals)}-"
+            f"{_fmt(row['comparator_auc_high'], decimals)}",
+            "delong_p": _fmt_p(row["delong_p"], decimals),
+            "p_adjusted": None if pd.isna(row["p_adjusted"]) else _fmt_p(row["p_adjusted"], 3),
+            "nri": None,
+            "idi": None,
+        }
+        if pd.notna(row.get("nri", float("nan"))):
+            item["nri"] = _interval(row["nri"], row["nri_low"], row["nri_high"], 2)
+            item["idi"] = _interval(row["idi"], row["idi_low"], row["idi_high"], 3)
+        items.append(item)
+    return items
+
+
+def _reclassification_display(reclassification, decimals=3):
+    rows = []
+    for (cohort, model), row in reclassification.iterrows():
+        rows.append(
+            {
+                "Cohort": cohort,
+                "Comparator": model,
+                "NRI (CI)": _interval(row["nri"], row["nri_low"], row["nri_high"], decimals),
+                "NRI events": _fmt(row["nri_events"], decimals),
+                "NRI non-events": _fmt(row["nri_nonevents"], decimals),
+                "NRI p": _fmt_p(row["nri_pvalue"], decimals),
+                "IDI (CI)": _interval(row["idi"], row["idi_low"], row["idi_high"], decimals),
+                "IDI p": _fmt_p(row["idi_pvalue"], decimals),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _agreement_display(agreement, decimals=3):
+    rows = []
+    for (cohort, first, second), row in agreement.iterrows():
+        rows.append(
+            {
+                "Cohort": cohort,
+                "Rater 1": first,
+                "Rater 2": second,
+                "Kind": row["kind"],
+                "n": int(row["n"]),
+                "Agreement": _fmt(row["agreement"], decimals),
+                "Kappa (CI)": _interval(
+                    row["kappa"], row["kappa_low"], row["kappa_high"], decimals
+                ),
+                "p (kappa = 0)": _fmt_p(row["pvalue"], decimals),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _calibration_display(calibration, decimals=3):
+    rows = []
+    for (model, cohort), row in calibration.iterrows():
+        rows.append(
+            {
+                "Model": model,
+                "Cohort": cohort,
+                "Intercept (CI)": _interval(
+                    row["intercept"], row["intercept_low"], row["intercept_high"], decimals
+                ),
+                "Slope (CI)": _interval(
+                    row["slope"], row["slope_low"], row["slope_high"], decimals
+                ),
+                "Brier": _fmt(row["brier"], decimals),
+                "Scaled Brier": _fmt(row["brier_scaled"], decimals),
+                "HL p-value": _fmt_p(row["hl_pvalue"], decimals),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _segmentation_display(segmentation, decimals=3):
+    rows = []
+    for (segmenter, cohort), row in segmentation.iterrows():
+        rows.append(
+            {
+                "Segmenter": segmenter,
+                "Cohort": cohort,
+                "Images": int(row["n"]),
+                "Dice": f"{_fmt(row['dice'], decimals)} ± {_fmt(row['dice_sd'], decimals)}",
+                "IoU": f"{_fmt(row['iou'], decimals)} ± {_fmt(row['iou_sd'], decimals)}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _thresholds_text(report):
+    youden = [name for name in report.models if report._youden[name]]
+    given = [name for name in report.models if not report._youden[name]]
+    parts = []
+    if youden:
+        parts.append(
+            f"chosen by Youden's index on the first cohort, {report.first_cohort}, for "
+            + ", ".join(f"{n} ({_fmt(report.thresholds_[n], 3)})" for n in youden)
+        )
+    if given:
+        parts.append(
+            "given for " + ", ".join(f"{n} ({_fmt(report.thresholds_[n], 3)})" for n in given)
+        )
+    return "; ".join(parts)
+
+
+_GRADCAM_CAPTIONS = {
+    "video": "Key frame of each clip (the frame holding the largest share of the clip's "
+    "Grad-CAM map) and its part of the map",
+    "multimodal": "Each modality's image of the patient and the fused model's Grad-CAM map on it",
+    "bag": "Each image of the patient's bag with the class activation map of the multi-task "
+    "model's image-level head, its predicted kind and probability (p) and, after the MIL "
+    "stage, its attention weight (w)",
+    None: "Network input and Grad-CAM heat map",
+}
 
 
 def render_page(
@@ -194,114 +327,71 @@ def render_page(
     delong,
     readers,
     figures,
-    findings=None,
-    comparison=None,
-    forest=None,
     nomograms,
     files,
     generated,
+    findings=None,
+    comparison=None,
+    reclassification=None,
+    agreement=None,
+    calibration=None,
+    segmentation=None,
+    baseline=None,
+    odds_ratios=None,
+    forest=None,
     gradcams=(),
 ):
     """The HTML text of the report page."""
-    title = report.title or "Study report"
     level = f"{report.confidence * 100:g}%"
-    youden = [name for name in report.models if report._youden[name]]
-    given = [name for name in report.models if not report._youden[name]]
-    threshold_items = []
-    if youden:
-        threshold_items.append(
-            "chosen by Youden's index on the first cohort, "
-            f"<em>{_e(report.first_cohort)}</em>, for "
-            + ", ".join(f"{_e(n)} ({_fmt(report.thresholds_[n], 3)})" for n in youden)
-        )
-    if given:
-        threshold_items.append(
-            "given for " + ", ".join(f"{_e(n)} ({_fmt(report.thresholds_[n], 3)})" for n in given)
-        )
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{_e(title)}</title>",
-        f"<style>\n{_CSS}\n</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_e(title)}</h1>",
-        f'<p class="meta">Generated by sklearn_alnm {_e(__version__)} on {_e(generated)}.</p>',
-        *(
-            ["<h2>Key findings</h2>", _key_findings(report, findings)]
-            if findings is not None
-            else []
+    has_comparison = comparison is not None and len(comparison)
+    has_reclassification = reclassification is not None and len(reclassification)
+    context = {
+        "title": report.title or "Study report",
+        "css": Markup(_CSS),
+        "version": __version__,
+        "generated": generated,
+        "positive": report.label_name(report.pos_label_),
+        "level": level,
+        "adjust_name": _ADJUST_NAMES.get(report.adjust),
+        "findings": _findings_items(findings) if findings is not None else [],
+        "forest": _figure(forest) if forest is not None else None,
+        "models": list(report.models),
+        "cohorts_table": _table(_cohort_summary(report, metrics)),
+        "thresholds": _thresholds_text(report),
+        "n_groups": report.n_groups,
+        "has_readers": bool(report.readers),
+        "performance": _table(
+            formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"})
         ),
-        *(
-            [
-                _figure(
-                    forest,
-                    "Forest plot of the AUCs",
-                    "AUC of every model in every cohort with its DeLong confidence interval; "
-                    "the primary model is outlined.",
-                )
-            ]
-            if forest is not None
-            else []
-        ),
-        "<h2>Cohorts</h2>",
-        f"<p>Positive class: <strong>{_e(report.label_name(report.pos_label_))}</strong>. Models: "
-        f"{_e(', '.join(report.models))}.</p>",
-        _table(_cohort_summary(report, metrics)),
-        "<h2>Methods</h2>",
-        "<ul>",
-        f"<li>AUC with {_e(level)} confidence interval by DeLong's method; models compared "
-        "with the paired DeLong test (two-sided).</li>",
-        "<li>A patient is classified positive when the predicted probability reaches the "
-        "model's threshold, the same in every cohort. Thresholds: "
-        + "; ".join(threshold_items)
-        + ".</li>",
-        f"<li>Calibration: Hosmer-Lemeshow test with {report.n_groups} groups of predicted "
-        "risk.</li>",
-        *(
-            [
-                "<li>Readers against models: McNemar's test on the paired correct / incorrect "
-                "classifications (exact binomial when fewer than 25 discordant pairs, "
-                "chi-square with continuity correction otherwise).</li>"
-            ]
-            if report.readers
-            else []
-        ),
-        "</ul>",
-        "<h2>Performance</h2>",
-        _table(formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"})),
-        "<h2>Model comparison (DeLong test)</h2>",
-    ]
-    if comparison is not None and len(comparison):
-        parts.append(
-            f"<p>The primary model, <strong>{_e(report.primary_)}</strong>, against each other "
-            "model on the same patients of each evaluation cohort.</p>"
-        )
-        parts.append(_table(_comparison_display(report, comparison)))
-    if len(delong):
-        parts.append(
-            f"<details><summary>Every pair of models in every cohort ({len(delong)} tests, "
-            "unadjusted; also in delong.csv)</summary>"
-        )
-        parts.append(_table(_delong_display(delong)))
-        parts.append("</details>")
-    else:
-        parts.append("<p>A single model: nothing to compare.</p>")
-    if readers is not None:
-        parts.append("<h2>Readers against models</h2>")
-        parts.append(_table(_readers_display(readers)))
-    parts.append("<h2>Figures</h2>")
-    for src in figures:
-        parts.append(_figure(src, *FIGURES[src]))
-    if nomograms:
-        parts.append("<h2>Nomograms</h2>")
-        for model, png, points, _ in nomograms:
-            parts.append(f"<h3>{_e(model)}</h3>")
-            parts.append(_figure(png, f"Nomogram of {model}", f"Nomogram of the model {model}."))
-            if points is not None:
-                parts.append(
+        "primary": report.primary_,
+        "comparison": _table(_comparison_display(report, comparison)) if has_comparison else None,
+        "reclassification": _table(_reclassification_display(reclassification))
+        if has_reclassification
+        else None,
+        "delong": _table(_delong_display(delong)) if len(delong) else None,
+        "delong_summary": f"Every pair of models in every cohort ({len(delong)} tests, "
+        "unadjusted; also in delong.csv)",
+        "readers": _table(_readers_display(readers)) if readers is not None else None,
+        "agreement": _table(_agreement_display(agreement)) if agreement is not None else None,
+        "figures": [_figure(src) for src in figures],
+        "calibration": _table(_calibration_display(calibration))
+        if calibration is not None
+        else None,
+        "segmentation": _table(_segmentation_display(segmentation))
+        if segmentation is not None and len(segmentation)
+        else None,
+        "baseline": _table(baseline, index=True) if baseline is not None else None,
+        "odds_ratios": _table(odds_ratios, index=True) if odds_ratios is not None else None,
+        "first_cohort": report.first_cohort,
+        "nomograms": [
+            {
+                "model": model,
+                "figure": {
+                    "src": png,
+                    "alt": f"Nomogram of {model}",
+                    "caption": f"Nomogram of the model {model}.",
+                },
+                "points": Markup(
                     points.to_html(
                         index=False,
                         escape=True,
@@ -311,34 +401,25 @@ def render_page(
                         float_format="{:.1f}".format,
                     )
                 )
-    if gradcams:
-        parts.append("<h2>Grad-CAM</h2>")
-        captions = {
-            "video": "Key frame of each clip (the frame holding the largest share of the "
-            "clip's Grad-CAM map) and its part of the map",
-            "multimodal": "Each modality's image of the patient and the fused model's "
-            "Grad-CAM map on it",
-            "bag": "Each image of the patient's bag with the class activation map of the "
-            "multi-task model's image-level head, its predicted kind and probability (p) and, "
-            "after the MIL stage, its attention weight (w)",
-            None: "Network input and Grad-CAM heat map",
-        }
-        for model, png, kind in gradcams:
-            shown = captions[kind]
-            parts.append(f"<h3>{_e(model)}</h3>")
-            parts.append(
-                _figure(
-                    png,
-                    f"Grad-CAM of {model}",
-                    f"{shown}, for the {report.gradcam} positive patients of the last cohort "
-                    f"with the highest probability under {model}.",
-                )
-            )
-    parts.append("<h2>Files</h2>")
-    parts.append("<ul>")
-    for name in files:
-        if name.endswith(".csv"):
-            parts.append(f'<li><a href="{_e(name)}">{_e(name)}</a></li>')
-    parts.append("</ul>")
-    parts.extend(["</body>", "</html>", ""])
-    return "\n".join(parts)
+                if points is not None
+                else None,
+            }
+            for model, png, points, _ in nomograms
+        ],
+        "gradcams": [
+            {
+                "model": model,
+                "figure": {
+                    "src": png,
+                    "alt": f"Grad-CAM of {model}",
+                    "caption": f"{_GRADCAM_CAPTIONS[kind]}, for cases of the last cohort "
+                    "chosen among the true positives, false positives and false negatives "
+                    f"of {model} at its threshold; each titled with the patient, the true "
+                    "label, the call and the predicted probability.",
+                },
+            }
+            for model, png, kind in gradcams
+        ],
+        "files": [name for name in files if name.endswith(".csv")],
+    }
+    return _environment().get_template("report.html.j2").render(**context)

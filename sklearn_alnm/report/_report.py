@@ -18,8 +18,14 @@ from statsmodels.stats.contingency_tables import mcnemar
 from .._logging import get_logger
 from ..metrics import (
     binary_metrics,
+    calibration_metrics,
+    cohen_kappa,
     delong_test,
+    dice_score,
     format_performance_table,
+    integrated_discrimination_improvement,
+    iou_score,
+    net_reclassification_improvement,
     performance_table,
     youden_threshold,
 )
@@ -36,6 +42,19 @@ YOUDEN_ON_FIRST_COHORT = "youden-on-first-cohort"
 _MCNEMAR_EXACT_BELOW = 25
 
 _DELONG_COLUMNS = ("auc_1", "auc_2", "difference", "ci_low", "ci_high", "statistic", "pvalue")
+
+_RECLASSIFICATION_COLUMNS = (
+    "nri",
+    "nri_low",
+    "nri_high",
+    "nri_pvalue",
+    "nri_events",
+    "nri_nonevents",
+    "idi",
+    "idi_low",
+    "idi_high",
+    "idi_pvalue",
+)
 
 _READER_COLUMNS = (
     "n",
@@ -294,6 +313,33 @@ def _check_readers(readers, cohorts):
     return checked
 
 
+def _check_clinical(clinical, cohorts):
+    """The clinical column names as a list, each present in every cohort's DataFrame and
+    none a copy of the outcome."""
+    if clinical is None:
+        return []
+    columns = [clinical] if isinstance(clinical, str) else list(clinical)
+    if not columns or not all(isinstance(c, str) for c in columns):
+        raise TypeError(f"clinical must be a column name or a list of them; got {clinical!r}.")
+    for cohort, (X, y) in cohorts.items():
+        if not isinstance(X, pd.DataFrame):
+            raise TypeError(
+                f"cohort {cohort!r}: clinical columns need the cohort as a DataFrame; got "
+                f"{type(X).__name__}."
+            )
+        missing = [c for c in columns if c not in X.columns]
+        if missing:
+            raise ValueError(f"cohort {cohort!r} has no column(s) {missing} (clinical).")
+        labels = pd.Series(np.asarray(y), index=X.index).astype(str)
+        for c in columns:
+            if X[c].astype(str).equals(labels):
+                raise ValueError(
+                    f"clinical column {c!r} equals the outcome in cohort {cohort!r}; the "
+                    "outcome is not a patient characteristic (leave it out of clinical)."
+                )
+    return columns
+
+
 def _slug(name, taken):
     """A file-name-safe, unique version of ``name`` (letters, digits, ``-`` and ``_``)."""
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_").lower() or "model"
@@ -408,6 +454,14 @@ default="youden-on-first-cohort"
     adjust : {"holm", "fdr_bh", "bonferroni"} or None, default="holm"
         Multiplicity adjustment of the primary model's DeLong p-values within each cohort
         (:func:`statsmodels.stats.multitest.multipletests`); ``None`` reports them unadjusted.
+    clinical : list of str or None, default=None
+        Clinical columns of the cohorts' DataFrames (age, tumour size, ER, ...): the report
+        then has the patients' characteristics by outcome and cohort
+        (:meth:`baseline_table`, "Table 1") and their odds ratios on the first cohort
+        (:meth:`odds_ratio_table`). The outcome must not be among them.
+    categorical : list of str or None, default=None
+        Clinical columns to treat as categorical besides string, ``bool`` and ``category``
+        columns (e.g. an integer-coded grade).
 
     Attributes
     ----------
@@ -423,6 +477,8 @@ default="youden-on-first-cohort"
         The RGBA colour of each model in every figure.
     primary_ : str
         The primary model's name.
+    clinical_ : list of str
+        The clinical columns (empty without ``clinical``).
 
     Raises
     ------
@@ -501,6 +557,8 @@ default="youden-on-first-cohort"
         primary=None,
         compare=None,
         adjust="holm",
+        clinical=None,
+        categorical=None,
     ):
         self.models = _check_models(models)
         self.cohorts = _check_cohorts(cohorts)
@@ -518,6 +576,9 @@ default="youden-on-first-cohort"
         thresholds = _check_thresholds(threshold, self.models)
         self.classes_, self.pos_label_ = _check_labels(self.cohorts, pos_label)
         self.readers = _check_readers(readers, self.cohorts)
+        self.clinical = clinical
+        self.categorical = categorical
+        self.clinical_ = _check_clinical(clinical, self.cohorts)
         self.primary = primary
         self.adjust = adjust
         if primary is not None and primary not in self.models:
@@ -770,13 +831,17 @@ default="youden-on-first-cohort"
             fixed threshold), then ``comparator`` (the other model with the highest AUC in
             that cohort), ``comparator_auc``, ``comparator_auc_low``,
             ``comparator_auc_high``, ``delong_p`` and ``p_adjusted`` (primary vs
-            comparator, adjusted over all of the primary model's comparisons in the cohort).
-            The comparator columns are missing values with a single model.
+            comparator, adjusted over all of the primary model's comparisons in the cohort),
+            and the primary model's category-free NRI and IDI over the comparator with their
+            intervals (``nri``, ``nri_low``, ``nri_high``, ``idi``, ``idi_low``,
+            ``idi_high``, from :meth:`reclassification_table`). The comparator columns are
+            missing values with a single model.
         """
-        return self._key_findings_from(self.comparison_table())
+        return self._key_findings_from(self.comparison_table(), self.reclassification_table())
 
-    def _key_findings_from(self, comparison):
-        """:meth:`key_findings` from the :meth:`comparison_table` ``comparison``."""
+    def _key_findings_from(self, comparison, reclassification):
+        """:meth:`key_findings` from :meth:`comparison_table` and
+        :meth:`reclassification_table`."""
         metrics = self.metrics_table()
         rows = []
         for cohort in self.evaluation_cohorts:
@@ -795,8 +860,271 @@ default="youden-on-first-cohort"
             found = best is not None and (cohort, best) in comparison.index
             row["delong_p"] = comparison.loc[(cohort, best), "pvalue"] if found else np.nan
             row["p_adjusted"] = comparison.loc[(cohort, best), "p_adjusted"] if found else np.nan
+            moved = best is not None and (cohort, best) in reclassification.index
+            for key in ("nri", "nri_low", "nri_high", "idi", "idi_low", "idi_high"):
+                row[key] = reclassification.loc[(cohort, best), key] if moved else np.nan
             rows.append(row)
         return pd.DataFrame(rows).set_index("cohort")
+
+    def reclassification_table(self, cohorts=None, *, cutoffs=None):
+        """Reclassification by the primary model against each comparator: NRI and IDI.
+
+        In each cohort, the net reclassification improvement
+        (:func:`~sklearn_alnm.metrics.net_reclassification_improvement`, category-free unless
+        ``cutoffs`` are given) and the integrated discrimination improvement
+        (:func:`~sklearn_alnm.metrics.integrated_discrimination_improvement`) of the primary
+        model over each model it is compared with (``compare``), with intervals at
+        ``confidence``: positive values favour the primary model.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts; default :attr:`evaluation_cohorts`.
+        cutoffs : array-like of float or None, default=None
+            Risk-category cutoffs of a categorical NRI (e.g. ``[0.1, 0.3]``).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(cohort, model)`` (the comparator); columns ``nri``, ``nri_low``,
+            ``nri_high``, ``nri_pvalue``, ``nri_events``, ``nri_nonevents``, ``idi``,
+            ``idi_low``, ``idi_high``, ``idi_pvalue``. Empty with a single model.
+        """
+        cohorts = self.evaluation_cohorts if cohorts is None else self._select_cohorts(cohorts)
+        rows, index = [], []
+        for cohort in cohorts:
+            y = self._labels(cohort)
+            new = self.probabilities_[self.primary_][cohort]
+            for other in self._comparators:
+                old = self.probabilities_[other][cohort]
+                with _prefixed_errors(f"cohort {cohort!r}, {self.primary_!r} vs {other!r}"):
+                    nri = net_reclassification_improvement(
+                        y,
+                        old,
+                        new,
+                        cutoffs=cutoffs,
+                        confidence=self.confidence,
+                        pos_label=self.pos_label_,
+                    )
+                    idi = integrated_discrimination_improvement(
+                        y, old, new, confidence=self.confidence, pos_label=self.pos_label_
+                    )
+                rows.append(
+                    {
+                        "nri": nri.estimate,
+                        "nri_low": nri.low,
+                        "nri_high": nri.high,
+                        "nri_pvalue": nri.pvalue,
+                        "nri_events": nri.events,
+                        "nri_nonevents": nri.nonevents,
+                        "idi": idi.estimate,
+                        "idi_low": idi.low,
+                        "idi_high": idi.high,
+                        "idi_pvalue": idi.pvalue,
+                    }
+                )
+                index.append((cohort, other))
+        return pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=["cohort", "model"])
+            if index
+            else pd.MultiIndex.from_arrays([[], []], names=["cohort", "model"]),
+            columns=list(_RECLASSIFICATION_COLUMNS),
+            dtype=float,
+        )
+
+    def agreement_table(self):
+        """Cohen's kappa between every pair of readers and between each reader and each model.
+
+        On every cohort both raters read: the readers' 0/1 calls, and a model's calls at its
+        fixed threshold (``probability >= threshold``). Inter-observer agreement is a pair of
+        readers; for intra-observer agreement, give a reader's second reading as another
+        reader (e.g. ``"Reader A, 2nd reading"``). Kappa with its interval at ``confidence``
+        and the test of kappa = 0 from :func:`~sklearn_alnm.metrics.cohen_kappa`. McNemar's
+        test of the same pairs' accuracy is :meth:`readers_table`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(cohort, rater_1, rater_2)``; columns ``kind`` (``"reader-reader"`` or
+            ``"reader-model"``), ``n``, ``agreement`` (fraction of equal calls), ``kappa``,
+            ``kappa_low``, ``kappa_high``, ``pvalue``. Empty without readers.
+        """
+        rows, index = [], []
+        for cohort in self.cohorts:
+            readers = [r for r, calls in self.readers.items() if cohort in calls]
+            pairs = [(a, b, "reader-reader") for a, b in combinations(readers, 2)]
+            pairs += [(r, m, "reader-model") for r in readers for m in self.models]
+            for first, second, kind in pairs:
+                calls_1 = self.readers[first][cohort]
+                if kind == "reader-reader":
+                    calls_2 = self.readers[second][cohort]
+                else:
+                    calls_2 = self.probabilities_[second][cohort] >= self.thresholds_[second]
+                result = cohen_kappa(calls_1, calls_2, confidence=self.confidence)
+                rows.append(
+                    {
+                        "kind": kind,
+                        "n": result.n,
+                        "agreement": result.agreement,
+                        "kappa": result.kappa,
+                        "kappa_low": result.low,
+                        "kappa_high": result.high,
+                        "pvalue": result.pvalue,
+                    }
+                )
+                index.append((cohort, first, second))
+        names = ["cohort", "rater_1", "rater_2"]
+        return pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=names)
+            if index
+            else pd.MultiIndex.from_arrays([[], [], []], names=names),
+            columns=["kind", "n", "agreement", "kappa", "kappa_low", "kappa_high", "pvalue"],
+        )
+
+    def _clinical_frame(self):
+        """The clinical columns of every cohort stacked, and the cohort of each row."""
+        frames = [X[self.clinical_] for X, _ in self.cohorts.values()]
+        groups = np.concatenate(
+            [np.full(len(f), name, dtype=object) for name, f in zip(self.cohorts, frames)]
+        )
+        labels = np.concatenate([np.asarray(y, dtype=object) for _, y in self.cohorts.values()])
+        return pd.concat(frames, ignore_index=True), labels, groups
+
+    def baseline_table(self, **kwargs):
+        """Table 1: the clinical characteristics by outcome in each cohort, with the tests.
+
+        :func:`~sklearn_alnm.clinical.baseline_table` on the ``clinical`` columns of all
+        cohorts, one block of columns per cohort (each described and tested on its own
+        patients).
+
+        Parameters
+        ----------
+        **kwargs
+            Passed on (``normality``, ``alpha``, ``decimals``); ``categorical`` defaults to
+            the report's.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+
+        Raises
+        ------
+        ValueError
+            When the report was built without ``clinical`` columns.
+        """
+        from ..clinical import baseline_table
+
+        self._require_clinical("baseline_table")
+        X, y, groups = self._clinical_frame()
+        kwargs.setdefault("categorical", self.categorical)
+        return baseline_table(X, y, groups, pos_label=self.pos_label_, **kwargs)
+
+    def odds_ratio_table(self, **kwargs):
+        """Univariable and multivariable odds ratios of the clinical variables, on the first
+        cohort.
+
+        :func:`~sklearn_alnm.clinical.odds_ratio_table` on the ``clinical`` columns of the
+        first (training) cohort, odds of the positive class.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed on (``multivariable``, ``alpha``); ``categorical`` defaults to the
+            report's.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+
+        Raises
+        ------
+        ValueError
+            When the report was built without ``clinical`` columns.
+        """
+        from ..clinical import odds_ratio_table
+
+        self._require_clinical("odds_ratio_table")
+        X, y = self.cohorts[self.first_cohort]
+        kwargs.setdefault("categorical", self.categorical)
+        return odds_ratio_table(X[self.clinical_], y, pos_label=self.pos_label_, **kwargs)
+
+    def _require_clinical(self, what):
+        if not self.clinical_:
+            raise ValueError(
+                f"{what} needs the clinical columns: build the report with clinical=[...] "
+                "(column names of the cohorts' DataFrames)."
+            )
+
+    @property
+    def segmenters(self):
+        """The fitted segmenters inside the models (a fusion and each of its members), by
+        display name ``"<model> / <step>[ / <member>]"``; each appears once however many
+        models share it."""
+        found, seen = {}, set()
+        for name, model in self.models.items():
+            for label, segmenter, before in _segmenters_of(model):
+                if id(segmenter) in seen:
+                    continue
+                seen.add(id(segmenter))
+                found[f"{name} / {label}"] = (segmenter, before)
+        return {label: segmenter for label, (segmenter, _) in found.items()}
+
+    def segmentation_table(self):
+        """Segmentation quality of every segmenter inside the models, on every cohort.
+
+        For each cohort whose DataFrame holds the segmenter's reference masks
+        (``mask_col``): the per-image Dice and IoU of the predicted masks
+        (:func:`~sklearn_alnm.metrics.dice_score`, :func:`~sklearn_alnm.metrics.iou_score`;
+        an image whose reference and prediction are both empty scores 1), their mean and
+        standard deviation. A fusion of segmenters
+        (:class:`~sklearn_alnm.segmentation.SegmentationFusion`) gets a row and so does each
+        of its members.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(segmenter, cohort)``; columns ``n``, ``dice``, ``dice_sd``, ``iou``,
+            ``iou_sd``. Empty when no model segments or no cohort has reference masks.
+        """
+        from ..io import read_column
+
+        found = {}
+        for name, model in self.models.items():
+            for label, segmenter, before in _segmenters_of(model):
+                found.setdefault(id(segmenter), (f"{name} / {label}", segmenter, before))
+        rows, index = [], []
+        for label, segmenter, before in found.values():
+            mask_col = getattr(segmenter, "mask_col", None)
+            for cohort, (X, _) in self.cohorts.items():
+                if before is not None:
+                    X = before.transform(X)
+                if not isinstance(X, pd.DataFrame) or mask_col not in X.columns:
+                    continue
+                with _prefixed_errors(f"segmenter {label!r}, cohort {cohort!r}"):
+                    truth = read_column(X, mask_col, kind="mask", binary=False)
+                    pred = list(segmenter.predict(X))
+                    dice = dice_score(truth, pred, average=None)
+                    iou = iou_score(truth, pred, average=None)
+                rows.append(
+                    {
+                        "n": len(truth),
+                        "dice": float(np.nanmean(dice)),
+                        "dice_sd": float(np.nanstd(dice, ddof=1)) if len(dice) > 1 else np.nan,
+                        "iou": float(np.nanmean(iou)),
+                        "iou_sd": float(np.nanstd(iou, ddof=1)) if len(iou) > 1 else np.nan,
+                    }
+                )
+                index.append((label, cohort))
+        names = ["segmenter", "cohort"]
+        return pd.DataFrame(
+            rows,
+            index=pd.MultiIndex.from_tuples(index, names=names)
+            if index
+            else pd.MultiIndex.from_arrays([[], []], names=names),
+            columns=["n", "dice", "dice_sd", "iou", "iou_sd"],
+        )
 
     def plot_forest(self, cohorts=None):
         """Forest plot: every model's AUC with its DeLong interval, one marker per cohort.
@@ -1010,7 +1338,7 @@ default="youden-on-first-cohort"
     # ----------------------------------------------------------------------------------------
     # Figures
     # ----------------------------------------------------------------------------------------
-    def plot_roc(self, cohorts=None):
+    def plot_roc(self, cohorts=None, *, bands=False, n_bootstraps=1000, random_state=0):
         """ROC curves of every model, one panel per cohort, with the readers' points.
 
         The legend reads ``"name AUC 0.85 (0.80-0.90)"`` (DeLong interval at
@@ -1022,35 +1350,115 @@ default="youden-on-first-cohort"
         ----------
         cohorts : str or list of str, default=None
             Cohorts to draw; default all, in order.
+        bands : bool, default=False
+            Shade each curve's pointwise confidence band at ``confidence``: the sensitivity
+            at each specificity over stratified bootstrap resamples
+            (:func:`~sklearn_alnm.metrics.roc_curve_ci`, as R pROC's ``ci.se``). The
+            AUC interval in the legend stays DeLong's. :meth:`to_html` draws the bands for
+            up to three models.
+        n_bootstraps : int, default=1000
+            Bootstrap replicates of the bands.
+        random_state : int, RandomState instance or None, default=0
+            Seed of the bands' resampling (an int: the same figure every time).
 
         Returns
         -------
         fig : matplotlib.figure.Figure
         """
-        return _figures.roc_figure(self, self._select_cohorts(cohorts))
+        return _figures.roc_figure(
+            self,
+            self._select_cohorts(cohorts),
+            bands=bool(bands),
+            n_bootstraps=_check_int(n_bootstraps, "n_bootstraps", 1),
+            random_state=random_state,
+        )
 
-    def plot_calibration(self, cohorts=None, *, n_bins=None, strategy="quantile"):
-        """Calibration curves: observed event rate against mean predicted probability.
+    def plot_precision_recall(self, cohorts=None):
+        """Precision-recall curves of every model, one panel per cohort.
 
-        Points are the bins of :func:`~sklearn_alnm.metrics.calibration_table` (by default
-        the ``n_groups`` risk groups of the Hosmer-Lemeshow test) with Wilson intervals; the
-        legend gives each model's Hosmer-Lemeshow p-value.
+        Precision (PPV) against recall (sensitivity) over all thresholds
+        (:func:`sklearn.metrics.precision_recall_curve`, drawn as steps); the legend gives
+        each model's average precision (:func:`sklearn.metrics.average_precision_score`).
+        The dashed line is the prevalence, a model without skill; readers appear at
+        (sensitivity, PPV). Useful beside ROC when positive patients are few.
+
+        Parameters
+        ----------
+        cohorts : str or list of str, default=None
+            Cohorts to draw; default all.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        return _figures.precision_recall_figure(self, self._select_cohorts(cohorts))
+
+    def plot_calibration(self, cohorts=None, *, n_bins=None, strategy="quantile", layout="auto"):
+        """Calibration: smooth curves of the observed against the predicted risk, with bands.
+
+        Each model's curve is the flexible calibration curve of
+        :func:`~sklearn_alnm.metrics.smooth_calibration_curve` with its pointwise confidence
+        band (at ``confidence``); open circles are the observed rates in bins of predicted
+        risk (:func:`~sklearn_alnm.metrics.calibration_table`, by default the ``n_groups``
+        risk groups of the Hosmer-Lemeshow test). Each model's calibration slope (with its
+        interval), intercept, Brier score and Hosmer-Lemeshow p-value are given in the legend
+        (overlay) or in its panel (grid); see :meth:`calibration_summary`.
 
         Parameters
         ----------
         cohorts : str or list of str, default=None
             Cohorts to draw; default all.
         n_bins : int, default=None
-            Number of bins; default ``n_groups``.
+            Number of bins of the points; default ``n_groups``.
         strategy : {"quantile", "uniform"}, default="quantile"
             Bin edges at quantiles of the predicted probability, or of equal width.
+        layout : {"auto", "overlay", "grid"}, default="auto"
+            ``"overlay"``: one panel per cohort holding every model; ``"grid"``: small
+            multiples, one panel per model and cohort (each model's cohorts side by side);
+            ``"auto"``: overlay for up to three models, otherwise the grid.
 
         Returns
         -------
         fig : matplotlib.figure.Figure
         """
+        if layout not in ("auto", "overlay", "grid"):
+            raise ValueError(f"layout must be 'auto', 'overlay' or 'grid'; got {layout!r}.")
         n_bins = self.n_groups if n_bins is None else n_bins
-        return _figures.calibration_figure(self, self._select_cohorts(cohorts), n_bins, strategy)
+        return _figures.calibration_figure(
+            self, self._select_cohorts(cohorts), n_bins, strategy, layout
+        )
+
+    def calibration_summary(self):
+        """Calibration of every model on every cohort: intercept, slope, Brier score, HL test.
+
+        Calibration intercept (calibration-in-the-large) and slope with Wald intervals at
+        ``confidence``, Brier and scaled Brier scores
+        (:func:`~sklearn_alnm.metrics.calibration_metrics`), and the Hosmer-Lemeshow test of
+        :meth:`metrics_table`.
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index ``(model, cohort)``; columns ``intercept``, ``intercept_low``,
+            ``intercept_high``, ``slope``, ``slope_low``, ``slope_high``, ``brier``,
+            ``brier_scaled``, ``hl_statistic``, ``hl_pvalue``.
+        """
+        metrics = self.metrics_table()
+        rows, index = [], []
+        for name in self.models:
+            for cohort, (_, y) in self.cohorts.items():
+                with _prefixed_errors(f"model {name!r}, cohort {cohort!r}"):
+                    row = calibration_metrics(
+                        y,
+                        self.probabilities_[name][cohort],
+                        confidence=self.confidence,
+                        pos_label=self.pos_label_,
+                    )
+                row["hl_statistic"] = metrics.loc[(name, cohort), "hl_statistic"]
+                row["hl_pvalue"] = metrics.loc[(name, cohort), "hl_pvalue"]
+                rows.append(row)
+                index.append((name, cohort))
+        return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "cohort"]))
 
     def plot_decision_curve(self, cohorts=None, *, thresholds=None):
         """Decision curves: net benefit of each model, of treating all and of treating none.
@@ -1132,9 +1540,79 @@ default="youden-on-first-cohort"
             )
         return _figures.nomogram_figure(_nomogram_of(self.models[model]), model)
 
+    def gradcam_cases(self, model, cohort=None, n_cases=None):
+        """The cases :meth:`plot_gradcam` shows by default: right and wrong calls, not the
+        ``n`` most confident positives.
+
+        Taken in turn from the true positives (highest probability first), the false
+        positives (highest first) and the false negatives (lowest first, the most clearly
+        missed) at the model's threshold, until ``n_cases`` are chosen; true negatives
+        (lowest first) only when the other kinds run out.
+
+        Parameters
+        ----------
+        model : str
+            Model name.
+        cohort : str, default=None
+            Cohort of the cases; default the last cohort.
+        n_cases : int, default=None
+            Number of cases; default ``gradcam`` or 4.
+
+        Returns
+        -------
+        cases : pandas.DataFrame
+            One row per case in the order shown: ``row`` (position in the cohort),
+            ``patient`` (index label), ``label`` (true label), ``probability`` and
+            ``outcome`` (``"TP"``, ``"FP"``, ``"FN"`` or ``"TN"``).
+        """
+        if model not in self.models:
+            raise ValueError(f"unknown model {model!r}; the models are {list(self.models)}.")
+        cohort = list(self.cohorts)[-1] if cohort is None else cohort
+        if cohort not in self.cohorts:
+            raise ValueError(f"unknown cohort {cohort!r}; the cohorts are {list(self.cohorts)}.")
+        n = n_cases if n_cases is not None else (self.gradcam or 4)
+        n = _check_int(n, "n_cases", 1)
+        X, y = self.cohorts[cohort]
+        prob = self.probabilities_[model][cohort]
+        called = prob >= self.thresholds_[model]
+        is_pos = self._is_positive[cohort]
+
+        def ranked(mask, highest_first):
+            rows = np.flatnonzero(mask)
+            key = -prob[rows] if highest_first else prob[rows]
+            return list(rows[np.argsort(key, kind="stable")])
+
+        kinds = {
+            "TP": ranked(is_pos & called, True),
+            "FP": ranked(~is_pos & called, True),
+            "FN": ranked(is_pos & ~called, False),
+        }
+        chosen = []
+        while len(chosen) < n and any(kinds.values()):
+            for kind, rows in kinds.items():
+                if rows and len(chosen) < n:
+                    chosen.append((rows.pop(0), kind))
+        for row in ranked(~is_pos & ~called, False)[: n - len(chosen)]:
+            chosen.append((row, "TN"))
+        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(prob))
+        labels = np.asarray(y)
+        return pd.DataFrame(
+            {
+                "row": [int(r) for r, _ in chosen],
+                "patient": [index[r] for r, _ in chosen],
+                "label": [labels[r] for r, _ in chosen],
+                "probability": [float(prob[r]) for r, _ in chosen],
+                "outcome": [kind for _, kind in chosen],
+            }
+        )
+
     def plot_gradcam(self, model=None, *, cohort=None, rows=None, n_cases=None):
         """Grad-CAM panel of chosen cases of an image or video model (input and heat-map
         overlay; for a video model each clip's key frame).
+
+        Each case is titled with the patient (the DataFrame's index label), its true label,
+        whether the model's call at its threshold is a true or false positive or negative,
+        and the predicted probability.
 
         Parameters
         ----------
@@ -1143,8 +1621,8 @@ default="youden-on-first-cohort"
         cohort : str, default=None
             Cohort of the cases; default the last cohort.
         rows : sequence of int, default=None
-            Positions of the cases in that cohort; default the ``n_cases`` positive patients
-            with the highest predicted probability.
+            Positions of the cases in that cohort; default :meth:`gradcam_cases` (true
+            positives, false positives and false negatives in turn).
         n_cases : int, default=None
             Number of cases when ``rows`` is None; default ``gradcam`` or 4.
 
@@ -1178,26 +1656,38 @@ default="youden-on-first-cohort"
             raise ValueError(f"unknown cohort {cohort!r}; the cohorts are {list(self.cohorts)}.")
         X, _ = self.cohorts[cohort]
         if rows is None:
-            n = n_cases if n_cases is not None else (self.gradcam or 4)
-            probability = self.probabilities_[model][cohort]
-            positive = np.flatnonzero(self._is_positive[cohort])
-            rows = positive[np.argsort(-probability[positive], kind="stable")][:n].tolist()
+            rows = self.gradcam_cases(model, cohort, n_cases)["row"].tolist()
+        rows = [int(r) for r in rows]
+        notes = self._case_notes(model, cohort, rows)
         if _is_bag_model(self.models[model]):
             from ..explain import plot_bag_cam
 
-            fig = plot_bag_cam(self.models[model], X, rows=rows, class_index=self.pos_label_)
+            fig = plot_bag_cam(
+                self.models[model], X, rows=rows, class_index=self.pos_label_, notes=notes
+            )
             fig.suptitle(f"CAM and MIL attention - {model} ({cohort})", fontweight="bold")
             return fig
         net, inputs = _image_model_of(self.models[model], X)
         # a position, not the label: integer labels would be read as output positions
         position = int(np.flatnonzero(np.asarray(net.classes_) == self.pos_label_)[0])
-        rows = [int(r) for r in rows]
         if _is_multimodal(net):
-            fig = _plot_multimodal_gradcam(net, inputs, rows, position)
+            fig = _plot_multimodal_gradcam(net, inputs, rows, position, notes)
         else:
-            fig = plot_gradcam(net, inputs, rows=rows, class_index=position)
+            fig = plot_gradcam(net, inputs, rows=rows, class_index=position, notes=notes, ncols=2)
         fig.suptitle(f"Grad-CAM - {model} ({cohort})", fontweight="bold")
         return fig
+
+    def _case_notes(self, model, cohort, rows):
+        """``"true N+, TP"`` for each case: its label and the model's call at its threshold."""
+        labels = np.asarray(self._labels(cohort))
+        prob = self.probabilities_[model][cohort]
+        is_pos = self._is_positive[cohort]
+        notes = []
+        for r in rows:
+            called = prob[r] >= self.thresholds_[model]
+            kind = ("T" if called == is_pos[r] else "F") + ("P" if called else "N")
+            notes.append(f"true {self.label_name(labels[r])}, {kind}")
+        return notes
 
     # ----------------------------------------------------------------------------------------
     # HTML
@@ -1205,26 +1695,35 @@ default="youden-on-first-cohort"
     def to_html(self, folder, *, dpi=150):
         """Write the report into ``folder``: ``index.html``, PNG figures and CSV tables.
 
-        The page opens with the key findings (the primary model's AUC, sensitivity and
-        specificity in each evaluation cohort against its best comparator) and the forest
-        plot of every model's AUC, then holds the cohort summary, the formatted performance
-        table, the primary model's DeLong comparisons (the full matrix of pairs collapsed),
-        the reader comparisons and the figures. Figures are separate PNG files beside
+        The page (a jinja2 template) opens with the key findings (the primary model's AUC,
+        sensitivity and specificity in each evaluation cohort against its best comparator,
+        with NRI and IDI) and the forest plot of every model's AUC, then holds the cohort
+        summary, the formatted performance table, the primary model's DeLong comparisons and
+        reclassification (the full matrix of pairs collapsed), the readers (McNemar, Cohen's
+        kappa), the figures with the calibration table, segmentation quality, patient
+        characteristics and odds ratios, nomograms and Grad-CAM panels. Long tables are
+        collapsed (``<details>``). Figures are separate PNG files beside
         ``index.html``, referenced by relative paths (so the folder can be moved, zipped or
         opened offline, and the figures reused in a manuscript); nothing is fetched from the
         web. Files written:
 
         * ``index.html``;
-        * ``forest.png`` (:meth:`plot_forest`), ``roc.png``, ``calibration.png``,
-          ``decision_curve.png``, ``delong_heatmap.png`` (:meth:`plot_delong_heatmap`, with
-          two models or more),
-          ``confusion_matrices.png``, ``nomogram_<model>.png`` per nomogram model and
-          ``gradcam_<model>.png`` per image model (when ``gradcam`` is set);
+        * ``forest.png`` (:meth:`plot_forest`), ``roc.png`` (:meth:`plot_roc`, with bootstrap
+          bands for up to three models), ``precision_recall.png``, ``calibration.png``,
+          ``decision_curve.png``, ``confusion_matrices.png``, ``delong_heatmap.png``
+          (:meth:`plot_delong_heatmap`, with two models or more), ``nomogram_<model>.png``
+          per nomogram model and ``gradcam_<model>.png`` per image model (when ``gradcam`` is
+          set);
         * ``key_findings.csv`` (:meth:`key_findings`), ``comparison.csv``
-          (:meth:`comparison_table`), ``metrics.csv`` (numeric :meth:`metrics_table`),
-          ``metrics_formatted.csv``,
-          ``delong.csv`` (long :meth:`delong_table`), ``readers.csv`` (when there are
-          readers), ``nomogram_<model>_points.csv`` (when ``points_table`` is a table).
+          (:meth:`comparison_table`), ``reclassification.csv`` (:meth:`reclassification_table`,
+          with two models or more), ``metrics.csv`` (numeric :meth:`metrics_table`),
+          ``metrics_formatted.csv``, ``calibration.csv`` (:meth:`calibration_summary`),
+          ``delong.csv`` (long :meth:`delong_table`), ``readers.csv`` and ``agreement.csv``
+          (:meth:`readers_table`, :meth:`agreement_table`; when there are readers),
+          ``segmentation.csv`` (:meth:`segmentation_table`, when a model segments and the
+          cohorts hold reference masks), ``baseline.csv`` and ``odds_ratios.csv``
+          (:meth:`baseline_table`, :meth:`odds_ratio_table`; with ``clinical``),
+          ``nomogram_<model>_points.csv`` (when ``points_table`` is a table).
 
         ``<model>`` is the model name reduced to letters, digits, ``-`` and ``_``.
 
@@ -1265,9 +1764,9 @@ default="youden-on-first-cohort"
         >>> with tempfile.TemporaryDirectory() as tmp:
         ...     index = report.to_html(Path(tmp) / "report", dpi=50)
         ...     sorted(p.name for p in index.parent.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-        ['calibration.png', 'comparison.csv', 'confusion_matrices.png', 'decision_curve.png',
-         'delong.csv', 'forest.png', 'index.html', 'key_findings.csv', 'metrics.csv',
-         'metrics_formatted.csv', 'roc.png']
+        ['calibration.csv', 'calibration.png', 'comparison.csv', 'confusion_matrices.png',
+         'decision_curve.png', 'delong.csv', 'forest.png', 'index.html', 'key_findings.csv',
+         'metrics.csv', 'metrics_formatted.csv', 'precision_recall.png', 'roc.png']
         """
         dpi = _check_int(dpi, "dpi", 1)
         folder = Path(os.fspath(folder))
@@ -1312,20 +1811,37 @@ default="youden-on-first-cohort"
         formatted = self.metrics_table(formatted=True)
         delong = self.delong_table()
         comparison = self._comparison_from(delong)  # one set of DeLong tests for the page
-        findings = self._key_findings_from(comparison)
+        reclassification = self.reclassification_table()
+        findings = self._key_findings_from(comparison, reclassification)
         readers = self.readers_table() if self.readers else None
+        agreement = self.agreement_table() if self.readers else None
+        calibration = self.calibration_summary()
+        segmentation = self.segmentation_table()
+        baseline = self.baseline_table() if self.clinical_ else None
+        odds_ratios = self.odds_ratio_table() if self.clinical_ else None
         save_csv(metrics, "metrics.csv")
         save_csv(formatted, "metrics_formatted.csv")
         save_csv(delong, "delong.csv")
         save_csv(comparison, "comparison.csv")
         save_csv(findings, "key_findings.csv")
+        save_csv(calibration, "calibration.csv")
+        if len(reclassification):
+            save_csv(reclassification, "reclassification.csv")
         if readers is not None:
             save_csv(readers, "readers.csv")
+            save_csv(agreement, "agreement.csv")
+        if len(segmentation):
+            save_csv(segmentation, "segmentation.csv")
+        if baseline is not None:
+            save_csv(baseline, "baseline.csv")
+            save_csv(odds_ratios, "odds_ratios.csv")
 
         save_figure(self.plot_forest(), "forest.png")
         figures = []
+        bands = len(self.models) <= _ROC_BAND_MODELS
         for name, draw in (
-            ("roc.png", self.plot_roc),
+            ("roc.png", lambda: self.plot_roc(bands=bands)),
+            ("precision_recall.png", self.plot_precision_recall),
             ("calibration.png", self.plot_calibration),
             ("decision_curve.png", self.plot_decision_curve),
             ("confusion_matrices.png", self.plot_confusion_matrices),
@@ -1369,6 +1885,12 @@ default="youden-on-first-cohort"
             figures=figures,
             findings=findings,
             comparison=comparison,
+            reclassification=reclassification,
+            agreement=agreement,
+            calibration=calibration,
+            segmentation=segmentation,
+            baseline=baseline,
+            odds_ratios=odds_ratios,
             forest="forest.png",
             nomograms=nomograms,
             gradcams=gradcams,
@@ -1379,6 +1901,9 @@ default="youden-on-first-cohort"
         written.append("index.html")
         return written
 
+
+#: The HTML page shades the ROC curves' bootstrap bands for up to this many models.
+_ROC_BAND_MODELS = 3
 
 #: Multiplicity adjustments of :meth:`StudyReport.comparison_table` (statsmodels' names).
 _ADJUSTMENTS = ("holm", "fdr_bh", "bonferroni", None)
@@ -1434,7 +1959,7 @@ def _is_multimodal(model):
     return callable(getattr(model, "_gradcam_view", None)) and hasattr(model, "prepare_inputs")
 
 
-def _plot_multimodal_gradcam(model, X, rows, class_index):
+def _plot_multimodal_gradcam(model, X, rows, class_index, notes=None):
     """One row per patient: each branch's image and the fused model's map on it."""
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
@@ -1448,7 +1973,9 @@ def _plot_multimodal_gradcam(model, X, rows, class_index):
     grid = fig.subplots(len(rows), width, squeeze=False)
     for k, name in enumerate(names):
         axes = grid[:, 2 * k : 2 * k + 2].ravel()
-        plot_gradcam(model, X, rows=rows, class_index=class_index, branch=name, ax=axes)
+        plot_gradcam(
+            model, X, rows=rows, class_index=class_index, branch=name, ax=axes, notes=notes
+        )
         for a in axes[::2]:
             a.set_title(f"{name}: {a.get_title()}", fontsize=9)
     present = model.input_.presence(X.iloc[rows]) if len(rows) else None
@@ -1462,6 +1989,33 @@ def _plot_multimodal_gradcam(model, X, rows, class_index):
         label="Grad-CAM",
     )
     return fig
+
+
+def _segmenters_of(model):
+    """``(label, fitted segmenter, steps before it or None)`` for each segmenter in ``model``:
+    the model itself, or a step of a ``Pipeline``; a fusion is followed by its members."""
+    from sklearn.exceptions import NotFittedError
+    from sklearn.utils.validation import check_is_fitted
+
+    from ..segmentation._base import SegmentationOutputMixin
+
+    candidates = [("segmenter", model, None)]
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list):
+        candidates = [(step, est, model[:k] if k else None) for k, (step, est) in enumerate(steps)]
+    found = []
+    for label, est, before in candidates:
+        if not isinstance(est, SegmentationOutputMixin):
+            continue
+        try:
+            check_is_fitted(est)
+        except NotFittedError:
+            continue
+        members = getattr(est, "named_segmenters_", None)
+        found.append((label, est, before))
+        for member, fitted in (members or {}).items():
+            found.append((f"{label} / {member}", fitted, before))
+    return found
 
 
 def _nomogram_of(model):
