@@ -1,6 +1,8 @@
 """Tests of sklearn_alnm.report.StudyReport: tables against sklearn_alnm.metrics, figures, HTML."""
 
+import html
 import re
+import shutil
 import warnings
 
 import numpy as np
@@ -978,11 +980,15 @@ def test_identical_models_are_dashed_and_named_in_the_legend(data):
 def test_methods_mention_readers_only_when_there_are_readers(data, tmp_path):
     models, cohorts, readers = data
     two = {"training": cohorts["training"], "test": cohorts["test"]}
+
+    def methods(page):
+        return page.split('<section id="methods">')[1].split("</section>")[0]
+
     without = StudyReport(models, two).to_html(tmp_path / "a", dpi=30).read_text()
-    assert "McNemar" not in without.split("<h2>Performance</h2>")[0]
+    assert "McNemar" not in methods(without)
     with_readers = StudyReport(models, two, readers={"Reader A": readers["Reader A"]})
     page = with_readers.to_html(tmp_path / "b", dpi=30).read_text()
-    assert "McNemar" in page.split("<h2>Performance</h2>")[0]
+    assert "McNemar" in methods(page) and "Cohen's kappa" in methods(page)
 
 
 def test_primary_model_comparisons_are_adjusted_and_summarised(data):
@@ -1273,3 +1279,132 @@ def test_segmentation_table_scores_each_segmenter(tmp_path):
     # no segmenter: an empty table and no section
     plain = StudyReport({"m": LogisticRegression().fit(X[["age"]], y)}, {"all": (X[["age"]], y)})
     assert plain.segmentation_table().empty
+
+
+# --------------------------------------------------------------- the page as a browser sees it
+
+
+def _many_model_report(data, n_models=20):
+    """A report as large as the demo's: many models with long names, two cohorts."""
+    _, cohorts, readers = data
+    X, y = cohorts["training"]
+    models = {
+        f"Model {i} ({'US' if i % 2 else 'CC+MLO'})": LogisticRegression(C=0.01 * (i + 1)).fit(
+            X[:, : 2 + i % 4], y
+        )
+        for i in range(n_models)
+    }
+    models = {
+        name: make_pipeline(_FirstColumns(2 + i % 4), m)
+        for i, (name, m) in enumerate(models.items())
+    }
+    two = {"Training": cohorts["training"], "Test": cohorts["test"]}
+    return StudyReport(models, two, readers={"Reader A": {"Test": readers["Reader A"]["test"]}})
+
+
+class _FirstColumns(BaseEstimator):
+    def __init__(self, k):
+        self.k = k
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return np.asarray(X)[:, : self.k]
+
+
+@pytest.fixture(scope="module")
+def demo_sized_page(data, tmp_path_factory):
+    report = _many_model_report(data)
+    return report, report.to_html(tmp_path_factory.mktemp("page") / "report", dpi=100)
+
+
+def test_page_is_valid_html(demo_sized_page):
+    html5lib = pytest.importorskip("html5lib")
+    report, index = demo_sized_page
+    page = index.read_text(encoding="utf-8")
+    # a strict HTML5 parser: any parse error (unclosed or misnested element, stray end tag,
+    # bad attribute, missing doctype) raises
+    document = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(page)
+    assert document.get("lang") == "en"
+    ids = [element.get("id") for element in document.iter() if element.get("id")]
+    assert len(ids) == len(set(ids))
+    for image in document.iter("img"):
+        assert image.get("alt")
+        assert (index.parent / image.get("src")).is_file()
+    for link in document.iter("a"):
+        assert (index.parent / link.get("href")).is_file()
+    assert document.find(".//title").text == "Study report"
+    # every section heading once, in the order a reader needs them
+    headings = [h.text for h in document.iter("h2")]
+    assert headings[:3] == ["Key findings", "Cohorts", "Figures"]
+    assert headings[-2:] == ["Methods", "Files"]
+    assert len(headings) == len(set(headings))
+    # long tables collapsed: the full DeLong matrix and the calibration table
+    summaries = [s.text for s in document.iter("summary")]
+    assert any(text.startswith("Every pair of models") for text in summaries)
+    assert any(text.startswith("Calibration of every model") for text in summaries)
+
+
+_CHROMIUM = next(
+    (
+        path
+        for name in ("chromium", "chromium-browser", "google-chrome")
+        if (path := shutil.which(name))
+    ),
+    None,
+)
+
+
+@pytest.mark.skipif(_CHROMIUM is None, reason="headless Chromium is not installed")
+def test_first_screen_holds_the_key_findings_and_the_forest_plot(demo_sized_page, tmp_path):
+    import json
+    import subprocess
+
+    from PIL import Image
+
+    report, index = demo_sized_page
+    width, height = 1280, 800
+    flags = [
+        _CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size={width},{height}",
+        "--virtual-time-budget=5000",
+    ]
+    # where the browser lays out the findings and the forest plot: a copy of the page with a
+    # probe script (the page itself has no script)
+    probe = index.parent / "probe.html"
+    script = """<script>window.addEventListener('load', () => {
+      const box = (el) => { const r = el.getBoundingClientRect();
+        return {top: r.top, bottom: r.bottom, height: r.height}; };
+      const out = {findings: box(document.querySelector('ul.findings')),
+                   forest: box(document.querySelector('img[src="forest.png"]')),
+                   table: box(document.querySelector('table')),
+                   viewport: window.innerHeight};
+      const pre = document.createElement('pre'); pre.id = 'probe';
+      pre.textContent = JSON.stringify(out); document.body.appendChild(pre); });</script>"""
+    probe.write_text(index.read_text().replace("</body>", script + "</body>"))
+    try:
+        dom = subprocess.run(
+            [*flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120
+        ).stdout
+    finally:
+        probe.unlink()
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom)
+    assert found, dom[-2000:]
+    layout = json.loads(html.unescape(found.group(1)))
+    assert layout["findings"]["bottom"] <= layout["forest"]["top"] < layout["table"]["top"]
+    assert layout["forest"]["bottom"] <= height, layout  # the whole forest plot: first screen
+    assert layout["forest"]["height"] > 250  # and not shrunk to a thumbnail
+    # the screenshot: the forest plot's model colours are on the first screen
+    shot = tmp_path / "first_screen.png"
+    subprocess.run(
+        [*flags, f"--screenshot={shot}", index.as_uri()], capture_output=True, timeout=120
+    )
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    for name in list(report.models)[:3]:
+        colour = np.round(np.asarray(report.colors_[name][:3]) * 255)
+        assert (np.abs(pixels - colour).max(axis=1) < 30).sum() > 30, name

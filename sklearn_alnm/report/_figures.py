@@ -109,6 +109,25 @@ def _place_legend(ax, handles, labels, n_models, inside_loc, **kwargs):
     )
 
 
+#: Height (inches) of one legend entry of "small" font, for a legend below its axes, and the
+#: gap between the axes and such a legend (the tick labels and the axis label).
+_LEGEND_LINE = 0.2
+_LEGEND_GAP = 0.8
+
+
+def _legend_height(report, n_entries, longest):
+    """Extra panel height for a legend of ``n_entries`` whose longest label has ``longest``
+    characters, when :func:`_place_legend` puts it below the axes (0 when it stays inside):
+    the figure grows instead of the axes shrinking."""
+    if len(report.models) <= _INSIDE_LEGEND_MODELS and longest <= _INSIDE_LEGEND_CHARS:
+        return 0.0
+    return _LEGEND_GAP + _LEGEND_LINE * n_entries
+
+
+def _longest(names, extra):
+    return max((len(str(name)) + extra for name in names), default=0)
+
+
 def _reader_marker(report, reader):
     return _READER_MARKERS[list(report.readers).index(reader) % len(_READER_MARKERS)]
 
@@ -118,7 +137,10 @@ def roc_figure(report, cohorts, bands=False, n_bootstraps=1000, random_state=0):
     ``bands`` each curve's pointwise bootstrap band (:func:`~sklearn_alnm.metrics.roc_curve_ci`)."""
     table = report.metrics_table()
     level = f"{report.confidence * 100:g}% CI"
-    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    entries = len(report.models) + len(report.readers) + 3  # + chance, operating point, title
+    # "name AUC 0.85 (0.80-0.90) (same as other)", "reader (Se 0.84, Sp 0.76)"
+    longest = max(_longest(report.models, 48), _longest(report.readers, 21), 22)
+    fig, axes = _panels(len(cohorts), 5.2, 5.2 + _legend_height(report, entries, longest))
     for ax, cohort in zip(axes, cohorts):
         is_pos = report._is_positive[cohort]
         same = _identical_to(report, cohort)
@@ -204,6 +226,7 @@ def roc_figure(report, cohorts, bands=False, n_bootstraps=1000, random_state=0):
             title=f"ROC - {_cohort_subtitle(report, cohort)}",
         )
         ax.set_box_aspect(1)  # square panels that constrained layout can still fit
+        ax.set_anchor("N")  # spare height goes below, to the legend
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -242,6 +265,7 @@ def _calibration_axes(ax, title):
     ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR)
     ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), title=title)
     ax.set_box_aspect(1)
+    ax.set_anchor("N")  # spare height goes below, to the legend
     ax.grid(True, alpha=0.3)
 
 
@@ -277,7 +301,9 @@ def calibration_figure(report, cohorts, n_bins, strategy, layout="auto"):
         fig.supxlabel("Mean predicted probability")
         fig.supylabel("Observed fraction positive")
         return fig
-    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    fig, axes = _panels(
+        len(cohorts), 5.2, 5.2 + _LEGEND_GAP + _LEGEND_LINE * (3 * len(report.models) + 1)
+    )
     for ax, cohort in zip(axes, cohorts):
         handles, labels = [], []
         same = _identical_to(report, cohort)
@@ -306,7 +332,10 @@ def calibration_figure(report, cohorts, n_bins, strategy, layout="auto"):
 def precision_recall_figure(report, cohorts):
     """Precision-recall curves of every model per cohort, the readers' points and the
     prevalence (a model without skill)."""
-    fig, axes = _panels(len(cohorts), 5.2, 5.2)
+    entries = len(report.models) + len(report.readers) + 2  # + no skill, title
+    # "name AP 0.85 (same as other)", "reader (recall 0.84, precision 0.79)", "No skill ..."
+    longest = max(_longest(report.models, 32), _longest(report.readers, 31), 29)
+    fig, axes = _panels(len(cohorts), 5.2, 5.2 + _legend_height(report, entries, longest))
     for ax, cohort in zip(axes, cohorts):
         is_pos = report._is_positive[cohort]
         same = _identical_to(report, cohort)
@@ -366,6 +395,7 @@ def precision_recall_figure(report, cohorts):
             title=f"Precision-recall - {_cohort_subtitle(report, cohort)}",
         )
         ax.set_box_aspect(1)
+        ax.set_anchor("N")  # spare height goes below, to the legend
         ax.grid(True, alpha=0.3)
     return fig
 
@@ -379,7 +409,9 @@ def decision_curve_figure(report, cohorts, thresholds):
     """Net benefit of each model, of treating all and of treating none, per cohort."""
     if thresholds is None:
         thresholds = DECISION_THRESHOLDS
-    fig, axes = _panels(len(cohorts), 6.0, 5.2)
+    fig, axes = _panels(
+        len(cohorts), 6.0, 5.2 + _LEGEND_GAP + _LEGEND_LINE * (len(report.models) + 2)
+    )
     names = list(report.models)
     for ax, cohort in zip(axes, cohorts):
         y = report._labels(cohort)
@@ -540,7 +572,10 @@ def forest_figure(report, cohorts):
     table = report.metrics_table()
     names = list(report.models)
     n = len(names)
-    fig = Figure(figsize=(7.5, 1.2 + 0.42 * n * max(1, len(cohorts)) ** 0.5), layout="constrained")
+    # compact rows (a cohort's markers side by side on one row) so that the plot of a study
+    # with twenty models still fits the page's first screen
+    row = 0.2 + 0.09 * max(1, len(cohorts))
+    fig = Figure(figsize=(7.5, 1.1 + row * n), layout="constrained")
     ax = fig.add_subplot()
     markers = "osD^vP*X"
     step = 0.6 / max(1, len(cohorts))

@@ -70,6 +70,7 @@ details { margin: .8em 0; }
 summary { cursor: pointer; color: #245; }
 figure { margin: 1.2em 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+figure.lead img { max-height: 58vh; width: auto; }
 figcaption { font-size: .9em; color: #444; margin-top: .3em; }
 .meta { color: #666; font-size: .9em; margin-top: 0; }
 """.strip()
@@ -95,6 +96,18 @@ def _table(frame, **kwargs):
     """A DataFrame as an escaped HTML table (markup for the template)."""
     kwargs.setdefault("index", False)
     return Markup(frame.to_html(escape=True, border=0, classes="report", na_rep="NA", **kwargs))
+
+
+#: Tables longer than this many rows are collapsed (``<details>``) under a one-line summary.
+_COLLAPSE_ROWS = 12
+
+
+def _block(frame, summary, *, always=False, **kwargs):
+    """A table, collapsed under ``summary`` when it is long (or ``always``)."""
+    table = _table(frame, **kwargs)
+    if not always and len(frame) <= _COLLAPSE_ROWS:
+        return table
+    return Markup("<details><summary>{}</summary>\n{}\n</details>").format(summary, table)
 
 
 def _figure(src):
@@ -360,28 +373,72 @@ def render_page(
         "thresholds": _thresholds_text(report),
         "n_groups": report.n_groups,
         "has_readers": bool(report.readers),
-        "performance": _table(
-            formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"})
+        "performance": _block(
+            formatted.reset_index().rename(columns={"model": "Model", "cohort": "Cohort"}),
+            f"Every model in every cohort ({len(formatted)} rows; also in metrics.csv)",
         ),
         "primary": report.primary_,
-        "comparison": _table(_comparison_display(report, comparison)) if has_comparison else None,
-        "reclassification": _table(_reclassification_display(reclassification))
+        "comparison": _block(
+            _comparison_display(report, comparison),
+            f"{report.primary_} against each other model ({len(comparison)} comparisons; "
+            "also in comparison.csv)",
+        )
+        if has_comparison
+        else None,
+        "reclassification": _block(
+            _reclassification_display(reclassification),
+            f"NRI and IDI of {report.primary_} over each other model ({len(reclassification)} "
+            "rows; also in reclassification.csv)",
+        )
         if has_reclassification
         else None,
-        "delong": _table(_delong_display(delong)) if len(delong) else None,
-        "delong_summary": f"Every pair of models in every cohort ({len(delong)} tests, "
-        "unadjusted; also in delong.csv)",
-        "readers": _table(_readers_display(readers)) if readers is not None else None,
-        "agreement": _table(_agreement_display(agreement)) if agreement is not None else None,
+        "delong": _block(
+            _delong_display(delong),
+            f"Every pair of models in every cohort ({len(delong)} tests, unadjusted; also in "
+            "delong.csv)",
+            always=True,
+        )
+        if len(delong)
+        else None,
+        "readers": _block(
+            _readers_display(readers),
+            f"Each reader against each model ({len(readers)} rows; also in readers.csv)",
+        )
+        if readers is not None
+        else None,
+        "agreement": _block(
+            _agreement_display(agreement),
+            f"Cohen's kappa of every pair ({len(agreement)} rows; also in agreement.csv)",
+        )
+        if agreement is not None
+        else None,
         "figures": [_figure(src) for src in figures],
-        "calibration": _table(_calibration_display(calibration))
+        "calibration": _block(
+            _calibration_display(calibration),
+            "Calibration of every model in every cohort (also in calibration.csv)",
+            always=True,
+        )
         if calibration is not None
         else None,
         "segmentation": _table(_segmentation_display(segmentation))
         if segmentation is not None and len(segmentation)
         else None,
-        "baseline": _table(baseline, index=True) if baseline is not None else None,
-        "odds_ratios": _table(odds_ratios, index=True) if odds_ratios is not None else None,
+        "baseline": _block(
+            baseline,
+            "Characteristics by outcome in each cohort (Table 1; also in baseline.csv)",
+            always=True,
+            index=True,
+        )
+        if baseline is not None
+        else None,
+        "odds_ratios": _block(
+            odds_ratios,
+            "Odds ratios with 95% CI (also in odds_ratios.csv)",
+            always=True,
+            index=True,
+        )
+        if odds_ratios is not None
+        else None,
         "first_cohort": report.first_cohort,
         "nomograms": [
             {
