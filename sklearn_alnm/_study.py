@@ -19,6 +19,7 @@ Example configuration::
         recipe: mammography_fusion
         params: {kind: post, cache: cache}
     primary: Post-fusion              # saved as model.joblib (default: the last model)
+    clinical: [age, tumor_size_mm, er]  # optional: Table 1 and odds ratios in the report
     output: results                   # default: <config name>-results beside the file
 
 A configuration is code: its models are built by calling the factories it names. Only
@@ -50,7 +51,17 @@ from .utils import is_conventional_labels, resolve_pos_label
 
 _log = get_logger(__name__)
 
-_TOP_KEYS = {"title", "manifest", "id_column", "label", "split", "models", "primary", "output"}
+_TOP_KEYS = {
+    "title",
+    "manifest",
+    "id_column",
+    "label",
+    "split",
+    "models",
+    "primary",
+    "output",
+    "clinical",
+}
 _MODEL_KEYS = {"recipe", "factory", "params"}
 _SPLIT_KEYS = {"by", "train", "kfold", "group_column", "random_state", "allow_shared_patients"}
 # Packages whose estimator factories a configuration may name without an explicit opt-in.
@@ -202,6 +213,7 @@ class Study:
             else self.base / config.get("output", f"{self.path.stem}-results")
         )
         self._load_cohort()
+        self._parse_clinical()
         self._parse_split()
         self._build_models()
         self._check_output()
@@ -393,6 +405,30 @@ class Study:
 
     def _check_output(self):
         _check_output_path(self.output, folder=True)
+
+    def _parse_clinical(self):
+        clinical = self.config.get("clinical")
+        if clinical is None:
+            self.clinical = None
+            return
+        if isinstance(clinical, str):
+            clinical = [clinical]
+        if not isinstance(clinical, list) or not all(isinstance(c, str) for c in clinical):
+            raise StudyConfigError(
+                f"clinical: expected a list of manifest columns, e.g. [age, er]; got {clinical!r}."
+            )
+        if self.label_column in clinical:
+            raise StudyConfigError(
+                f"clinical: {self.label_column!r} is the label column, not a patient "
+                "characteristic."
+            )
+        missing = [c for c in clinical if c not in self.X.columns]
+        if missing:
+            raise StudyConfigError(
+                f"clinical: column(s) {missing} are not in the manifest; columns: "
+                f"{list(self.X.columns)}."
+            )
+        self.clinical = clinical
 
 
 def _check_param_types(estimator):
@@ -746,6 +782,8 @@ def _run_study(config, out, allow_factories, received):
         cohorts,
         title=study.title,
         label_names={0: str(negative), 1: str(study.positive)},
+        primary=study.primary,
+        clinical=study.clinical,
     )
     meta = {
         "model": study.primary,

@@ -85,6 +85,7 @@ _RUN_EPILOG = """A study configuration is a YAML file:
       factory: sklearn.ensemble:RandomForestClassifier   # ... or an estimator factory
       params: {n_estimators: 500}
   primary: Post-fusion                # saved as model.joblib (default: the last model)
+  clinical: [age, tumor_size_mm, er]  # optional: Table 1 and odds ratios in the report
   output: results                     # default: <config name>-results beside the file
 
 Optional: id_column (default: found by name), split.allow_shared_patients. Everything is

@@ -198,14 +198,21 @@ def test_kfold_run_reports_out_of_fold_predictions(study_dir):
         study_dir,
         "kfold.yaml",
         split={"kfold": 3, "random_state": 0},
-        models={"Clinical": "clinical"},
+        models={"Clinical": "clinical", "Age only": "clinical"},
         primary="Clinical",
+        clinical=["age", "er"],
     )
     out = _study.run_study(config)
     assert out == (study_dir / "kfold-results").resolve()
     metrics = pd.read_csv(out / "report" / "metrics.csv")
-    assert metrics["cohort"].tolist() == ["3-fold CV (out-of-fold)"]
+    assert metrics["cohort"].tolist() == ["3-fold CV (out-of-fold)"] * 2
     assert metrics.loc[0, "n"] == 90 and 0.5 < metrics.loc[0, "auc"] <= 1
+    # the configured primary model leads the report, and the clinical tables are in it
+    findings = pd.read_csv(out / "report" / "key_findings.csv")
+    assert findings["model"].tolist() == ["Clinical"]
+    baseline = pd.read_csv(out / "report" / "baseline.csv")
+    assert baseline.iloc[:, 0].astype(str).str.contains("age").any()
+    assert (out / "report" / "odds_ratios.csv").is_file()
 
 
 def test_failed_report_leaves_no_output(study_dir, monkeypatch):
@@ -269,6 +276,9 @@ BAD_CONFIGS = [
         "kind must be",
     ),
     ({"models": {"A": "clinical"}, "primary": "B"}, "primary model 'B'"),
+    ({"clinical": ["age", "ki-67"]}, "clinical: column(s) ['ki-67'] are not in the manifest"),
+    ({"clinical": ["age", "label"]}, "'label' is the label column"),
+    ({"clinical": {"age": 1}}, "clinical: expected a list"),
     ({"models": {}}, "'models' must map"),
 ]
 

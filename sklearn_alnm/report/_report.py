@@ -989,7 +989,7 @@ default="youden-on-first-cohort"
         groups = np.concatenate(
             [np.full(len(f), name, dtype=object) for name, f in zip(self.cohorts, frames)]
         )
-        labels = np.concatenate([np.asarray(y, dtype=object) for _, y in self.cohorts.values()])
+        labels = np.concatenate([np.asarray(y) for _, y in self.cohorts.values()])
         return pd.concat(frames, ignore_index=True), labels, groups
 
     def baseline_table(self, **kwargs):
