@@ -39,6 +39,8 @@ templates_path = ["_templates"]
 # (score, set_params, the metadata-routing set_*_request) are documented there
 autodoc_default_options = {"members": True}
 autodoc_inherit_docstrings = False
+# the numpydoc sections document every type; numpy's ArrayLike union would swamp signatures
+autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 # names that are types in docstrings, not cross-references
@@ -59,7 +61,6 @@ html_title = f"sklearn_alnm {release}"
 html_theme_options = {"navigation_with_keys": False}
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py"]
 nitpicky = False
-
 
 
 def _skip_inherited(app, what, name, obj, skip, options):

@@ -9,11 +9,14 @@ between models); ``out`` writes the HTML study report. The command line is
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TextIO
+
+import pandas as pd
 
 from ._logging import get_logger
+from ._typing import FilePath
 
 _log = get_logger(__name__)
 
@@ -60,16 +63,16 @@ _DEMO_MTL = {
 
 
 def run_demo(
-    n_patients=300,
-    test_size=0.3,
-    random_state=0,
-    stream=None,
-    studies=DEMO_STUDIES,
-    n_jobs=2,
-    out=None,
-    progress=False,
-    verbose=0,
-):
+    n_patients: int = 300,
+    test_size: float = 0.3,
+    random_state: int = 0,
+    stream: TextIO | None = None,
+    studies: Sequence[str] = DEMO_STUDIES,
+    n_jobs: int = 2,
+    out: FilePath | None = None,
+    progress: bool = False,
+    verbose: int = 0,
+) -> dict[str, pd.DataFrame]:
     """Run the available studies on a synthetic cohort, print paper-style tables, and report.
 
     Parameters

@@ -11,6 +11,7 @@ configuration and ``alnm predict`` scores a cohort with a fitted model.
 import argparse
 import logging
 import sys
+from collections.abc import Sequence
 
 from . import __version__
 from ._demo import DEMO_STUDIES, run_demo
@@ -107,7 +108,7 @@ def _add_verbose(parser, dest):
     parser.add_argument("-v", "--verbose", action="count", default=0, dest=dest, help=_VERBOSE_HELP)
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     """Return the ``argparse`` parser of the ``alnm`` command."""
     parser = argparse.ArgumentParser(
         prog="alnm",
@@ -229,7 +230,7 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``alnm`` console script; returns the process exit status."""
     args = build_parser().parse_args(argv)
     verbose = args.verbose + args.sub_verbose

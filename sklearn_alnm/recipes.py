@@ -6,10 +6,15 @@ tune any step), and returns an ordinary estimator: it cross-validates, pickles a
 any other.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
+from ._typing import Label, RandomStateLike
 from .clinical import Nomogram, make_clinical_pipeline, make_clinical_preprocessor
 from .fusion import SignatureScores, make_post_fusion, make_signature
 
@@ -33,25 +38,25 @@ def _with_shared(params, default, *, cache, n_jobs):
 
 
 def mammography_fusion(
-    kind="post",
-    modalities=MAMMOGRAPHY_MODALITIES,
+    kind: str = "post",
+    modalities: Sequence[str] = MAMMOGRAPHY_MODALITIES,
     *,
-    views=("cc", "mlo"),
-    radiomics=None,
-    deep=None,
-    clinical_estimator=None,
-    signature_estimator=None,
-    final_estimator=None,
-    alpha=0.05,
-    correlation_threshold=0.75,
-    lasso_cv=5,
-    sampler=None,
-    cache=None,
-    n_jobs=None,
-    group_col="patient_id",
-    cv=5,
-    random_state=None,
-):
+    views: Sequence[str] = ("cc", "mlo"),
+    radiomics: Any = None,
+    deep: Any = None,
+    clinical_estimator: BaseEstimator | None = None,
+    signature_estimator: BaseEstimator | None = None,
+    final_estimator: BaseEstimator | None = None,
+    alpha: float = 0.05,
+    correlation_threshold: float = 0.75,
+    lasso_cv: int = 5,
+    sampler: Any = None,
+    cache: Any = None,
+    n_jobs: int | None = None,
+    group_col: str = "patient_id",
+    cv: int = 5,
+    random_state: RandomStateLike = None,
+) -> BaseEstimator:
     """Clinical + radiomics + deep-learning fusion on two mammography views.
 
     The study extracts, per view (CC and MLO), pyradiomics features and the penultimate
@@ -227,8 +232,13 @@ def _clinical_signature(model, random_state, n_jobs):
 
 
 def ultrasound_dl_signature(
-    *, image_col="image", mask_col="mask", deep=None, cache=None, random_state=None
-):
+    *,
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    deep: Any = None,
+    cache: Any = None,
+    random_state: RandomStateLike = None,
+) -> BaseEstimator:
     """The deep-learning signature of an ultrasound image: deep features -> selection -> model.
 
     Penultimate-layer features of a CNN on the lesion's bounding box
@@ -280,21 +290,21 @@ def ultrasound_dl_signature(
 
 def ultrasound_combined(
     *,
-    dl_signature=None,
-    clinical_signature="lr",
-    clinical_factors=None,
-    image_col="image",
-    mask_col="mask",
-    deep=None,
-    output="probability",
-    nomogram=True,
-    cache=None,
-    n_jobs=None,
-    group_col="patient_id",
-    cv=5,
-    random_state=None,
-    pos_label=None,
-):
+    dl_signature: Any = None,
+    clinical_signature: Any = "lr",
+    clinical_factors: Sequence[str] | None = None,
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    deep: Any = None,
+    output: str = "probability",
+    nomogram: bool = True,
+    cache: Any = None,
+    n_jobs: int | None = None,
+    group_col: str = "patient_id",
+    cv: int = 5,
+    random_state: RandomStateLike = None,
+    pos_label: Label | None = None,
+) -> BaseEstimator:
     """Clinical signature + deep-learning signature of the ultrasound, combined in a nomogram.
 
     The ultrasound study builds a deep-learning (DL) signature, the probability of node
@@ -477,25 +487,25 @@ def _autoseg_members(segmenters, params, image_col, mask_col, random_state):
 
 def ultrasound_autoseg(
     *,
-    segmenters=None,
-    fusion="mean",
-    segmentation=None,
-    roi_size=224,
-    margin=0.1,
-    empty="whole",
-    cnn=None,
-    clinical_signature="lr",
-    clinical_factors=None,
-    image_col="image",
-    mask_col="mask",
-    output="probability",
-    nomogram=True,
-    n_jobs=None,
-    group_col="patient_id",
-    cv=5,
-    random_state=None,
-    pos_label=None,
-):
+    segmenters: Sequence[str] | None = None,
+    fusion: str = "mean",
+    segmentation: dict[str, Any] | None = None,
+    roi_size: int = 224,
+    margin: float = 0.1,
+    empty: str = "whole",
+    cnn: dict[str, Any] | None = None,
+    clinical_signature: Any = "lr",
+    clinical_factors: Sequence[str] | None = None,
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    output: str = "probability",
+    nomogram: bool = True,
+    n_jobs: int | None = None,
+    group_col: str = "patient_id",
+    cv: int = 5,
+    random_state: RandomStateLike = None,
+    pos_label: Label | None = None,
+) -> BaseEstimator:
     """The fully automatic ultrasound study: segment, crop, classify, combine in a nomogram.
 
     The tumour is outlined automatically by a post-fusion of several segmenters (U-Net, UNet++
@@ -656,7 +666,14 @@ def ultrasound_autoseg(
     return Pipeline([("segmentation", segment), ("crop", crop), *steps])
 
 
-def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_state=None, **params):
+def ultrasound_video(
+    arch: str = "tin",
+    *,
+    video_col: str = "video",
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+    **params: Any,
+) -> BaseEstimator:
     """The dynamic-ultrasound study's video model: a clip classifier with the study's settings.
 
     16 frames per clip, resized to 256 px and centre-cropped to 224, pixels in ``[0, 1]``,
@@ -714,14 +731,14 @@ def ultrasound_video(arch="tin", *, video_col="video", pos_label=None, random_st
 
 
 def ultrasound_video_static(
-    backbone="resnet50",
+    backbone: str = "resnet50",
     *,
-    video_col="video",
-    key_frame="middle",
-    pos_label=None,
-    random_state=None,
-    **params,
-):
+    video_col: str = "video",
+    key_frame: str | int = "middle",
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+    **params: Any,
+) -> BaseEstimator:
     """The static comparator of the video study: a CNN on one key frame of the same clip.
 
     :class:`~sklearn_alnm.preprocessing.FrameSelector` writes the key frame (``key_frame``:
@@ -791,14 +808,14 @@ US_PATHOLOGY_BRANCHES = {
 
 def us_pathology_branches(
     *,
-    image_col="image",
-    mask_col="mask",
-    pathology_col="pathology",
-    us=None,
-    path=None,
-    pos_label=None,
-    random_state=None,
-):
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    pathology_col: str = "pathology",
+    us: dict[str, Any] | None = None,
+    path: dict[str, Any] | None = None,
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+) -> dict[str, BaseEstimator]:
     """The ultrasound + H&E study's two single-modality models, ULNet and PLNet.
 
     ULNet: a ResNet50 with dropout 0.5 in front of its head on the ultrasound lesion's
@@ -852,18 +869,18 @@ def us_pathology_branches(
 
 
 def us_pathology_fusion(
-    fusion="multilayer",
+    fusion: str = "multilayer",
     *,
-    branches=None,
-    image_col="image",
-    mask_col="mask",
-    pathology_col="pathology",
-    us=None,
-    path=None,
-    pos_label=None,
-    random_state=None,
-    **params,
-):
+    branches: Any = None,
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    pathology_col: str = "pathology",
+    us: dict[str, Any] | None = None,
+    path: dict[str, Any] | None = None,
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+    **params: Any,
+) -> BaseEstimator:
     """The ultrasound + H&E study: ULNet and PLNet fitted alone, then fused.
 
     The study's fusion stage: the branches' embeddings through the fusion head
@@ -926,19 +943,19 @@ def us_pathology_fusion(
 
 
 def ultrasound_mtl_mil(
-    backbone="resnet18",
-    pooling="transformer",
+    backbone: str = "resnet18",
+    pooling: str = "transformer",
     *,
-    bag_col="bag",
-    kind_col="bag_kind",
-    mask_col="bag_mask",
-    input_size=512,
-    cv=5,
-    stage1=None,
-    mil=None,
-    pos_label=None,
-    random_state=None,
-):
+    bag_col: str = "bag",
+    kind_col: str | None = "bag_kind",
+    mask_col: str | None = "bag_mask",
+    input_size: int = 512,
+    cv: int = 5,
+    stage1: dict[str, Any] | None = None,
+    mil: dict[str, Any] | None = None,
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+) -> BaseEstimator:
     """The multi-task / multi-instance ultrasound study: images segmented, then bags pooled.
 
     Stage 1, :class:`~sklearn_alnm.models.MultiTaskSegClassifier`: every image of a
@@ -999,15 +1016,15 @@ default="transformer"
 
 
 def ultrasound_single_t(
-    backbone="resnet101",
+    backbone: str = "resnet101",
     *,
-    bag_col="bag",
-    kind_col="bag_kind",
-    mask_col=None,
-    pos_label=None,
-    random_state=None,
-    **params,
-):
+    bag_col: str = "bag",
+    kind_col: str | None = "bag_kind",
+    mask_col: str | None = None,
+    pos_label: Label | None = None,
+    random_state: RandomStateLike = None,
+    **params: Any,
+) -> BaseEstimator:
     """The multi-task study's "single T" comparator: a CNN on one tumour image per patient.
 
     :class:`~sklearn_alnm.preprocessing.InstanceSelector` takes each bag's first tumour

@@ -2,6 +2,7 @@
 
 import math
 from numbers import Integral, Real
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_consistent_length, check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..utils import CohortInputError, is_conventional_labels, resolve_pos_label
 
 _SCALERS = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)
@@ -53,14 +55,14 @@ class _SelectedTermsModel:
         self.coef_ = stepwise._sign * stepwise.coef_
         self.intercept_ = stepwise._sign * stepwise.intercept_
 
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         return np.asarray(X, dtype=float) @ self.coef_[0] + self.intercept_[0]
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         p = expit(self.decision_function(X))
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
 
@@ -397,7 +399,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit (or adopt) the logistic model and lay out the points scales.
 
         Parameters
@@ -715,7 +717,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         return self._design(X)
 
     # ------------------------------------------------------------------ predictions
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probability of each class, as the model predicts it.
 
         Parameters
@@ -732,7 +734,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         design = self._validated_design(X)
         return self._model.predict_proba(self._model_input(design))
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted class (the model's ``predict``).
 
         Parameters
@@ -748,7 +750,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         design = self._validated_design(X)
         return self._model.predict(self._model_input(design))
 
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Linear predictor (log-odds of ``classes_[1]``).
 
         Parameters
@@ -768,7 +770,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         lp = design.to_numpy() @ self.raw_coef_.to_numpy() + self.raw_intercept_
         return self._sign * lp
 
-    def variable_points(self, X):
+    def variable_points(self, X: MatrixLike) -> pd.DataFrame:
         """Points of each patient on each variable's axis.
 
         Parameters
@@ -789,7 +791,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
             out[c] = (lp_part - self._low[c]) * self.points_per_unit_
         return pd.DataFrame(out, index=design.index, columns=self.variables_)
 
-    def total_points(self, X):
+    def total_points(self, X: MatrixLike) -> np.ndarray:
         """Total points of each patient: the sum of the points of every variable.
 
         Parameters
@@ -807,7 +809,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         lp = design.to_numpy() @ self.raw_coef_.to_numpy() + self.raw_intercept_
         return (lp - self.lp_at_zero_) * self.points_per_unit_
 
-    def points_to_probability(self, total):
+    def points_to_probability(self, total: float | ArrayLike) -> float | np.ndarray:
         """Risk (probability of ``pos_label_``) for a number of total points.
 
         Parameters
@@ -825,7 +827,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         proba = expit(total / self.points_per_unit_ + self.lp_at_zero_)
         return float(proba) if proba.ndim == 0 else proba
 
-    def probability_to_points(self, probability):
+    def probability_to_points(self, probability: float | ArrayLike) -> float | np.ndarray:
         """Total points at which the risk equals ``probability`` (inverse of the above).
 
         Parameters
@@ -860,7 +862,7 @@ class Nomogram(ClassifierMixin, BaseEstimator):
         beta = float(self.raw_coef_[name])
         return [(v, (beta * v - low) * scale) for v in ticks], step
 
-    def points_table(self):
+    def points_table(self) -> pd.DataFrame:
         """Points of the labelled values of every variable axis.
 
         Returns
@@ -880,17 +882,17 @@ class Nomogram(ClassifierMixin, BaseEstimator):
 
     def plot(
         self,
-        ax=None,
+        ax: Any = None,
         *,
-        labels=None,
-        title="Nomogram",
-        outcome_label=None,
-        probability_ticks=None,
-        show_linear_predictor=True,
-        grid=True,
-        fontsize=10,
-        figsize=None,
-    ):
+        labels: dict[str, str] | None = None,
+        title: str = "Nomogram",
+        outcome_label: str | None = None,
+        probability_ticks: ArrayLike | None = None,
+        show_linear_predictor: bool = True,
+        grid: bool = True,
+        fontsize: float = 10,
+        figsize: tuple[float, float] | None = None,
+    ) -> Any:
         """Draw the nomogram.
 
         From the top: a ``Points`` axis (0 to ``points``), one axis per variable (numeric:

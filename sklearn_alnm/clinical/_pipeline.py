@@ -4,6 +4,7 @@ import os
 import re
 import warnings
 from numbers import Number, Real
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from .._logging import get_logger
+from .._typing import ArrayLike, MatrixLike
 from ..io import is_id_column_name
 from ..io._formats import KNOWN_EXTENSIONS
 from ..utils._validation import CohortInputMixin
@@ -288,7 +290,7 @@ class ClinicalPreprocessor(CohortInputMixin, TransformerMixin, BaseEstimator):
         self.max_auc = max_auc
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Choose and check the clinical columns, then fit the imputers, scaler and encoder.
 
         Parameters
@@ -383,7 +385,7 @@ class ClinicalPreprocessor(CohortInputMixin, TransformerMixin, BaseEstimator):
                 )
         return pd.Series(aucs, dtype=float, name="auc")
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """Impute, scale and encode the clinical columns.
 
         Parameters
@@ -400,7 +402,7 @@ class ClinicalPreprocessor(CohortInputMixin, TransformerMixin, BaseEstimator):
             _check_finite_columns(X, self.numeric_columns_, type(self).__name__)
         return self.column_transformer_.transform(X)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of the encoded features: ``numeric__<column>``, ``categorical__<column>_<level>``.
 
         Parameters
@@ -422,8 +424,13 @@ class ClinicalPreprocessor(CohortInputMixin, TransformerMixin, BaseEstimator):
 
 
 def make_clinical_pipeline(
-    estimator=None, *, numeric=None, categorical=None, exclude=(), allow_separating=()
-):
+    estimator: BaseEstimator | None = None,
+    *,
+    numeric: ArrayLike | None = None,
+    categorical: ArrayLike | None = None,
+    exclude: ArrayLike = (),
+    allow_separating: ArrayLike = (),
+) -> Pipeline:
     """Build the clinical signature: impute, scale / one-hot encode, then a classifier.
 
     It takes the whole cohort DataFrame, so it sits beside imaging models in one
@@ -471,7 +478,13 @@ def make_clinical_pipeline(
     return Pipeline([("preprocess", preprocess), ("model", model)])
 
 
-def make_clinical_preprocessor(*, numeric=None, categorical=None, exclude=(), allow_separating=()):
+def make_clinical_preprocessor(
+    *,
+    numeric: ArrayLike | None = None,
+    categorical: ArrayLike | None = None,
+    exclude: ArrayLike = (),
+    allow_separating: ArrayLike = (),
+) -> ClinicalPreprocessor:
     """The clinical feature table of a cohort: imputed, standardised and one-hot encoded.
 
     This is the first step of :func:`make_clinical_pipeline`, available on its own so that

@@ -15,6 +15,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -30,6 +31,7 @@ from statsmodels.stats.outliers_influence import variance_inflation_factor
 from statsmodels.tools import sm_exceptions
 
 from .._logging import get_logger
+from .._typing import ArrayLike, MatrixLike
 from ..feature_selection._base import _check_binary_target, _input_feature_names
 from ..utils import column_mask, resolve_pos_label
 
@@ -712,7 +714,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         self.pos_label = pos_label
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: MatrixLike, y: ArrayLike) -> Self:
         """Select the terms stepwise and fit the final logistic model.
 
         Parameters
@@ -938,7 +940,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         """Log odds of ``pos_label_``: :math:`\\beta_0 + x^\\top \\beta`."""
         return self._encode(X) @ self.coef_[0] + self.intercept_[0]
 
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Log odds of ``classes_[1]`` (scikit-learn's convention for binary classifiers).
 
         This is the linear predictor :math:`\\beta_0 + x^\\top \\beta` of the final model
@@ -956,7 +958,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self._sign * self._linear_predictor(X)
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Probabilities of the two classes.
 
         Parameters
@@ -972,7 +974,7 @@ class StepwiseLogisticRegression(ClassifierMixin, BaseEstimator):
         p = expit(self.decision_function(X))  # probability of classes_[1]
         return np.column_stack([1.0 - p, p])
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted label: ``pos_label_`` where its probability exceeds 0.5.
 
         Parameters

@@ -9,6 +9,7 @@ import pandas as pd
 from scipy import stats
 from sklearn.exceptions import ConvergenceWarning
 
+from .._typing import ArrayLike, Label, MatrixLike
 from ..feature_selection._base import _check_binary_target
 from ..feature_selection._univariate import UnivariateFilter
 from ..utils import resolve_pos_label
@@ -158,8 +159,14 @@ def _index_entries(term):
 
 
 def odds_ratio_table(
-    X, y, *, categorical=None, multivariable="significant", alpha=0.05, pos_label=None
-):
+    X: MatrixLike,
+    y: ArrayLike,
+    *,
+    categorical: ArrayLike | None = None,
+    multivariable: str | list[str] = "significant",
+    alpha: float = 0.05,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Univariable and multivariable logistic regression: odds ratios, 95% CIs, p-values.
 
     The "Table 2" of the clinical papers. Each variable first gets its own logistic model
@@ -411,16 +418,16 @@ def _count(count, total, decimals):
 
 
 def baseline_table(
-    X,
-    y,
-    groups=None,
+    X: MatrixLike,
+    y: ArrayLike,
+    groups: ArrayLike | str | None = None,
     *,
-    categorical=None,
-    normality="shapiro",
-    alpha=0.05,
-    decimals=1,
-    pos_label=None,
-):
+    categorical: ArrayLike | None = None,
+    normality: str = "shapiro",
+    alpha: float = 0.05,
+    decimals: int = 1,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Characteristics of the patients by outcome, with the test of each difference.
 
     The "Table 1" of the clinical papers. For every variable and each outcome class:

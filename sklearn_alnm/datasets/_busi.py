@@ -3,9 +3,11 @@
 import os
 import re
 
+import numpy as np
 import pandas as pd
 
 from .._logging import get_logger
+from .._typing import FilePath
 
 _log = get_logger(__name__)
 
@@ -98,7 +100,9 @@ def _scan_class(label, folder):
     return rows
 
 
-def load_busi(path, *, include_normal=True, return_X_y=False):
+def load_busi(
+    path: FilePath, *, include_normal: bool = True, return_X_y: bool = False
+) -> pd.DataFrame | tuple[pd.DataFrame, np.ndarray]:
     """Load the BUSI breast-ultrasound data set as a cohort table of file paths.
 
     BUSI ("Breast Ultrasound Images", Al-Dhabyani et al., 2020) holds 780 PNG images of 600

@@ -2,11 +2,13 @@
 
 import numbers
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._logging import get_logger
+from .._typing import FilePath, RandomStateLike
 from . import _render
 
 _log = get_logger(__name__)
@@ -500,16 +502,16 @@ def _object_column(values):
 
 
 def make_alnm_cohort(
-    n_patients=200,
+    n_patients: int = 200,
     *,
-    modalities="all",
-    image_size=64,
-    n_frames=16,
-    positive_fraction=0.5,
-    missing_pathology=0.0,
-    random_state=None,
-    data_home=None,
-):
+    modalities: str | Sequence[str] = "all",
+    image_size: int = 64,
+    n_frames: int = 16,
+    positive_fraction: float = 0.5,
+    missing_pathology: float = 0.0,
+    random_state: RandomStateLike = None,
+    data_home: FilePath | None = None,
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Generate a synthetic multimodal breast-cancer cohort labelled for node metastasis.
 
     One row per patient with any subset of: clinical variables, an ultrasound image and lesion

@@ -1,6 +1,10 @@
 """Bags explained: each patient's images with the image head's CAM and the MIL weights."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import torch
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -39,7 +43,9 @@ def _stages(model):
     )
 
 
-def bag_explanation(model, X, *, class_index=None):
+def bag_explanation(
+    model: Any, X: pd.DataFrame, *, class_index: Any = None
+) -> list[dict[str, Any]]:
     """What :func:`plot_bag_cam` draws, per patient: images, CAMs, kinds, probabilities and
     MIL weights.
 
@@ -100,17 +106,17 @@ def bag_explanation(model, X, *, class_index=None):
 
 
 def plot_bag_cam(
-    model,
-    X,
+    model: Any,
+    X: pd.DataFrame,
     *,
-    rows=None,
-    class_index=None,
-    alpha=0.4,
-    cmap="jet",
-    max_instances=6,
-    figsize=None,
-    notes=None,
-):
+    rows: Any = None,
+    class_index: Any = None,
+    alpha: float = 0.4,
+    cmap: Any = "jet",
+    max_instances: int = 6,
+    figsize: tuple[float, float] | None = None,
+    notes: Sequence[str] | None = None,
+) -> Figure:
     """One row per patient: each image of the bag with its CAM, kind, probability and weight.
 
     The class activation map is that of the multi-task model's image-level head

@@ -11,7 +11,8 @@ lives on the layer's grid; it is upsampled bilinearly to the network input and s
 import difflib
 import itertools
 import numbers
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ from matplotlib.figure import Figure
 from sklearn.exceptions import NotFittedError
 from torch import nn
 
+from .._typing import ArrayLike
 from ..utils import resolve_pos_label
 
 __all__ = ["grad_cam", "key_frames", "overlay", "plot_gradcam"]
@@ -310,7 +312,7 @@ def _cam(acts, grads, size):
     return cam[:, 0]
 
 
-def key_frames(heatmaps):
+def key_frames(heatmaps: ArrayLike) -> np.ndarray:
     """The key frame of each clip's Grad-CAM map: the frame holding the largest share of it.
 
     Parameters
@@ -480,7 +482,15 @@ class _LayerGrid(NamedTuple):
         )
 
 
-def grad_cam(model, X, *, target_layer=None, class_index=None, batch_size=16, branch=None):
+def grad_cam(
+    model: Any,
+    X: Any,
+    *,
+    target_layer: str | nn.Module | None = None,
+    class_index: Any = None,
+    batch_size: int = 16,
+    branch: str | None = None,
+) -> np.ndarray:
     """Grad-CAM heat maps of a class, one per image, on the network's input grid.
 
     For each image the gradient of the class score (the logit of ``class_index``) with respect
@@ -639,7 +649,9 @@ def _check_alpha(alpha):
     return float(alpha)
 
 
-def overlay(image, heatmap, *, alpha=0.4, cmap="jet"):
+def overlay(
+    image: ArrayLike, heatmap: ArrayLike, *, alpha: float = 0.4, cmap: str | Colormap = "jet"
+) -> np.ndarray:
     """Blend a heat map, coloured by a colormap, over an image, for figures.
 
     Parameters
@@ -775,23 +787,23 @@ def _unit(array):
 
 
 def plot_gradcam(
-    model,
-    X,
+    model: Any,
+    X: Any,
     *,
-    rows=None,
-    class_index=None,
-    target_layer=None,
-    ncols=4,
-    show_image=True,
-    alpha=0.4,
-    cmap="jet",
-    figsize=None,
-    ax=None,
-    batch_size=16,
-    frames="key",
-    branch=None,
-    notes=None,
-):
+    rows: Any = None,
+    class_index: Any = None,
+    target_layer: str | nn.Module | None = None,
+    ncols: int = 4,
+    show_image: bool = True,
+    alpha: float = 0.4,
+    cmap: str | Colormap = "jet",
+    figsize: tuple[float, float] | None = None,
+    ax: Any = None,
+    batch_size: int = 16,
+    frames: str | int | Sequence[int] = "key",
+    branch: str | None = None,
+    notes: Sequence[str] | None = None,
+) -> Figure:
     """A panel of chosen cases: each network input and its Grad-CAM overlay, with the probability.
 
     For a video model each case shows frames of its clip (by default its key frame, the frame

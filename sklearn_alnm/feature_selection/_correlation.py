@@ -1,6 +1,7 @@
 """Correlation filter: drop one feature of every highly correlated pair."""
 
 from numbers import Real
+from typing import Self
 
 import numpy as np
 from scipy.stats import rankdata
@@ -10,6 +11,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._typing import ArrayLike, MatrixLike
 from ._base import _check_binary_target, _input_feature_names
 
 
@@ -131,7 +133,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
         self.method = method
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Compute the correlation matrix and select the features.
 
         Parameters

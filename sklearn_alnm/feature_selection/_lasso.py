@@ -2,6 +2,7 @@
 
 import warnings
 from numbers import Integral, Real
+from typing import Self
 
 import numpy as np
 from scipy.stats import rankdata
@@ -16,6 +17,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._typing import ArrayLike, MatrixLike
 from ._base import _check_binary_target, _first_path_feature, _input_feature_names
 
 
@@ -257,7 +259,7 @@ class LassoSelector(SelectorMixin, BaseEstimator):
         self.n_jobs = n_jobs
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: MatrixLike, y: ArrayLike) -> Self:
         """Fit the cross-validated L1 model and select the features with nonzero weight.
 
         Parameters

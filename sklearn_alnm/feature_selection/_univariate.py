@@ -2,6 +2,7 @@
 
 import warnings
 from numbers import Integral, Real
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -12,6 +13,7 @@ from sklearn.utils import ClassifierTags
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._typing import ArrayLike, MatrixLike
 from ..utils import column_mask
 from ._base import _check_binary_target, _input_feature_names
 from ._fisher import _EnumerationBudgetExceeded, fisher_exact_2xk
@@ -236,7 +238,7 @@ class UnivariateFilter(SelectorMixin, BaseEstimator):
         self.correction = correction
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X: MatrixLike, y: ArrayLike) -> Self:
         """Test every feature against the label and select those with p < alpha.
 
         Parameters

@@ -1,9 +1,13 @@
 """Shared base of the transformers that turn cohort image columns into a feature table."""
 
+from typing import Self
+
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..io import cohort_row_ids
 from ..utils import check_cohort
 from ..utils._validation import CohortInputMixin
@@ -31,7 +35,7 @@ class BaseCohortFeatures(CohortInputMixin, TransformerMixin, BaseEstimator):
         """Patient ids (or index labels) of the rows, for messages."""
         return cohort_row_ids(X)
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Validate parameters and input, and learn the output feature names.
 
         Parameters
@@ -49,7 +53,7 @@ class BaseCohortFeatures(CohortInputMixin, TransformerMixin, BaseEstimator):
         self._fit(X)
         return self
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """Compute the features of every row of ``X``.
 
         Parameters
@@ -71,7 +75,7 @@ class BaseCohortFeatures(CohortInputMixin, TransformerMixin, BaseEstimator):
             )
         return features
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Names of the output features (``input_features`` is ignored: inputs are images).
 
         Returns

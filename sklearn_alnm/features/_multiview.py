@@ -1,5 +1,8 @@
 """Several views (mammography CC and MLO) of one patient as one feature table."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from sklearn.pipeline import FeatureUnion
 
 from ._deep import DeepFeatures
@@ -7,13 +10,13 @@ from ._radiomics import RadiomicsFeatures
 
 
 def make_multiview_features(
-    views=("cc", "mlo"),
+    views: Sequence[str] = ("cc", "mlo"),
     *,
-    radiomics=True,
-    deep=True,
-    image_col="{view}_image",
-    mask_col="{view}_mask",
-):
+    radiomics: bool | dict[str, Any] = True,
+    deep: bool | dict[str, Any] = True,
+    image_col: str = "{view}_image",
+    mask_col: str | None = "{view}_mask",
+) -> FeatureUnion:
     """Radiomics and/or deep features of every view, side by side, one row per patient.
 
     The mammography study describes each patient by the radiomics and deep features of both

@@ -1,5 +1,9 @@
 """Building blocks of the fusion studies: modality signatures, pre-fusion and post-fusion."""
 
+from collections.abc import Sequence
+from typing import Any
+
+from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import StackingClassifier
 from sklearn.feature_selection import VarianceThreshold
@@ -9,6 +13,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from .._typing import RandomStateLike
 from ..feature_selection import CorrelationFilter, LassoSelector, UnivariateFilter
 from ._split import GroupColumnKFold
 
@@ -22,16 +27,16 @@ def _named(items, what):
 
 
 def make_signature(
-    features,
-    estimator=None,
+    features: Any,
+    estimator: BaseEstimator | None = None,
     *,
-    select=True,
-    alpha=0.05,
-    correlation_threshold=0.75,
-    lasso_cv=5,
-    sampler=None,
-    random_state=None,
-):
+    select: bool = True,
+    alpha: float = 0.05,
+    correlation_threshold: float = 0.75,
+    lasso_cv: int = 5,
+    sampler: Any = None,
+    random_state: RandomStateLike = None,
+) -> Pipeline:
     """One modality's signature: features -> z-score -> three-step selection -> classifier.
 
     The radiomics and deep-learning signatures of the mammography study are built this way:
@@ -107,7 +112,7 @@ def make_signature(
     return Pipeline([*steps, ("model", estimator)])
 
 
-def make_meta_learner():
+def make_meta_learner() -> Pipeline:
     """The SVM meta-learner of post-fusion: a linear ``SVC`` with Platt-scaled probabilities.
 
     Returns ``CalibratedClassifierCV(SVC(kernel="linear"), method="sigmoid", ensemble=False)``:
@@ -127,14 +132,14 @@ def make_meta_learner():
 
 
 def make_post_fusion(
-    estimators,
-    final_estimator=None,
+    estimators: Sequence[tuple[str, BaseEstimator]],
+    final_estimator: BaseEstimator | None = None,
     *,
-    group_col="patient_id",
-    cv=5,
-    random_state=None,
-    n_jobs=None,
-):
+    group_col: str = "patient_id",
+    cv: int = 5,
+    random_state: RandomStateLike = None,
+    n_jobs: int | None = None,
+) -> StackingClassifier:
     """Post-fusion (decision-level fusion): stack each modality model's probability.
 
     Each base model (one per modality, each reading its own columns of the cohort) is fitted

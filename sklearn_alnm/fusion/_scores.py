@@ -1,6 +1,7 @@
 """Signature scores: each modality model's probability as a feature of a combined model."""
 
 from numbers import Integral
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..utils._labels import resolve_pos_label
 from ..utils._validation import CohortInputMixin
 from ._split import GroupColumnKFold
@@ -142,10 +144,10 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         self.pos_label = pos_label
 
     # -- nested parameters (signatures__clinical__C, ...) as in sklearn's compositions
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         return self._get_params("signatures", deep=deep)
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         self._set_params("signatures", **params)
         return self
 
@@ -171,7 +173,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
                 f"passthrough columns {missing} are not in the cohort; it has {list(X.columns)}."
             )
 
-    def fit(self, X, y):
+    def fit(self, X: MatrixLike, y: ArrayLike) -> Self:
         """Fit the signatures on the whole cohort (and score it out of fold).
 
         Parameters
@@ -189,7 +191,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit_transform(self, X, y):
+    def fit_transform(self, X: MatrixLike, y: ArrayLike) -> pd.DataFrame | np.ndarray:
         """Fit, and return the training cohort's out-of-fold scores.
 
         Parameters
@@ -244,7 +246,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
         self.training_scores_ = self._frame(scores, X.index)
         return self._with_passthrough(self.training_scores_, X)
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """Score a cohort with the signatures fitted on the whole training cohort.
 
         Parameters
@@ -281,7 +283,7 @@ class SignatureScores(CohortInputMixin, TransformerMixin, _BaseComposition):
             return scores
         return pd.concat([scores, X[list(self.passthrough)]], axis=1)
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """The output column names: the signature scores, then the passthrough columns.
 
         Parameters

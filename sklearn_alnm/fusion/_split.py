@@ -1,9 +1,13 @@
 """Cross-validation that keeps each patient (or centre) in one fold, read from the cohort itself."""
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from sklearn.model_selection._split import _BaseKFold
+
+from .._typing import ArrayLike, MatrixLike
 
 
 class GroupColumnKFold(_BaseKFold):
@@ -80,7 +84,9 @@ class GroupColumnKFold(_BaseKFold):
             return GroupKFold(self.n_splits, shuffle=True, random_state=self.random_state)
         return GroupKFold(self.n_splits)
 
-    def split(self, X, y=None, groups=None):
+    def split(
+        self, X: MatrixLike, y: ArrayLike | None = None, groups: ArrayLike | None = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(train, test)`` index arrays; see the class docstring."""
         groups = self._groups(X, groups)
         n_groups = len(np.unique(groups))
@@ -91,6 +97,11 @@ class GroupColumnKFold(_BaseKFold):
             )
         yield from self._splitter(y).split(np.zeros((len(groups), 1)), y, groups)
 
-    def get_n_splits(self, X=None, y=None, groups=None):
+    def get_n_splits(
+        self,
+        X: MatrixLike | None = None,
+        y: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
+    ) -> int:
         """Number of folds."""
         return self.n_splits

@@ -11,6 +11,8 @@ image + mask pairs it receives a :class:`torchvision.tv_tensors.Image` and a
 """
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -271,7 +273,7 @@ def hflip_instances(image, target):
 # ---------------------------------------------------------------------------------- resolving
 
 
-def resolve_augment(augment, *, joint=False):
+def resolve_augment(augment: Any, *, joint: bool = False) -> Callable[..., Any] | None:
     """``augment`` parameter -> a batched callable or ``None``.
 
     ``"default"`` gives :class:`RandomResizedCropFlip` (images) or :class:`RandomFlipRotate`

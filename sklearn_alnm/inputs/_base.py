@@ -16,6 +16,8 @@ target (a tensor, or a tuple of tensors such as labels and sample weights) index
 whole batches assembled by ``__getitems__`` (one ``index_select`` for prepared tensors).
 """
 
+from typing import Any
+
 import joblib
 import numpy as np
 import torch
@@ -30,7 +32,7 @@ class Batch(tuple):
     """A batch already assembled by a dataset's ``__getitems__`` (passed through collation)."""
 
 
-def collate_batches(data):
+def collate_batches(data: Any) -> Any:
     """``collate_fn`` of the datasets: batches from ``__getitems__`` pass unchanged.
 
     Anything else goes to :func:`torch.utils.data.default_collate`.

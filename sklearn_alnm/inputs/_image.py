@@ -16,6 +16,7 @@ step applies it to each training batch once it is on the device.
 import numbers
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils.validation import check_is_fitted
 
@@ -205,7 +206,7 @@ class PreparesImagesMixin:
     """``prepare_images(X)`` of the estimators whose fitted input (``input_``) is an image
     tensor: what Grad-CAM and reports feed the network."""
 
-    def prepare_images(self, X):
+    def prepare_images(self, X: pd.DataFrame) -> torch.Tensor:
         """The network's input for ``X``: read, cropped, resized, normalised; no augmentation.
 
         Parameters

@@ -8,6 +8,8 @@ into those; :func:`collate_detections` keeps the images of a batch as an :class:
 """
 
 import collections.abc
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +25,7 @@ from ._base import BaseInput
 _CONNECTIVITY = np.ones((3, 3), dtype=bool)
 
 
-def instance_targets(mask):
+def instance_targets(mask: np.ndarray) -> dict[str, torch.Tensor]:
     """Mask R-CNN training targets of one lesion mask: one instance per connected component.
 
     Parameters
@@ -134,7 +136,7 @@ class ImageBatch(collections.abc.Sequence):
         return ImageBatch(image.pin_memory() for image in self.images)
 
 
-def collate_detections(items):
+def collate_detections(items: Sequence[Any]) -> tuple[Any, list[dict[str, torch.Tensor]]]:
     """``collate_fn`` of the detection datasets: ``(ImageBatch, list of targets)``."""
     images, targets = zip(*items)
     return ImageBatch(images), list(targets)

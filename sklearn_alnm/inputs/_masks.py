@@ -8,8 +8,10 @@ every image is kept, so predictions go back to it (:func:`to_image_grid`).
 """
 
 import os
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -20,7 +22,9 @@ from ._base import BaseInput, TensorInputDataset, map_rows
 from ._image import ImageInput
 
 
-def read_binary_mask(X, i, column, shape, row_id):
+def read_binary_mask(
+    X: pd.DataFrame, i: int, column: str, shape: tuple[int, int], row_id: Any
+) -> np.ndarray:
     """Read the mask of row position ``i`` as a boolean array on ``shape`` (its image's grid).
 
     Binary masks may be stored as 0/1, 0/255 or booleans. Label maps with other values,
@@ -59,7 +63,7 @@ def read_binary_mask(X, i, column, shape, row_id):
     return mask.astype(bool)
 
 
-def to_image_grid(logits, shape):
+def to_image_grid(logits: torch.Tensor, shape: tuple[int, int]) -> np.ndarray:
     """Logits ``(h, w)`` on the network's grid -> float32 probabilities on ``shape``."""
     if tuple(logits.shape[-2:]) != tuple(shape):
         logits = F.interpolate(

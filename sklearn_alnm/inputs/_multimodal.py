@@ -10,9 +10,11 @@ tensor there and ``False`` in ``present``. :class:`MultimodalAugment` applies ea
 modality's own training augmentation to its tensor.
 """
 
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..io._cohort import _is_missing
@@ -27,7 +29,7 @@ class MultimodalBatch(NamedTuple):
     present: torch.Tensor
 
 
-def missing_cells(X, column):
+def missing_cells(X: pd.DataFrame, column: str) -> np.ndarray:
     """Boolean array: which cells of ``column`` are empty (``None``, NaN, ``""``)."""
     return np.array(
         [not isinstance(v, np.ndarray | list | tuple) and _is_missing(v) for v in X[column]],
@@ -35,7 +37,13 @@ def missing_cells(X, column):
     )
 
 
-def modality_presence(X, columns, *, missing="error", row_ids=None):
+def modality_presence(
+    X: pd.DataFrame,
+    columns: Sequence[str],
+    *,
+    missing: str = "error",
+    row_ids: Sequence[Any] | None = None,
+) -> np.ndarray:
     """Which of the image ``columns`` each row of ``X`` has, as a ``(N, len(columns))`` bool
     array.
 

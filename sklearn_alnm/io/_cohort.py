@@ -9,6 +9,7 @@ Whatever goes wrong while reading a cell comes back as one
 import inspect
 import numbers
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,7 +32,7 @@ def _normalise_name(name):
     return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
 
 
-def is_id_column_name(name):
+def is_id_column_name(name: str) -> bool:
     """Whether a column name reads as a patient / case identifier.
 
     Examples: ``"Patient ID"``, ``"patient_id"``, ``"case_id"``, ``"ID"``, ``"Case No."``,
@@ -73,7 +74,7 @@ def _read_bag(ref, **kwargs):
 _READERS = {"image": read_image, "mask": read_mask, "video": read_video, "bag": _read_bag}
 
 
-def resolve_id_column(X, id_col="auto"):
+def resolve_id_column(X: pd.DataFrame, id_col: str | None = "auto") -> str | None:
     """Name of the column holding patient ids, or ``None`` to use the index labels.
 
     Parameters
@@ -119,7 +120,7 @@ def resolve_id_column(X, id_col="auto"):
     return id_col
 
 
-def cohort_row_ids(X, id_col="auto"):
+def cohort_row_ids(X: pd.DataFrame, id_col: str | None = "auto") -> list:
     """The id naming each row of a cohort in messages: its patient id, else its index label.
 
     The one helper every estimator uses to name rows (patients) in errors and reports.
@@ -209,7 +210,16 @@ def _read_located(reader, value, row, column, kind, reader_kwargs):
         ) from exc
 
 
-def read_cell(X, i, column, *, kind="image", id_col="auto", allow_missing=False, **reader_kwargs):
+def read_cell(
+    X: pd.DataFrame,
+    i: int,
+    column: str,
+    *,
+    kind: str = "image",
+    id_col: str | None = "auto",
+    allow_missing: bool = False,
+    **reader_kwargs: Any,
+) -> Any:
     """Read the cell of row position ``i`` in ``column`` (a path or an array) into an array.
 
     This is the building block of lazy datasets: ``__getitem__(i)`` reads one cell and any
@@ -283,15 +293,15 @@ def _read_position(X, i, column, kind, reader, id_name, allow_missing, reader_kw
 
 
 def read_column(
-    X,
-    column,
+    X: pd.DataFrame,
+    column: str,
     *,
-    kind="image",
-    id_col="auto",
-    allow_missing=False,
-    n_jobs=None,
-    **reader_kwargs,
-):
+    kind: str = "image",
+    id_col: str | None = "auto",
+    allow_missing: bool = False,
+    n_jobs: int | None = None,
+    **reader_kwargs: Any,
+) -> list:
     """Read every cell of a cohort column into a list of arrays (in row order).
 
     Parameters
@@ -355,17 +365,17 @@ def read_column(
 
 
 def read_image_mask(
-    X,
-    image_col="image",
-    mask_col="mask",
+    X: pd.DataFrame,
+    image_col: str = "image",
+    mask_col: str = "mask",
     *,
-    id_col="auto",
-    binary=True,
-    required=False,
-    return_spacing=False,
-    n_jobs=None,
-    finite=False,
-):
+    id_col: str | None = "auto",
+    binary: bool = True,
+    required: bool = False,
+    return_spacing: bool = False,
+    n_jobs: int | None = None,
+    finite: bool = False,
+) -> tuple[list[np.ndarray], ...]:
     """Read an image column and its mask column, checking that each mask is on its image's grid.
 
     Parameters

@@ -14,6 +14,7 @@ from numbers import Integral
 import numpy as np
 
 from .._logging import get_logger
+from .._typing import ArrayLike, FilePath, ImageRef
 from ..utils import CohortInputError
 from ._formats import (
     IMAGE_EXTENSIONS,
@@ -40,7 +41,9 @@ _LOSSY_EXTENSIONS = (".jpg", ".jpeg")
 # --------------------------------------------------------------------------------------------
 
 
-def write_image(path, array, *, spacing=None):
+def write_image(
+    path: FilePath, array: ArrayLike, *, spacing: tuple[float, float] | None = None
+) -> str:
     """Write a 2-D grayscale or RGB(A) image; the format follows the file extension.
 
     Parameters
@@ -107,7 +110,9 @@ def write_image(path, array, *, spacing=None):
     return os.fspath(path)
 
 
-def write_mask(path, mask, *, spacing=None):
+def write_mask(
+    path: FilePath, mask: ArrayLike, *, spacing: tuple[float, float] | None = None
+) -> str:
     """Write a binary mask or label map as uint8, storing the label values unchanged.
 
     Convention: the file holds the labels themselves, so a binary mask is stored as 0/1 in every
@@ -344,7 +349,9 @@ def _load_2d(ref, what):
     )
 
 
-def read_image(ref, *, finite=False, return_spacing=False):
+def read_image(
+    ref: ImageRef, *, finite: bool = False, return_spacing: bool = False
+) -> np.ndarray | tuple[np.ndarray, tuple[float, float]]:
     """Read a 2-D image (file or array) as float32 grayscale (H, W) or RGB (H, W, 3).
 
     Intensities are kept as stored (no rescaling), only converted to float32. Channels are
@@ -513,7 +520,14 @@ def _load_mask(ref, binary):
     return labels, spacing, path
 
 
-def read_mask(ref, *, binary=True, shape=None, required=False, return_spacing=False):
+def read_mask(
+    ref: ImageRef | None,
+    *,
+    binary: bool = True,
+    shape: tuple[int, int] | None = None,
+    required: bool = False,
+    return_spacing: bool = False,
+) -> np.ndarray | tuple[np.ndarray, tuple[float, float]]:
     """Read a segmentation mask (file, array, or several merged) as a uint8 array (H, W).
 
     Parameters

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .._logging import get_logger
+from .._typing import FilePath
 from ..utils import CohortInputError
 from ._cohort import ID_COLUMNS, _is_missing, _row_id, is_id_column_name, resolve_id_column
 from ._formats import KNOWN_EXTENSIONS, is_path_like, split_extension
@@ -130,15 +131,15 @@ def _resolve(path, base):
 
 
 def load_manifest(
-    path,
-    root=None,
+    path: FilePath,
+    root: FilePath | None = None,
     *,
-    path_columns="auto",
-    list_columns="auto",
-    check_files=False,
-    id_col="auto",
-    allow_outside_root=False,
-):
+    path_columns: str | list[str] = "auto",
+    list_columns: str | list[str] = "auto",
+    check_files: bool = False,
+    id_col: str | None = "auto",
+    allow_outside_root: bool = False,
+) -> pd.DataFrame:
     """Load a cohort table (CSV, TSV or Excel) into a DataFrame ready for the estimators.
 
     Parameters
@@ -329,7 +330,13 @@ def _relative(path, folder):
     return absolute
 
 
-def save_manifest(X, path, *, path_columns="auto", index="auto"):
+def save_manifest(
+    X: pd.DataFrame,
+    path: FilePath,
+    *,
+    path_columns: str | list[str] = "auto",
+    index: str | bool = "auto",
+) -> str:
     """Write a cohort DataFrame to a CSV, TSV or Excel manifest that :func:`load_manifest` reads.
 
     Parameters

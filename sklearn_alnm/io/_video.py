@@ -12,6 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 
 from .._logging import get_logger
+from .._typing import ArrayLike, FilePath, ImageRef
 from ..utils import CohortInputError
 from ._formats import (
     CONTAINER_EXTENSIONS,
@@ -42,7 +43,7 @@ _WRITE_CODECS = {
 _WRITE_EXTENSIONS = tuple(_WRITE_CODECS) + (".dcm",)
 
 
-def sample_frame_indices(n_total, n_frames):
+def sample_frame_indices(n_total: int, n_frames: int) -> np.ndarray:
     """Indices of ``n_frames`` frames spread uniformly over a clip of ``n_total`` frames.
 
     The indices are ``round(linspace(0, n_total - 1, n_frames))`` (numpy rounding), so the
@@ -86,7 +87,7 @@ def _check_n_frames(n_frames):
 # --------------------------------------------------------------------------------------------
 
 
-def write_video(path, frames, *, fps=8):
+def write_video(path: FilePath, frames: ArrayLike, *, fps: float = 8) -> str:
     """Write a clip of grayscale or RGB frames; the format follows the file extension.
 
     ============================  ===============================================================
@@ -243,7 +244,13 @@ def set_video_channels(video, channels):
     return video
 
 
-def read_video(ref, n_frames=None, *, channels="auto", return_fps=False):
+def read_video(
+    ref: ImageRef,
+    n_frames: int | None = None,
+    *,
+    channels: str | int = "auto",
+    return_fps: bool = False,
+) -> np.ndarray | tuple[np.ndarray, float | None]:
     """Read a video clip (file or array) as float32 frames (T, H, W) or (T, H, W, 3).
 
     With ``channels="auto"`` channels are normalised as in :func:`read_image`: a clip whose

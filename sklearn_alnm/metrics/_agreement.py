@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
+from .._typing import ArrayLike
 from ._validation import _as_1d, _check_confidence, _check_lengths
 
 
@@ -35,7 +36,7 @@ def _as_binary_calls(calls, name):
     return numeric == 1.0
 
 
-def cohen_kappa(calls_1, calls_2, *, confidence=0.95):
+def cohen_kappa(calls_1: ArrayLike, calls_2: ArrayLike, *, confidence: float = 0.95) -> KappaResult:
     """Cohen's kappa between two raters' binary calls, with its asymptotic interval and test.
 
     :math:`\\kappa = (p_o - p_e) / (1 - p_e)`, the observed agreement beyond what the raters'

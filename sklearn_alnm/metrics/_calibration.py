@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, norm
 
+from .._typing import ArrayLike, Label
 from ._validation import (
     _check_confidence,
     _check_int,
@@ -51,7 +52,14 @@ def _r_seq_probs(n_groups):
     return np.minimum(np.arange(n + 1) * by, 1.0)
 
 
-def hosmer_lemeshow(y_true, y_prob, n_groups=10, *, pos_label=None, return_table=False):
+def hosmer_lemeshow(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    n_groups: int = 10,
+    *,
+    pos_label: Label | None = None,
+    return_table: bool = False,
+) -> HosmerLemeshowResult | tuple[HosmerLemeshowResult, pd.DataFrame]:
     """Hosmer-Lemeshow goodness-of-fit test of predicted probabilities.
 
     Reproduces R ``ResourceSelection::hoslem.test(x = y, y = yhat, g = n_groups)``:
@@ -200,8 +208,14 @@ def _wilson_interval(successes, n, confidence):
 
 
 def calibration_table(
-    y_true, y_prob, n_bins=10, *, strategy="quantile", confidence=0.95, pos_label=None
-):
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    n_bins: int = 10,
+    *,
+    strategy: str = "quantile",
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Observed event rate against mean predicted probability, per probability bin.
 
     Bins are right-closed intervals ``(low, high]``, the first one closed ``[low, high]``,
@@ -332,7 +346,13 @@ def _fit_binomial(y01, exog, offset=None):
     return result
 
 
-def calibration_metrics(y_true, y_prob, *, confidence=0.95, pos_label=None):
+def calibration_metrics(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+) -> dict[str, float]:
     """Calibration intercept and slope with confidence intervals, and the Brier score.
 
     With :math:`\\mathrm{lp} = \\operatorname{logit}(\\hat p)`:
@@ -457,8 +477,14 @@ def _spline_basis(lp, df):
 
 
 def smooth_calibration_curve(
-    y_true, y_prob, *, grid=None, df="auto", confidence=0.95, pos_label=None
-):
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    grid: ArrayLike | None = None,
+    df: int | str = "auto",
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Flexible calibration curve: the observed risk as a smooth function of the predicted one,
     with a pointwise confidence band.
 

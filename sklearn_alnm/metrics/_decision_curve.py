@@ -5,6 +5,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from .._typing import ArrayLike, Label
 from ._validation import (
     _as_1d,
     _check_labels,
@@ -52,7 +53,14 @@ def _count_at_least(values, thresholds):
     return values.shape[0] - np.searchsorted(values, thresholds, side="left")
 
 
-def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None, prevalence=None):
+def decision_curve(
+    y_true: ArrayLike,
+    y_prob: ArrayLike | Mapping[str, ArrayLike],
+    thresholds: ArrayLike | None = None,
+    *,
+    pos_label: Label | None = None,
+    prevalence: float | None = None,
+) -> pd.DataFrame:
     """Net benefit of treating patients whose predicted risk reaches a threshold probability.
 
     At threshold probability :math:`p_t` a patient is *test positive* iff
@@ -165,8 +173,14 @@ def decision_curve(y_true, y_prob, thresholds=None, *, pos_label=None, prevalenc
 
 
 def net_interventions_avoided(
-    y_true, y_prob, thresholds=None, *, per=100, pos_label=None, prevalence=None
-):
+    y_true: ArrayLike,
+    y_prob: ArrayLike | Mapping[str, ArrayLike],
+    thresholds: ArrayLike | None = None,
+    *,
+    per: float = 100,
+    pos_label: Label | None = None,
+    prevalence: float | None = None,
+) -> pd.DataFrame:
     """Net reduction in interventions (e.g. axillary surgeries) per ``per`` patients.
 
     At threshold probability :math:`p_t`, compared with intervening in everybody

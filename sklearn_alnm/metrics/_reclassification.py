@@ -5,6 +5,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.stats import norm
 
+from .._typing import ArrayLike, Label
 from ._validation import _check_confidence, _check_labels, _check_lengths, _check_scores
 
 
@@ -43,8 +44,14 @@ def _wald(estimate, se, confidence):
 
 
 def net_reclassification_improvement(
-    y_true, y_prob_reference, y_prob_new, *, cutoffs=None, confidence=0.95, pos_label=None
-):
+    y_true: ArrayLike,
+    y_prob_reference: ArrayLike,
+    y_prob_new: ArrayLike,
+    *,
+    cutoffs: ArrayLike | None = None,
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+) -> ReclassificationResult:
     """Net reclassification improvement of a new model over a reference model.
 
     Among the events (positive patients) the net fraction moved to a higher risk by the new
@@ -144,8 +151,13 @@ def net_reclassification_improvement(
 
 
 def integrated_discrimination_improvement(
-    y_true, y_prob_reference, y_prob_new, *, confidence=0.95, pos_label=None
-):
+    y_true: ArrayLike,
+    y_prob_reference: ArrayLike,
+    y_prob_new: ArrayLike,
+    *,
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+) -> ReclassificationResult:
     """Integrated discrimination improvement of a new model over a reference model.
 
     The gain in mean predicted risk among events plus the fall among non-events (the change

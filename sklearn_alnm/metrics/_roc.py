@@ -26,9 +26,11 @@ from collections import namedtuple
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 from scipy.stats import norm, rankdata
 from sklearn.utils import check_random_state
 
+from .._typing import ArrayLike, Label, RandomStateLike
 from ._validation import (
     _check_confidence,
     _check_int,
@@ -98,7 +100,9 @@ def _split_by_class(y_true, y_scores, pos_label):
     return scores[:, is_pos], scores[:, ~is_pos]
 
 
-def delong_roc_variance(y_true, y_score, *, pos_label=None):
+def delong_roc_variance(
+    y_true: ArrayLike, y_score: ArrayLike, *, pos_label: Label | None = None
+) -> tuple[float, float]:
     """AUC and its DeLong variance, computed by the fast midrank algorithm.
 
     The variance is :math:`S_{10}/m + S_{01}/n`, the unbiased (``m - 1`` / ``n - 1``)
@@ -157,7 +161,9 @@ def delong_roc_variance(y_true, y_score, *, pos_label=None):
     return float(auc[0]), float(_delong_covariance(v10, v01)[0, 0])
 
 
-def delong_roc_covariance(y_true, *y_scores, pos_label=None):
+def delong_roc_covariance(
+    y_true: ArrayLike, *y_scores: ArrayLike, pos_label: Label | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """AUCs of several scores on the same patients and their DeLong covariance matrix.
 
     :math:`S = S_{10}/m + S_{01}/n`, with :math:`S_{10}` and :math:`S_{01}` the unbiased
@@ -202,15 +208,15 @@ def delong_roc_covariance(y_true, *y_scores, pos_label=None):
 
 
 def roc_auc_ci(
-    y_true,
-    y_score,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     *,
-    method="delong",
-    confidence=0.95,
-    n_bootstraps=2000,
-    random_state=None,
-    pos_label=None,
-):
+    method: str = "delong",
+    confidence: float = 0.95,
+    n_bootstraps: int = 2000,
+    random_state: RandomStateLike = None,
+    pos_label: Label | None = None,
+) -> RocAucCI:
     """Area under the ROC curve with a DeLong or stratified-bootstrap confidence interval.
 
     The AUC is the Mann-Whitney probability that a random positive patient scores higher than
@@ -400,16 +406,16 @@ class DeLongTestResult(_DeLongTestBase):
 
 
 def delong_test(
-    y_true,
-    y_score_1,
-    y_score_2,
+    y_true: ArrayLike,
+    y_score_1: ArrayLike,
+    y_score_2: ArrayLike,
     *,
-    alternative="two-sided",
-    confidence=0.95,
-    pos_label=None,
-    paired=True,
-    y_true_2=None,
-):
+    alternative: str = "two-sided",
+    confidence: float = 0.95,
+    pos_label: Label | None = None,
+    paired: bool = True,
+    y_true_2: ArrayLike | None = None,
+) -> DeLongTestResult:
     """DeLong's test comparing the AUCs of two scores (paired, or on independent cohorts).
 
     With :math:`d = \\hat\\theta_1 - \\hat\\theta_2` and the DeLong covariance matrix
@@ -564,15 +570,15 @@ def _sensitivity_at(is_pos, scores, fpr_grid):
 
 
 def roc_curve_ci(
-    y_true,
-    y_score,
+    y_true: ArrayLike,
+    y_score: ArrayLike,
     *,
-    specificities=None,
-    confidence=0.95,
-    n_bootstraps=2000,
-    random_state=None,
-    pos_label=None,
-):
+    specificities: ArrayLike | None = None,
+    confidence: float = 0.95,
+    n_bootstraps: int = 2000,
+    random_state: RandomStateLike = None,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Confidence band of the ROC curve: sensitivity at given specificities, bootstrapped.
 
     For each specificity the sensitivity of the empirical ROC curve (the polygon a ROC plot
@@ -627,8 +633,6 @@ def roc_curve_ci(
     >>> bool(np.all((band["low"] <= band["sensitivity"]) & (band["sensitivity"] <= band["high"])))
     True
     """
-    import pandas as pd
-
     confidence = _check_confidence(confidence)
     n_bootstraps = _check_int(n_bootstraps, "n_bootstraps", 1)
     scores = _check_scores(y_score)

@@ -23,9 +23,12 @@ segmenters into :class:`~sklearn.model_selection.GridSearchCV`: they compare
 
 import numbers
 import os
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
+
+from .._typing import ImageRef
 
 _METRICS = ("dice", "iou", "precision", "recall")
 
@@ -231,19 +234,43 @@ Examples
 """
 
 
-def dice_score(y_true, y_pred, *, average="mean", empty_score=1.0):
+def dice_score(
+    y_true: ImageRef | Sequence[ImageRef],
+    y_pred: ImageRef | Sequence[ImageRef],
+    *,
+    average: str | None = "mean",
+    empty_score: float = 1.0,
+) -> float | np.ndarray:
     return _segmentation_metric("dice", y_true, y_pred, average, empty_score)
 
 
-def iou_score(y_true, y_pred, *, average="mean", empty_score=1.0):
+def iou_score(
+    y_true: ImageRef | Sequence[ImageRef],
+    y_pred: ImageRef | Sequence[ImageRef],
+    *,
+    average: str | None = "mean",
+    empty_score: float = 1.0,
+) -> float | np.ndarray:
     return _segmentation_metric("iou", y_true, y_pred, average, empty_score)
 
 
-def pixel_precision_score(y_true, y_pred, *, average="mean", empty_score=1.0):
+def pixel_precision_score(
+    y_true: ImageRef | Sequence[ImageRef],
+    y_pred: ImageRef | Sequence[ImageRef],
+    *,
+    average: str | None = "mean",
+    empty_score: float = 1.0,
+) -> float | np.ndarray:
     return _segmentation_metric("precision", y_true, y_pred, average, empty_score)
 
 
-def pixel_recall_score(y_true, y_pred, *, average="mean", empty_score=1.0):
+def pixel_recall_score(
+    y_true: ImageRef | Sequence[ImageRef],
+    y_pred: ImageRef | Sequence[ImageRef],
+    *,
+    average: str | None = "mean",
+    empty_score: float = 1.0,
+) -> float | np.ndarray:
     return _segmentation_metric("recall", y_true, y_pred, average, empty_score)
 
 
@@ -400,8 +427,12 @@ def _check_image_weights(sample_weight, n_rows):
 
 
 def make_segmentation_scorer(
-    metric="dice", *, mask_col=None, empty_score=1.0, greater_is_better=True
-):
+    metric: str | Callable[..., float] = "dice",
+    *,
+    mask_col: str | None = None,
+    empty_score: float = 1.0,
+    greater_is_better: bool = True,
+) -> SegmentationScorer:
     """Build a scorer for segmenters, usable as ``scoring=`` in GridSearchCV.
 
     The scorer calls ``estimator.predict(X)`` (one mask per row of the cohort ``X``, on the

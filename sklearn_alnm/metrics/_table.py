@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
+from .._typing import ArrayLike, Label, RandomStateLike
 from ._calibration import hosmer_lemeshow
 from ._roc import roc_auc_ci
 from ._threshold import _check_threshold, binary_metrics, youden_threshold
@@ -43,17 +44,17 @@ def _unpack_cohort(name, value):
 
 
 def performance_table(
-    cohorts,
+    cohorts: Mapping[str, tuple[ArrayLike, ArrayLike]],
     *,
-    threshold="youden",
-    reference=None,
-    ci_method="delong",
-    confidence=0.95,
-    n_groups=10,
-    n_bootstraps=2000,
-    random_state=None,
-    pos_label=None,
-):
+    threshold: float | str = "youden",
+    reference: str | None = None,
+    ci_method: str = "delong",
+    confidence: float = 0.95,
+    n_groups: int = 10,
+    n_bootstraps: int = 2000,
+    random_state: RandomStateLike = None,
+    pos_label: Label | None = None,
+) -> pd.DataFrame:
     """Discrimination, classification and calibration of one model on several cohorts.
 
     The threshold is chosen once, by Youden's index on the ``reference`` cohort (by default
@@ -209,7 +210,7 @@ def _fmt_p(value, decimals):
     return f"<{floor:.{decimals}f}" if value < floor else f"{value:.{decimals}f}"
 
 
-def format_performance_table(table, decimals=3):
+def format_performance_table(table: pd.DataFrame, decimals: int = 3) -> pd.DataFrame:
     """Format a :func:`performance_table` result as text cells, as printed in papers.
 
     The AUC becomes ``"0.812 (0.754-0.870)"``, the other rates are rounded to ``decimals``

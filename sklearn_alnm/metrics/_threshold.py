@@ -21,6 +21,7 @@ import numbers
 import numpy as np
 from sklearn.metrics import make_scorer
 
+from .._typing import ArrayLike, Label
 from ._validation import _as_1d, _check_labels, _check_lengths, _check_scores, _ratio
 
 _METRIC_KEYS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
@@ -52,7 +53,9 @@ def _candidate_thresholds(is_pos, scores):
     return thresholds, tp, fp
 
 
-def youden_threshold(y_true, y_score, *, pos_label=None):
+def youden_threshold(
+    y_true: ArrayLike, y_score: ArrayLike, *, pos_label: Label | None = None
+) -> float:
     """Threshold maximising Youden's index :math:`J = \\text{sensitivity} +
     \\text{specificity} - 1`.
 
@@ -127,7 +130,13 @@ def _metrics_from_counts(tp, fp, tn, fn):
     }
 
 
-def binary_metrics(y_true, y_score, threshold="youden", *, pos_label=None):
+def binary_metrics(
+    y_true: ArrayLike,
+    y_score: ArrayLike,
+    threshold: float | str = "youden",
+    *,
+    pos_label: Label | None = None,
+) -> dict[str, float]:
     """Accuracy, sensitivity, specificity, PPV, NPV and F1 of the rule ``score >= threshold``.
 
     The typical use is to choose the threshold on the training cohort (``"youden"``) and pass
@@ -245,22 +254,46 @@ _SCORE_DOC = """{title}
     """
 
 
-def sensitivity_score(y_true, y_pred, *, pos_label=None, zero_division=np.nan):
+def sensitivity_score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    pos_label: Label | None = None,
+    zero_division: float = np.nan,
+) -> float:
     tp, fp, tn, fn = _label_counts(y_true, y_pred, pos_label)
     return _zero_division_result(_ratio(tp, tp + fn), zero_division)
 
 
-def specificity_score(y_true, y_pred, *, pos_label=None, zero_division=np.nan):
+def specificity_score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    pos_label: Label | None = None,
+    zero_division: float = np.nan,
+) -> float:
     tp, fp, tn, fn = _label_counts(y_true, y_pred, pos_label)
     return _zero_division_result(_ratio(tn, tn + fp), zero_division)
 
 
-def ppv_score(y_true, y_pred, *, pos_label=None, zero_division=np.nan):
+def ppv_score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    pos_label: Label | None = None,
+    zero_division: float = np.nan,
+) -> float:
     tp, fp, tn, fn = _label_counts(y_true, y_pred, pos_label)
     return _zero_division_result(_ratio(tp, tp + fp), zero_division)
 
 
-def npv_score(y_true, y_pred, *, pos_label=None, zero_division=np.nan):
+def npv_score(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    *,
+    pos_label: Label | None = None,
+    zero_division: float = np.nan,
+) -> float:
     tp, fp, tn, fn = _label_counts(y_true, y_pred, pos_label)
     return _zero_division_result(_ratio(tn, tn + fn), zero_division)
 

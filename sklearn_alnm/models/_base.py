@@ -26,6 +26,7 @@ import numbers
 import os
 import warnings
 from pathlib import Path
+from typing import Any, Self
 
 import joblib
 import torch
@@ -39,6 +40,7 @@ from skorch.utils import noop
 from torch.utils.data import DataLoader
 
 from .._logging import get_logger
+from .._typing import FilePath
 from ..inputs._base import collate_batches
 from ..utils import forked_torch_rng, resolve_device, seed_from
 from ..utils._validation import CohortInputMixin
@@ -350,7 +352,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         """The skorch parameters given to this estimator, as a dict."""
         return {k: getattr(self, k) for k in self._skorch_param_names()}
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get parameters for this estimator, including the skorch ones (``module__...``).
 
         Parameters
@@ -366,7 +368,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         params.update(self._skorch_kwargs())
         return params
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set parameters; skorch's prefixed parameters (``optimizer__weight_decay``) included.
 
         Parameters
@@ -731,7 +733,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
     def _restore_fitted(self, fitted, weights_path, settings):  # pragma: no cover
         raise TypeError(f"{type(self).__name__} has no weights-only export yet; pickle it.")
 
-    def save_weights(self, folder):
+    def save_weights(self, folder: FilePath) -> Path:
         """Export the fitted estimator without pickle: its weights and its settings as JSON.
 
         ``folder`` receives ``weights.pt`` (the network's ``state_dict``: tensors only) and
@@ -779,7 +781,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         return folder
 
     @classmethod
-    def load_weights(cls, folder, *, device="auto"):
+    def load_weights(cls, folder: FilePath, *, device: str = "auto") -> Self:
         """Rebuild a fitted estimator from :meth:`save_weights`' folder, without unpickling.
 
         Parameters

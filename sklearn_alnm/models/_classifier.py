@@ -21,6 +21,7 @@ from sklearn.utils.validation import column_or_1d
 from skorch.callbacks import EpochScoring
 from skorch.utils import to_numpy, to_tensor
 
+from .._typing import MatrixLike
 from ..inputs._base import as_target
 from ..utils import resolve_pos_label
 from ._base import BaseNeuralEstimator, document_training_parameters
@@ -304,7 +305,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         """Keyword arguments of the input's ``dataset`` at inference (subclasses)."""
         return {}
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Class probabilities (softmax of the logits), in the order of ``classes_``.
 
         Parameters
@@ -318,7 +319,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         """
         return torch.softmax(self._logits(X), dim=1).numpy()
 
-    def decision_function(self, X):
+    def decision_function(self, X: MatrixLike) -> np.ndarray:
         """Logit of the positive class ``classes_[1]`` (binary), or all logits (multiclass).
 
         For two classes this is ``log(p1 / p0)``, so ``predict_proba(X)[:, 1]`` equals
@@ -338,7 +339,7 @@ class BaseNeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
             return (logits[:, 1] - logits[:, 0]).numpy()
         return logits.numpy()
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> np.ndarray:
         """Predicted labels (the class of highest probability).
 
         Parameters

@@ -1,10 +1,12 @@
 """Deep image classifier: a registry backbone fine-tuned end to end on a cohort image column."""
 
 import numbers
+from typing import Self
 
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import ImageInput, PreparesImagesMixin, resolve_augment
 from ..inputs._image import check_intensity_range, check_margin
 from ..nn import Backbone, get_backbone_spec, resolve_weights
@@ -225,7 +227,7 @@ default="imagenet"
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Fine-tune the backbone on the cohort's images.
 
         Parameters

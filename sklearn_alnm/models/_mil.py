@@ -1,12 +1,15 @@
 """Multiple-instance classifier: one prediction per patient from a bag of instances."""
 
 import numbers
+from typing import Self
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import BagInput, ImageInput, resolve_augment
 from ..inputs._bags import BagAugment, InstanceDropout
 from ..nn import POOLINGS, MILNet, get_backbone_spec, resolve_weights
@@ -197,7 +200,7 @@ default="zscore"
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train the bag classifier on the cohort's bags.
 
         Parameters
@@ -279,7 +282,7 @@ default="zscore"
 
     # ---------------------------------------------------------------------------- outputs
 
-    def attention_weights(self, X):
+    def attention_weights(self, X: pd.DataFrame) -> list[np.ndarray]:
         """Each instance's weight in its patient's prediction (the pooling's weights).
 
         Attention (``"attention"``, ``"gated_attention"``), the CLS token's attention in the
@@ -304,7 +307,7 @@ default="zscore"
         rows = [row for batch in batches for row in batch.numpy()]
         return [np.asarray(row[:n], dtype=np.float64) for row, n in zip(rows, lengths)]
 
-    def bag_tokens(self, X):
+    def bag_tokens(self, X: pd.DataFrame) -> np.ndarray:
         """The pooled token of each patient's bag (what the head classifies).
 
         Parameters

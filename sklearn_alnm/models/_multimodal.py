@@ -1,6 +1,7 @@
 """Multimodal fusion classifier: one image classifier per modality, fused at the feature level."""
 
 import numbers
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch.callbacks import Callback
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import (
     MultimodalAugment,
     MultimodalDataset,
@@ -255,7 +257,7 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Fit every branch on its modality, then the fused network on all of them.
 
         Parameters
@@ -451,7 +453,7 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
 
     # --------------------------------------------------------------------------- outputs
 
-    def modality_weights(self, X):
+    def modality_weights(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each patient's weight of every modality (weighted, attention and voting fusion).
 
         Absent modalities weigh 0; each row sums to 1.
@@ -478,7 +480,7 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
         weights = torch.cat(rows).numpy() if rows else np.zeros((0, len(names)))
         return pd.DataFrame(weights, index=X.index, columns=names)
 
-    def prepare_inputs(self, X):
+    def prepare_inputs(self, X: pd.DataFrame) -> Any:
         """The fused network's input for ``X``: a ``MultimodalBatch`` of every patient.
 
         Parameters

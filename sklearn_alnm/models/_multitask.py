@@ -1,8 +1,10 @@
 """Multi-task lesion model of bags: segmentation, lesion kind and image-level ALN status."""
 
 import numbers
+from typing import Any, Self
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from sklearn.base import TransformerMixin
@@ -11,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import PassthroughScoring
 from skorch.utils import to_tensor
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import BagInstanceInput, resolve_augment
 from ..inputs._image import as_size
 from ..nn import MultiTaskSegNet, get_backbone_spec, resolve_weights
@@ -242,7 +245,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train on every instance of every bag (masks, kinds, patient labels).
 
         Parameters
@@ -362,7 +365,9 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         mean /= np.bincount(patient, minlength=len(X))[:, None]
         return torch.log(torch.as_tensor(mean).clamp_min(1e-12))
 
-    def fit_transform(self, X, y, sample_weight=None):
+    def fit_transform(
+        self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> pd.DataFrame | np.ndarray:
         """Fit on the whole cohort and return its out-of-fold outputs (see ``cv``).
 
         Each fold's model is a clone fitted on the other folds' patients; the returned
@@ -410,13 +415,13 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
                     values[i] = value
         return self._with_columns(X, cells)
 
-    def instance_proba(self, X):
+    def instance_proba(self, X: pd.DataFrame) -> list[np.ndarray]:
         """Each instance's class probabilities, one array ``(n_instances, n_classes)`` per
         patient."""
         proba, _, _, _, patient = self._instance_outputs(X)
         return [proba[patient == i] for i in range(len(X))]
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """Add per-patient columns of instance tokens, predicted masks and kinds.
 
         ``tokens``: ``(n_instances, dim)`` per patient (the input of
@@ -449,7 +454,9 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
             },
         )
 
-    def class_activation_maps(self, X, *, class_index=None, normalize=True):
+    def class_activation_maps(
+        self, X: pd.DataFrame, *, class_index: Any = None, normalize: bool = True
+    ) -> list[np.ndarray]:
         """Class activation maps of the image-level head, one per instance.
 
         The network's ALN head is linear in the lesion token (the mask-weighted mean of the
@@ -539,7 +546,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
             "position": position,
         }
 
-    def instance_images(self, X):
+    def instance_images(self, X: pd.DataFrame) -> list[np.ndarray]:
         """The network's input images, one array ``(n_instances, C, H, W)`` per patient (the
         prepared, normalised instances, for drawing maps over them)."""
         check_is_fitted(self, "net_")
@@ -548,7 +555,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         images = dataset.inputs.numpy()
         return [images[dataset.patient == i] for i in range(len(X))]
 
-    def predict_masks(self, X, threshold=0.5):
+    def predict_masks(self, X: pd.DataFrame, threshold: float = 0.5) -> list[list[np.ndarray]]:
         """The predicted lesion masks on each image's own grid.
 
         The mask logits are resized back (bilinearly) to each image's height and width, as
@@ -575,7 +582,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         masks = [to_image_grid(m[0], s) >= threshold for m, s in zip(mask, dataset.shapes)]
         return [[masks[k] for k in np.flatnonzero(patient == i)] for i in range(len(X))]
 
-    def segmentation_score(self, X):
+    def segmentation_score(self, X: pd.DataFrame) -> float:
         """Mean Dice of the predicted instance masks against ``mask_col`` (on the network's
         grid; an empty reference and an empty prediction agree perfectly).
 

@@ -2,10 +2,13 @@
 
 import numbers
 import os
+from typing import Self
 
+import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import VideoInput
 from ..inputs._augment import PerImage
 from ..inputs._video import ClipAugment, ComposeBatch, SegmentSampler
@@ -177,7 +180,7 @@ class VideoClassifier(BaseNeuralClassifier):
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X: MatrixLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> Self:
         """Train the video network on the cohort's clips.
 
         Parameters
@@ -195,7 +198,7 @@ class VideoClassifier(BaseNeuralClassifier):
         """
         return self._fit(X, y, sample_weight)
 
-    def prepare_clips(self, X):
+    def prepare_clips(self, X: MatrixLike) -> torch.Tensor:
         """The network's input for ``X``: clips sampled, resized and normalised as at
         prediction (no augmentation); what :func:`~sklearn_alnm.explain.grad_cam` explains.
 

@@ -1,7 +1,12 @@
 """Shared base of the transformers that rewrite image columns of a cohort (private)."""
 
+from typing import Self
+
+import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._typing import ArrayLike, MatrixLike
 from ..io import cohort_row_ids, read_cell
 from ..utils import CohortInputError, check_cohort
 from ..utils._validation import CohortColumnsMixin
@@ -33,7 +38,7 @@ class BaseCohortTransformer(CohortColumnsMixin, TransformerMixin, BaseEstimator)
         self._check_settings()
         return self._check_cohort(X)
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Validate the parameters and the cohort's columns; nothing is learned.
 
         Parameters
@@ -53,7 +58,7 @@ class BaseCohortTransformer(CohortColumnsMixin, TransformerMixin, BaseEstimator)
         self._remember_columns(X)
         return self
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """Return a copy of the cohort with the output columns (re)written.
 
         Parameters

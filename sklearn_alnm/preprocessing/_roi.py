@@ -214,7 +214,7 @@ class ROICropper(BaseCohortTransformer):
 
     # ------------------------------------------------------------------------ transform
 
-    def crop_boxes(self, X):
+    def crop_boxes(self, X: pd.DataFrame) -> pd.DataFrame:
         """The rectangle cut out of each row's image.
 
         Parameters

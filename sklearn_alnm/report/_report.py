@@ -7,15 +7,18 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from statsmodels.stats.contingency_tables import mcnemar
 
 from .._logging import get_logger
+from .._typing import ArrayLike, FilePath, Label, RandomStateLike
 from ..metrics import (
     binary_metrics,
     calibration_metrics,
@@ -535,7 +538,7 @@ default="youden-on-first-cohort"
     ['ROC - training', 'ROC - test']
     """
 
-    def label_name(self, label):
+    def label_name(self, label: Label) -> str:
         """Display name of a label (``label_names``, else the label itself)."""
         if self.label_names is not None and label in self.label_names:
             return str(self.label_names[label])
@@ -678,7 +681,7 @@ default="youden-on-first-cohort"
     # ----------------------------------------------------------------------------------------
     # Tables
     # ----------------------------------------------------------------------------------------
-    def metrics_table(self, formatted=False, decimals=3):
+    def metrics_table(self, formatted: bool = False, decimals: int = 3) -> pd.DataFrame:
         """Discrimination, classification and calibration of every model on every cohort.
 
         One :func:`~sklearn_alnm.metrics.performance_table` per model, with the model's
@@ -754,7 +757,7 @@ default="youden-on-first-cohort"
         names = list(self.cohorts)
         return names[1:] if len(names) > 1 else names
 
-    def comparison_table(self, cohorts=None):
+    def comparison_table(self, cohorts: str | Sequence[str] | None = None) -> pd.DataFrame:
         """The primary model against each other model: DeLong tests with adjusted p-values.
 
         In each cohort the primary model is compared with every other model on the same
@@ -820,7 +823,7 @@ default="youden-on-first-cohort"
             dtype=float,
         )
 
-    def key_findings(self):
+    def key_findings(self) -> pd.DataFrame:
         """How good the primary model is, and against what, in each evaluation cohort.
 
         Returns
@@ -866,7 +869,9 @@ default="youden-on-first-cohort"
             rows.append(row)
         return pd.DataFrame(rows).set_index("cohort")
 
-    def reclassification_table(self, cohorts=None, *, cutoffs=None):
+    def reclassification_table(
+        self, cohorts: str | Sequence[str] | None = None, *, cutoffs: ArrayLike | None = None
+    ) -> pd.DataFrame:
         """Reclassification by the primary model against each comparator: NRI and IDI.
 
         In each cohort, the net reclassification improvement
@@ -933,7 +938,7 @@ default="youden-on-first-cohort"
             dtype=float,
         )
 
-    def agreement_table(self):
+    def agreement_table(self) -> pd.DataFrame:
         """Cohen's kappa between every pair of readers and between each reader and each model.
 
         On every cohort both raters read: the readers' 0/1 calls, and a model's calls at its
@@ -992,7 +997,7 @@ default="youden-on-first-cohort"
         labels = np.concatenate([np.asarray(y) for _, y in self.cohorts.values()])
         return pd.concat(frames, ignore_index=True), labels, groups
 
-    def baseline_table(self, **kwargs):
+    def baseline_table(self, **kwargs: Any) -> pd.DataFrame:
         """Table 1: the clinical characteristics by outcome in each cohort, with the tests.
 
         :func:`~sklearn_alnm.clinical.baseline_table` on the ``clinical`` columns of all
@@ -1021,7 +1026,7 @@ default="youden-on-first-cohort"
         kwargs.setdefault("categorical", self.categorical)
         return baseline_table(X, y, groups, pos_label=self.pos_label_, **kwargs)
 
-    def odds_ratio_table(self, **kwargs):
+    def odds_ratio_table(self, **kwargs: Any) -> pd.DataFrame:
         """Univariable and multivariable odds ratios of the clinical variables, on the first
         cohort.
 
@@ -1071,7 +1076,7 @@ default="youden-on-first-cohort"
                 found[f"{name} / {label}"] = (segmenter, before)
         return {label: segmenter for label, (segmenter, _) in found.items()}
 
-    def segmentation_table(self):
+    def segmentation_table(self) -> pd.DataFrame:
         """Segmentation quality of every segmenter inside the models, on every cohort.
 
         For each cohort whose DataFrame holds the segmenter's reference masks
@@ -1126,7 +1131,7 @@ default="youden-on-first-cohort"
             columns=["n", "dice", "dice_sd", "iou", "iou_sd"],
         )
 
-    def plot_forest(self, cohorts=None):
+    def plot_forest(self, cohorts: str | Sequence[str] | None = None) -> Figure:
         """Forest plot: every model's AUC with its DeLong interval, one marker per cohort.
 
         The primary model is named so on its row and its markers are outlined.
@@ -1142,7 +1147,7 @@ default="youden-on-first-cohort"
         """
         return _figures.forest_figure(self, self._select_cohorts(cohorts))
 
-    def plot_delong_heatmap(self, cohorts=None):
+    def plot_delong_heatmap(self, cohorts: str | Sequence[str] | None = None) -> Figure:
         """Heat map of the unadjusted DeLong p-values between every pair of models.
 
         One matrix per cohort (as the multi-task study's comparison figure), coloured by
@@ -1162,7 +1167,7 @@ default="youden-on-first-cohort"
         """
         return _figures.delong_heatmap_figure(self, self._select_cohorts(cohorts))
 
-    def delong_table(self, layout="long"):
+    def delong_table(self, layout: str = "long") -> pd.DataFrame:
         """Pairwise DeLong tests between the models' AUCs, in each cohort.
 
         Each pair of models is compared on the same patients with
@@ -1248,7 +1253,7 @@ default="youden-on-first-cohort"
         result.columns.name = "model"
         return result
 
-    def readers_table(self, exact="auto"):
+    def readers_table(self, exact: bool | str = "auto") -> pd.DataFrame:
         """Each reader against each model, on every cohort the reader read.
 
         The reader's sensitivity, specificity and accuracy come from the 0/1 calls and the
@@ -1338,7 +1343,14 @@ default="youden-on-first-cohort"
     # ----------------------------------------------------------------------------------------
     # Figures
     # ----------------------------------------------------------------------------------------
-    def plot_roc(self, cohorts=None, *, bands=False, n_bootstraps=1000, random_state=0):
+    def plot_roc(
+        self,
+        cohorts: str | Sequence[str] | None = None,
+        *,
+        bands: bool = False,
+        n_bootstraps: int = 1000,
+        random_state: RandomStateLike = 0,
+    ) -> Figure:
         """ROC curves of every model, one panel per cohort, with the readers' points.
 
         The legend reads ``"name AUC 0.85 (0.80-0.90)"`` (DeLong interval at
@@ -1373,7 +1385,7 @@ default="youden-on-first-cohort"
             random_state=random_state,
         )
 
-    def plot_precision_recall(self, cohorts=None):
+    def plot_precision_recall(self, cohorts: str | Sequence[str] | None = None) -> Figure:
         """Precision-recall curves of every model, one panel per cohort.
 
         Precision (PPV) against recall (sensitivity) over all thresholds
@@ -1393,7 +1405,14 @@ default="youden-on-first-cohort"
         """
         return _figures.precision_recall_figure(self, self._select_cohorts(cohorts))
 
-    def plot_calibration(self, cohorts=None, *, n_bins=None, strategy="quantile", layout="auto"):
+    def plot_calibration(
+        self,
+        cohorts: str | Sequence[str] | None = None,
+        *,
+        n_bins: int | None = None,
+        strategy: str = "quantile",
+        layout: str = "auto",
+    ) -> Figure:
         """Calibration: smooth curves of the observed against the predicted risk, with bands.
 
         Each model's curve is the flexible calibration curve of
@@ -1428,7 +1447,7 @@ default="youden-on-first-cohort"
             self, self._select_cohorts(cohorts), n_bins, strategy, layout
         )
 
-    def calibration_summary(self):
+    def calibration_summary(self) -> pd.DataFrame:
         """Calibration of every model on every cohort: intercept, slope, Brier score, HL test.
 
         Calibration intercept (calibration-in-the-large) and slope with Wald intervals at
@@ -1460,7 +1479,9 @@ default="youden-on-first-cohort"
                 index.append((name, cohort))
         return pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["model", "cohort"]))
 
-    def plot_decision_curve(self, cohorts=None, *, thresholds=None):
+    def plot_decision_curve(
+        self, cohorts: str | Sequence[str] | None = None, *, thresholds: ArrayLike | None = None
+    ) -> Figure:
         """Decision curves: net benefit of each model, of treating all and of treating none.
 
         Net benefits from :func:`~sklearn_alnm.metrics.decision_curve`. The y-axis spans
@@ -1482,7 +1503,7 @@ default="youden-on-first-cohort"
         """
         return _figures.decision_curve_figure(self, self._select_cohorts(cohorts), thresholds)
 
-    def plot_confusion_matrices(self, cohorts=None):
+    def plot_confusion_matrices(self, cohorts: str | Sequence[str] | None = None) -> Figure:
         """Confusion matrices at the fixed thresholds, in a grid.
 
         Each model's cohorts stand side by side, and as many models share a row as fit in
@@ -1501,7 +1522,7 @@ default="youden-on-first-cohort"
         """
         return _figures.confusion_figure(self, self._select_cohorts(cohorts))
 
-    def plot_nomogram(self, model=None):
+    def plot_nomogram(self, model: str | None = None) -> Figure:
         """The nomogram of a model that can draw itself.
 
         A model qualifies when it (or, for a ``Pipeline``, its final step) has a ``plot()``
@@ -1540,7 +1561,9 @@ default="youden-on-first-cohort"
             )
         return _figures.nomogram_figure(_nomogram_of(self.models[model]), model)
 
-    def gradcam_cases(self, model, cohort=None, n_cases=None):
+    def gradcam_cases(
+        self, model: str, cohort: str | None = None, n_cases: int | None = None
+    ) -> pd.DataFrame:
         """The cases :meth:`plot_gradcam` shows by default: right and wrong calls, not the
         ``n`` most confident positives.
 
@@ -1606,7 +1629,14 @@ default="youden-on-first-cohort"
             }
         )
 
-    def plot_gradcam(self, model=None, *, cohort=None, rows=None, n_cases=None):
+    def plot_gradcam(
+        self,
+        model: str | None = None,
+        *,
+        cohort: str | None = None,
+        rows: Sequence[int] | None = None,
+        n_cases: int | None = None,
+    ) -> Figure:
         """Grad-CAM panel of chosen cases of an image or video model (input and heat-map
         overlay; for a video model each clip's key frame).
 
@@ -1692,7 +1722,7 @@ default="youden-on-first-cohort"
     # ----------------------------------------------------------------------------------------
     # HTML
     # ----------------------------------------------------------------------------------------
-    def to_html(self, folder, *, dpi=150):
+    def to_html(self, folder: FilePath, *, dpi: int = 150) -> Path:
         """Write the report into ``folder``: ``index.html``, PNG figures and CSV tables.
 
         The page (a jinja2 template) opens with the key findings (the primary model's AUC,

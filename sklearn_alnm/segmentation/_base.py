@@ -13,14 +13,17 @@ device, mixed precision, seeding, checkpoints, CPU-loadable pickles).
 """
 
 import numbers
+from typing import Self
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.base import TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.utils import to_tensor
 from torch import nn
 
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import ImageMaskInput, PreparesImagesMixin, resolve_augment, to_image_grid
 from ..inputs._augment import random_patches
 from ..inputs._image import as_size, check_intensity_range
@@ -152,7 +155,7 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
     ``mask_col`` (attribute) naming the reference masks.
     """
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> list[np.ndarray]:
         """Binary lesion masks: the probability maps thresholded at ``threshold``.
 
         Parameters
@@ -168,7 +171,7 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
         """
         return [proba >= self.threshold for proba in self.predict_proba(X)]
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> pd.DataFrame | np.ndarray:
         """A copy of the cohort with the predicted masks in ``output_col``.
 
         Parameters
@@ -187,7 +190,9 @@ class SegmentationOutputMixin(CohortColumnsMixin, TransformerMixin):
         masks = [np.asarray(mask, dtype=np.uint8) for mask in self.predict(X)]
         return self._with_columns(X, {self.output_col: masks})
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(
+        self, X: MatrixLike, y: ArrayLike | None = None, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Mean Dice of the predicted masks against the cohort's masks (``X[mask_col]``).
 
         Each image is scored on its own grid and the per-image Dice values are averaged
@@ -284,7 +289,7 @@ class BaseSegmenter(PreparesImagesMixin, SegmentationOutputMixin, BaseNeuralEsti
     def _train_split(self, seed):
         return random_valid_split(self.valid_split, seed)
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train the network on the cohort's images and lesion masks.
 
         Parameters
@@ -353,7 +358,7 @@ class BaseSegmenter(PreparesImagesMixin, SegmentationOutputMixin, BaseNeuralEsti
 
     # ---------------------------------------------------------------------------- inference
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Lesion probability maps, one per row, on each image's own grid.
 
         The network's logits on the resized image are resized back (bilinearly) to the

@@ -1,6 +1,7 @@
 """Post-fusion of several segmenters: majority vote, mean, union or a learnt pixel combiner."""
 
 import numbers
+from typing import Self
 
 import numpy as np
 from sklearn.base import clone
@@ -12,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._logging import get_logger
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import read_binary_mask
 from ..io import cohort_row_ids
 from ..utils import check_cohort
@@ -240,7 +242,7 @@ class SegmentationFusion(SegmentationOutputMixin, NamedMembersMixin):
 
     # ------------------------------------------------------------------------------ fit
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Fit the members (unless ``prefit``) and, for ``method="stack"``, the combiner.
 
         Parameters
@@ -368,7 +370,7 @@ class SegmentationFusion(SegmentationOutputMixin, NamedMembersMixin):
             outputs.append(out)
         return outputs, names
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """The fused lesion probability maps, one per row, on each image's grid.
 
         Parameters
@@ -402,7 +404,7 @@ class SegmentationFusion(SegmentationOutputMixin, NamedMembersMixin):
                 maps.append(stack.mean(axis=0))
         return maps
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> list[np.ndarray]:
         """The fused binary masks, one per row, on each image's grid.
 
         Parameters

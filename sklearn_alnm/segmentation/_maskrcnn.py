@@ -15,7 +15,9 @@ torchvision's dict of losses in training, and the loss is the sum of that dict
 """
 
 import numbers
+from typing import Self
 
+import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -24,6 +26,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from .._logging import get_logger
+from .._typing import ArrayLike, MatrixLike
 from ..inputs import ImageBatch, InstanceMaskInput, collate_detections, instance_targets
 from ..inputs._augment import hflip_instances
 from ..inputs._instances import prepare_image
@@ -387,7 +390,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
     ):
         self._store_parameters(locals())
 
-    def fit(self, X, y=None):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Train Mask R-CNN on the cohort's images and lesion masks.
 
         Parameters
@@ -481,7 +484,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
                 results.append((proba.cpu().numpy(), mask.cpu().numpy()))
         return results
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: MatrixLike) -> np.ndarray:
         """Soft lesion maps: per pixel, the maximum of *score x mask probability* of the kept
         detections (zeros where nothing is detected).
 
@@ -497,7 +500,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         """
         return [proba for proba, _ in self._segment(X)]
 
-    def predict(self, X):
+    def predict(self, X: MatrixLike) -> list[np.ndarray]:
         """Lesion masks: the union of the kept detections' masks (empty without detection).
 
         Parameters

@@ -11,11 +11,13 @@ cache, and an interrupted run leaves no partial entry behind.
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
 
 from .._logging import get_logger
+from .._typing import ArrayLike
 
 _log = get_logger(__name__)
 
@@ -55,7 +57,7 @@ class FeatureCache:
         return hash(self.location)
 
     @staticmethod
-    def key(namespace, *parts):
+    def key(namespace: str, *parts: Any) -> str:
         """Hash ``parts`` (arrays, dicts, strings, numbers) into a hexadecimal key.
 
         Arrays are hashed by dtype, shape and bytes (``joblib.hash``), so equal content gives
@@ -66,7 +68,7 @@ class FeatureCache:
     def _path(self, namespace, key):
         return self.location / namespace / key[:2] / f"{key}.npz"
 
-    def load(self, namespace, key):
+    def load(self, namespace: str, key: str) -> dict[str, np.ndarray] | None:
         """Return the stored arrays as a dict; ``None`` when the entry is absent or unreadable."""
         path = self._path(namespace, key)
         if not path.is_file():
@@ -78,7 +80,7 @@ class FeatureCache:
             _log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
             return None
 
-    def save(self, namespace, key, **arrays):
+    def save(self, namespace: str, key: str, **arrays: ArrayLike) -> None:
         """Store ``arrays`` under ``key``; the write is atomic (temporary file then rename)."""
         path = self._path(namespace, key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ class FeatureCache:
             Path(tmp).unlink(missing_ok=True)
             raise
 
-    def clear(self, namespace=None):
+    def clear(self, namespace: str | None = None) -> None:
         """Delete every entry (of one namespace, or of all)."""
         root = self.location if namespace is None else self.location / namespace
         for entry in sorted(root.rglob("*.npz"), reverse=True) if root.exists() else ():
@@ -101,7 +103,7 @@ class FeatureCache:
         return sum(1 for _ in self.location.rglob("*.npz")) if self.location.exists() else 0
 
 
-def resolve_cache(cache):
+def resolve_cache(cache: Any) -> FeatureCache | None:
     """Turn an estimator's ``cache`` parameter into a :class:`FeatureCache` or ``None``.
 
     Parameters

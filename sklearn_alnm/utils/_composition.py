@@ -1,5 +1,7 @@
 """Estimators made of named members (``[(name, estimator), ...]``), as scikit-learn's own."""
 
+from typing import Any, Self
+
 from sklearn.utils.metaestimators import _BaseComposition
 
 
@@ -14,7 +16,7 @@ class NamedMembersMixin(_BaseComposition):
     #: Name of the parameter holding the ``(name, estimator)`` list.
     _members_attr = "estimators"
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Parameters of the estimator, and with ``deep`` those of its named members.
 
         Parameters
@@ -28,7 +30,7 @@ class NamedMembersMixin(_BaseComposition):
         """
         return self._get_params(self._members_attr, deep=deep)
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set parameters of the estimator or of its members (``<name>__<param>``).
 
         Parameters

@@ -5,7 +5,7 @@ from .._logging import get_logger
 _log = get_logger(__name__)
 
 
-def resolve_device(device="auto"):
+def resolve_device(device: str = "auto") -> str:
     """Turn a ``device`` parameter into a concrete torch device string.
 
     Parameters

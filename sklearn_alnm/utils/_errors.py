@@ -6,9 +6,10 @@ debugging the library.
 """
 
 import os
+from typing import Any, Self
 
 
-def describe_location(row=None, column=None, path=None):
+def describe_location(row: Any = None, column: str | None = None, path: Any = None) -> str:
     """Format ``row``/``column``/``path`` as a prefix such as ``"row 'P012', column 'mask'"``.
 
     Parameters
@@ -69,7 +70,7 @@ class CohortInputError(ValueError):
     def __reduce__(self):  # keep the keyword-only fields through pickling (joblib workers)
         return (_rebuild_error, (self.reason, self.row, self.column, self.path))
 
-    def located(self, *, row=None, column=None):
+    def located(self, *, row: Any = None, column: str | None = None) -> Self:
         """Return a copy that also names ``row``/``column`` (for errors raised below the cohort)."""
         return CohortInputError(
             self.reason,

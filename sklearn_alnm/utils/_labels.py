@@ -10,6 +10,8 @@ would model N0 and invert every odds ratio. The rule here is scikit-learn's
 
 import numpy as np
 
+from .._typing import ArrayLike, Label
+
 _CONVENTIONAL = ({0, 1}, {-1, 1})
 
 
@@ -17,7 +19,7 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def is_conventional_labels(classes):
+def is_conventional_labels(classes: ArrayLike) -> bool:
     """Whether the positive class of ``classes`` is known without ``pos_label``.
 
     True for subsets of {0, 1}, {-1, 1} and {False, True} (numbers or booleans, not strings).
@@ -36,7 +38,9 @@ def is_conventional_labels(classes):
     return any(present <= allowed for allowed in _CONVENTIONAL)
 
 
-def resolve_pos_label(classes, pos_label=None, *, owner=None, name="y"):
+def resolve_pos_label(
+    classes: ArrayLike, pos_label: Label | None = None, *, owner: str | None = None, name: str = "y"
+) -> Label:
     """Return the positive class of binary ``classes``; raise instead of guessing.
 
     Parameters

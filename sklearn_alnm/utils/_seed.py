@@ -1,11 +1,14 @@
 """One place to seed every random number generator the library uses."""
 
 import random
+from typing import Any
 
 import numpy as np
 
+from .._typing import RandomStateLike
 
-def seed_everything(random_state=None, *, deterministic=False):
+
+def seed_everything(random_state: RandomStateLike = None, *, deterministic: bool = False) -> int:
     """Seed Python's, NumPy's and torch's global generators from ``random_state``.
 
     Parameters
@@ -52,7 +55,7 @@ def seed_everything(random_state=None, *, deterministic=False):
     return seed
 
 
-def seed_from(random_state):
+def seed_from(random_state: RandomStateLike) -> int:
     """An int seed in ``[0, 2**31 - 1)`` from ``random_state`` (an int is used as is).
 
     The one place where a ``random_state`` parameter becomes the seed of torch's generators
@@ -85,7 +88,7 @@ def seed_from(random_state):
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
-def forked_torch_rng(seed=None, device=None):
+def forked_torch_rng(seed: int | None = None, device: Any = None) -> Any:
     """Context manager: torch's global generators forked (restored on exit), seeded if asked.
 
     Everything the library runs with torch's global random state (initialisation, a fit, a

@@ -1,9 +1,22 @@
 """Validation helpers shared by estimators."""
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+import pandas as pd
+
+from .._typing import ArrayLike
 
 
-def column_mask(spec, n_features, names=None, *, param="categorical", owner=None):
+def column_mask(
+    spec: Any,
+    n_features: int,
+    names: Sequence[str] | None = None,
+    *,
+    param: str = "categorical",
+    owner: str | None = None,
+) -> np.ndarray:
     """Turn a user's column selection into a boolean mask over the columns of ``X``.
 
     Parameters
@@ -79,7 +92,9 @@ def column_mask(spec, n_features, names=None, *, param="categorical", owner=None
     raise ValueError(f"{what} must be {kinds}; got an array of dtype {spec.dtype}.")
 
 
-def check_cohort(estimator, X, columns, *, allow_empty=False):
+def check_cohort(
+    estimator: Any, X: Any, columns: Sequence[str], *, allow_empty: bool = False
+) -> pd.DataFrame:
     """Check that ``X`` is a (non-empty) cohort DataFrame holding ``columns``.
 
     The one check of a cohort input: estimators, transformers and the readers of
@@ -186,7 +201,7 @@ class CohortColumnsMixin(CohortInputMixin):
             out[column] = pd.Series(column_cells, index=X.index, dtype=object)
         return out
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Columns of the transformed cohort: the input columns, then the new output columns.
 
         Parameters
