@@ -457,6 +457,17 @@ def test_calibration_small_multiples_for_many_models(data):
     assert len(report.plot_calibration(layout="overlay").axes) == 2
 
 
+def test_calibration_panel_of_a_separating_model_says_so():
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1] * 5)
+    p = np.where(y == 1, 0.8, 0.2) + np.linspace(-0.1, 0.1, y.size)
+    X = pd.DataFrame({"p": p})
+    report = StudyReport({"perfect": ColumnProba().fit(X, y)}, {"all": (X, y)})
+    assert np.isnan(report.calibration_summary().loc[("perfect", "all"), "slope"])
+    fig = report.plot_calibration(layout="grid")
+    (box,) = fig.axes[0].texts
+    assert box.get_text().startswith("classes separated: no slope")
+
+
 def test_calibration_summary_equals_calibration_metrics(report, data):
     _, cohorts, _ = data
     summary = report.calibration_summary()
@@ -844,6 +855,8 @@ def test_gradcam_panel_of_an_image_model(tmp_path):
     # the chosen cases, each titled with patient id, true label, kind of call, probability
     cases = report.gradcam_cases("CNN")
     assert len(cases) == 3
+    # named by the cohort's patient_id column, not by row number
+    assert set(cases["patient"]) <= set(X["patient_id"].iloc[32:])
     proba = report.probabilities_["CNN"]["test"]
     for case in cases.itertuples():
         expected = (

@@ -238,6 +238,11 @@ _CALIBRATION_OVERLAY_MODELS = 3
 def _calibration_text(stats, hl_p):
     """``slope 0.92 (0.71-1.13), intercept -0.05, Brier 0.180, HL p 0.41``, on two lines."""
     hl_text = _fmt_p(hl_p, 3)
+    if not np.isfinite(stats["slope"]):
+        return (
+            "classes separated: no slope, intercept\n"
+            f"Brier {_fmt(stats['brier'], 3)}, HL p {hl_text}"
+        )
     return (
         f"slope {_fmt(stats['slope'], 2)} ({_fmt(stats['slope_low'], 2)} to "
         f"{_fmt(stats['slope_high'], 2)}), intercept {_fmt(stats['intercept'], 2)}\n"

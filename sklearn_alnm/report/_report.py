@@ -1585,7 +1585,8 @@ default="youden-on-first-cohort"
         -------
         cases : pandas.DataFrame
             One row per case in the order shown: ``row`` (position in the cohort),
-            ``patient`` (index label), ``label`` (true label), ``probability`` and
+            ``patient`` (its id column, e.g. ``patient_id``, else its index label),
+            ``label`` (true label), ``probability`` and
             ``outcome`` (``"TP"``, ``"FP"``, ``"FN"`` or ``"TN"``).
         """
         if model not in self.models:
@@ -1617,12 +1618,12 @@ default="youden-on-first-cohort"
                     chosen.append((rows.pop(0), kind))
         for row in ranked(~is_pos & ~called, False)[: n - len(chosen)]:
             chosen.append((row, "TN"))
-        index = X.index if isinstance(X, pd.DataFrame) else pd.RangeIndex(len(prob))
+        ids = _patient_ids(X, len(prob))
         labels = np.asarray(y)
         return pd.DataFrame(
             {
                 "row": [int(r) for r, _ in chosen],
-                "patient": [index[r] for r, _ in chosen],
+                "patient": [ids[r] for r, _ in chosen],
                 "label": [labels[r] for r, _ in chosen],
                 "probability": [float(prob[r]) for r, _ in chosen],
                 "outcome": [kind for _, kind in chosen],
@@ -1640,7 +1641,8 @@ default="youden-on-first-cohort"
         """Grad-CAM panel of chosen cases of an image or video model (input and heat-map
         overlay; for a video model each clip's key frame).
 
-        Each case is titled with the patient (the DataFrame's index label), its true label,
+        Each case is titled with the patient (its id column, e.g. ``patient_id``, else the
+        DataFrame's index label), its true label,
         whether the model's call at its threshold is a true or false positive or negative,
         and the predicted probability.
 
@@ -1685,6 +1687,8 @@ default="youden-on-first-cohort"
         if cohort not in self.cohorts:
             raise ValueError(f"unknown cohort {cohort!r}; the cohorts are {list(self.cohorts)}.")
         X, _ = self.cohorts[cohort]
+        if isinstance(X, pd.DataFrame):  # panels named by patient id, not by row number
+            X = X.set_axis(pd.Index(_patient_ids(X, len(X)), dtype=object))
         if rows is None:
             rows = self.gradcam_cases(model, cohort, n_cases)["row"].tolist()
         rows = [int(r) for r in rows]
@@ -2019,6 +2023,15 @@ def _plot_multimodal_gradcam(model, X, rows, class_index, notes=None):
         label="Grad-CAM",
     )
     return fig
+
+
+def _patient_ids(X, n):
+    """The id of each row: the cohort's id column (e.g. ``patient_id``), else its index."""
+    if isinstance(X, pd.DataFrame):
+        from ..io import cohort_row_ids
+
+        return cohort_row_ids(X)
+    return list(range(n))
 
 
 def _segmenters_of(model):
