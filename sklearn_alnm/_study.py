@@ -20,6 +20,7 @@ Example configuration::
         params: {kind: post, cache: cache}
     primary: Post-fusion              # saved as model.joblib (default: the last model)
     clinical: [age, tumor_size_mm, er]  # optional: Table 1 and odds ratios in the report
+    parallel: {backend: dask, scheduler: "tcp://host:8786"}  # optional: work on a cluster
     output: results                   # default: <config name>-results beside the file
 
 A configuration is code: its models are built by calling the factories it names. Only
@@ -61,6 +62,7 @@ _TOP_KEYS = {
     "primary",
     "output",
     "clinical",
+    "parallel",
 }
 _MODEL_KEYS = {"recipe", "factory", "params"}
 _SPLIT_KEYS = {"by", "train", "kfold", "group_column", "random_state", "allow_shared_patients"}
@@ -180,9 +182,12 @@ class Study:
     allow_factories : sequence of str, default=()
         Modules besides sklearn_alnm, scikit-learn, imbalanced-learn and xgboost whose
         functions the configuration may call as factories.
+    parallel : mapping or None, default=None
+        Overrides the configuration's ``parallel`` setting
+        (:func:`~sklearn_alnm.utils.check_parallel_spec`).
     """
 
-    def __init__(self, path, output=None, *, allow_factories=()):
+    def __init__(self, path, output=None, *, allow_factories=(), parallel=None):
         import yaml
 
         self.allow_factories = tuple(allow_factories)
@@ -212,6 +217,7 @@ class Study:
             if output is not None
             else self.base / config.get("output", f"{self.path.stem}-results")
         )
+        self._parse_parallel(parallel)
         self._load_cohort()
         self._parse_clinical()
         self._parse_split()
@@ -405,6 +411,15 @@ class Study:
 
     def _check_output(self):
         _check_output_path(self.output, folder=True)
+
+    def _parse_parallel(self, override):
+        from .utils import check_parallel_spec
+
+        spec = override if override is not None else self.config.get("parallel")
+        try:
+            self.parallel = None if spec is None else check_parallel_spec(spec)
+        except ValueError as exc:
+            raise StudyConfigError(str(exc)) from None
 
     def _parse_clinical(self):
         clinical = self.config.get("clinical")
@@ -711,7 +726,7 @@ def _check_not_interrupted(received):
         raise StudyInterrupted(received[0])
 
 
-def run_study(config, out=None, *, allow_factories=()):
+def run_study(config, out=None, *, allow_factories=(), parallel=None):
     """Run a study configuration: validate, fit, evaluate, write report and models.
 
     Parameters
@@ -723,6 +738,11 @@ def run_study(config, out=None, *, allow_factories=()):
     allow_factories : sequence of str, default=()
         Further modules whose functions the configuration may call as factories (a
         configuration is code).
+    parallel : mapping or None, default=None
+        Where the parallel work runs, overriding the configuration's ``parallel`` (e.g.
+        ``{"backend": "dask", "scheduler": "tcp://host:8786"}``; see
+        :func:`~sklearn_alnm.utils.parallel_backend`). The cluster is contacted before any
+        model is fitted.
 
     Returns
     -------
@@ -737,15 +757,24 @@ def run_study(config, out=None, *, allow_factories=()):
     ------
     StudyConfigError
         For any problem in the configuration, before any model is fitted.
+    sklearn_alnm.utils.ClusterUnavailableError
+        When the configured cluster does not answer (before any model is fitted).
     StudyInterrupted
         On Ctrl-C or SIGTERM: the run stops and writes nothing (a fit that skorch ended early
         is not saved), and the staging folder is removed.
     """
     with _stop_on_signals() as received:
-        return _run_study(config, out, allow_factories, received)
+        study = Study(config, out, allow_factories=allow_factories, parallel=parallel)
+        if study.parallel is None:
+            return _run_study(study, received)
+        from .utils import parallel_backend
+
+        with parallel_backend(study.parallel) as used:
+            _log.info("parallel work on %s (%s workers)", used["backend"], used["workers"] or "?")
+            return _run_study(study, received)
 
 
-def _run_study(config, out, allow_factories, received):
+def _run_study(study, received):
     import joblib
     from sklearn.base import clone
     from sklearn.model_selection import cross_val_predict
@@ -753,7 +782,6 @@ def _run_study(config, out, allow_factories, received):
 
     from .report import StudyReport
 
-    study = Study(config, out, allow_factories=allow_factories)
     X, y = study.X, study.y
     fitted, report_models = {}, {}
     progress = tqdm(study.models.items(), desc="fitting models", unit="model", leave=False)

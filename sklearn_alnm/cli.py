@@ -87,6 +87,7 @@ _RUN_EPILOG = """A study configuration is a YAML file:
       params: {n_estimators: 500}
   primary: Post-fusion                # saved as model.joblib (default: the last model)
   clinical: [age, tumor_size_mm, er]  # optional: Table 1 and odds ratios in the report
+  parallel: {backend: dask, scheduler: "tcp://host:8786"}   # optional: run on a cluster
   output: results                     # default: <config name>-results beside the file
 
 Optional: id_column (default: found by name), split.allow_shared_patients. Everything is
@@ -187,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         "scikit-learn, imbalanced-learn and xgboost (a configuration is code; repeatable; "
         "default: none)",
     )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the parallel work (radiomics rows, signatures, cross-validation) on the "
+        "Dask scheduler at ADDRESS, e.g. tcp://host:8786; overrides the configuration's "
+        "'parallel' (default: as the configuration says, else this machine)",
+    )
     _add_verbose(run, "sub_verbose")
 
     predict = sub.add_parser(
@@ -253,12 +262,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().error(str(exc))
     elif args.command in ("run", "predict"):
         from ._study import StudyConfigError, StudyInterrupted, predict_cohort, run_study
+        from .utils import ClusterUnavailableError
 
         try:
             if args.command == "run":
                 if verbose < 2:  # pyradiomics' per-image warnings only with -vv
                     silence_pyradiomics()
-                out = run_study(args.config, args.out, allow_factories=args.allow_factory)
+                parallel = None
+                if args.scheduler is not None:
+                    parallel = {"backend": "dask", "scheduler": args.scheduler}
+                out = run_study(
+                    args.config, args.out, allow_factories=args.allow_factory, parallel=parallel
+                )
                 print(f"report: {out / 'report' / 'index.html'}\nmodel: {out / 'model.joblib'}")
             else:
                 result = predict_cohort(
@@ -271,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     pos_label=_label_value(args.positive),
                 )
                 print(f"wrote {len(result)} predictions to {args.output}")
-        except StudyConfigError as exc:
+        except (StudyConfigError, ClusterUnavailableError) as exc:
             print(f"alnm: error: {exc}", file=sys.stderr)
             return 2
         except StudyInterrupted as exc:
