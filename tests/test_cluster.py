@@ -292,3 +292,15 @@ def test_alnm_run_with_an_unreachable_scheduler_fails_before_any_work(study, cap
     (study / "bad.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     assert main(["run", str(study / "bad.yaml")]) == 2
     assert "parallel: unknown setting(s) ['workers']" in capsys.readouterr().err
+
+
+def test_radiomics_on_ray_equals_loky(cohort):
+    ray = pytest.importorskip("ray")
+    X, _ = cohort
+    radiomics = RadiomicsFeatures(feature_classes=["firstorder", "shape2D"], n_jobs=2)
+    expected = radiomics.fit_transform(X)
+    with parallel_backend({"backend": "ray", "n_jobs": 2}) as used:
+        assert ray.is_initialized() and used["workers"] >= 1
+        got = radiomics.fit_transform(X)
+    assert not ray.is_initialized()  # the instance the block started is shut down
+    np.testing.assert_array_equal(got, expected)

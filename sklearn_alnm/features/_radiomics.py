@@ -53,6 +53,8 @@ from ._radiomics_worker import (
     to_gray,
 )
 
+#: joblib backends of a cluster (see :func:`sklearn_alnm.utils.parallel_backend`).
+_CLUSTER_BACKENDS = ("DaskDistributedBackend", "RayBackend")
 _log = get_logger(__name__)
 
 __all__ = ["RadiomicsFeatures", "to_gray"]  # to_gray: the conversion applied to each image
@@ -431,7 +433,8 @@ class RadiomicsFeatures(BaseCohortFeatures):
     switched off since they are not returned.
 
     Worker processes limit SimpleITK's threads to ``cores // n_jobs`` so parallel rows do not
-    oversubscribe the CPU (joblib does the same for BLAS), and take over the parent's
+    oversubscribe the CPU (joblib does the same for BLAS), to one thread per task on a Dask or
+    Ray cluster (whose workers run one task per thread or per CPU), and take over the parent's
     pyradiomics verbosity: pyradiomics prints its warnings (e.g. "GLCM is symmetrical, ...")
     to stderr; ``radiomics.setVerbosity(logging.ERROR)`` silences them in every worker.
 
@@ -620,8 +623,13 @@ class RadiomicsFeatures(BaseCohortFeatures):
         itk_threads = None
         backend, _ = joblib.parallel.get_active_backend()
         n_workers = joblib.effective_n_jobs(self.n_jobs)
-        if n_workers > 1 and type(backend).__name__ in ("LokyBackend", "MultiprocessingBackend"):
+        backend_name = type(backend).__name__
+        if n_workers > 1 and backend_name in ("LokyBackend", "MultiprocessingBackend"):
             itk_threads = max(1, (os.cpu_count() or 1) // n_workers)
+        elif backend_name in _CLUSTER_BACKENDS:
+            # a cluster runs one task per worker thread (Dask) or per CPU it grants (Ray), on
+            # workers sized to their cores: one SimpleITK thread per task
+            itk_threads = 1
         return _RowConfig(
             image_col=self.image_col,
             mask_col=self.mask_col,
@@ -650,7 +658,11 @@ class RadiomicsFeatures(BaseCohortFeatures):
         start = time.perf_counter()
         n_computed = n_failed = 0
         first_error = None
-        results = Parallel(n_jobs=self.n_jobs, return_as="generator")(tasks)
+        # rows stream through the workers (results in order, as they come) where the backend
+        # can return a generator; Ray's joblib backend cannot, and returns the list at the end
+        backend, _ = joblib.parallel.get_active_backend()
+        streams = getattr(backend, "supports_return_generator", True) or n_rows == 0
+        results = Parallel(n_jobs=self.n_jobs, return_as="generator" if streams else "list")(tasks)
         with tqdm(
             total=n_rows, desc="radiomics", unit="row", disable=not self.verbose, leave=False
         ) as bar:
