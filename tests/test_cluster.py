@@ -233,7 +233,7 @@ def test_unreachable_scheduler_is_one_clear_error_quickly():
 def study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
     make_alnm_cohort(
-        80,
+        54,
         modalities=("clinical", "mammography"),
         image_size=32,
         random_state=1,
@@ -295,12 +295,17 @@ def test_alnm_run_with_an_unreachable_scheduler_fails_before_any_work(study, cap
 
 
 def test_radiomics_on_ray_equals_loky(cohort):
+    import signal
+
     ray = pytest.importorskip("ray")
     X, _ = cohort
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     radiomics = RadiomicsFeatures(feature_classes=["firstorder", "shape2D"], n_jobs=2)
     expected = radiomics.fit_transform(X)
     with parallel_backend({"backend": "ray", "n_jobs": 2}) as used:
         assert ray.is_initialized() and used["workers"] >= 1
         got = radiomics.fit_transform(X)
     assert not ray.is_initialized()  # the instance the block started is shut down
+    # and the process's signal handlers are the caller's again (ray.init replaces them)
+    assert {sig: signal.getsignal(sig) for sig in handlers} == handlers
     np.testing.assert_array_equal(got, expected)

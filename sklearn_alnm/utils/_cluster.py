@@ -93,6 +93,22 @@ def check_parallel_spec(spec: Mapping[str, Any] | str | None) -> dict[str, Any]:
     }
 
 
+def _signal_handlers():
+    import signal
+
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore_signal_handlers(handlers):
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 def _require(backend):
     package = BACKENDS[backend]
     module = {"dask": "distributed", "ray": "ray"}.get(backend)
@@ -170,6 +186,9 @@ def parallel_backend(spec: Mapping[str, Any] | str | None = None) -> Iterator[di
 
             try:
                 if not ray.is_initialized():
+                    # ray.init installs its own SIGTERM / SIGINT handlers in this process and
+                    # ray.shutdown leaves them: put the caller's back afterwards
+                    stack.callback(_restore_signal_handlers, _signal_handlers())
                     ray.init(address=spec["address"], log_to_driver=False)
                     stack.callback(ray.shutdown)
             except (ConnectionError, RuntimeError, ValueError) as exc:
