@@ -62,6 +62,37 @@ def busi_rows(busi_dir, n):
     return X.iloc[sorted(rows)].reset_index(drop=True)
 
 
+def _plain_work():
+    """A fixed numpy + Python workload (no library code); returns its own duration."""
+    start = time.perf_counter()
+    a = np.random.default_rng(0).normal(size=(300, 300))
+    for _ in range(30):
+        np.sort(a, axis=None)
+        [x * 2 for x in range(20000)]
+        a @ a
+    return time.perf_counter() - start
+
+
+def part_plain(args):
+    """The same plain task timed inside loky workers and inside Dask workers."""
+    from distributed import Client, LocalCluster
+    from joblib import Parallel, delayed
+
+    loky = Parallel(n_jobs=args.n_jobs)(delayed(_plain_work)() for _ in range(12))[4:]
+    with (
+        LocalCluster(
+            n_workers=args.n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        dask = client.gather(client.map(lambda i: _plain_work(), range(12)))[4:]
+    print(
+        f"\nplain numpy + Python task (no library code), median of 8 after warm-up: loky "
+        f"{np.median(loky) * 1000:.0f} ms, Dask worker {np.median(dask) * 1000:.0f} ms "
+        f"({np.median(dask) / np.median(loky):.2f}x)"
+    )
+
+
 def part_busi(args):
     import joblib
     from distributed import LocalCluster
@@ -205,6 +236,7 @@ def main():
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"python {platform.python_version()}"
     )
+    part_plain(args)
     if not args.skip_busi:
         if not Path(args.busi_dir).exists():
             print(f"BUSI not found at {args.busi_dir}; skipping part 1 (--busi-dir)")
