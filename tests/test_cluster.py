@@ -65,6 +65,40 @@ def _on(cluster, function):
     return result
 
 
+# --------------------------------------------------------------------------- feature cache
+# (first in the file: the writers are forked before the cluster fixture starts its threads)
+
+
+def _hammer(location, key, value, rounds):
+    cache = FeatureCache(location)
+    for _ in range(rounds):
+        cache.save("ns", key, values=np.full(200_000, value, dtype=np.float64))
+
+
+def test_feature_cache_survives_concurrent_writers_of_one_key(tmp_path):
+    key = FeatureCache.key("ns", "same content")
+    context = multiprocessing.get_context("fork")
+    writers = [
+        context.Process(target=_hammer, args=(tmp_path, key, float(v), 15)) for v in range(4)
+    ]
+    for writer in writers:
+        writer.start()
+    cache, seen = FeatureCache(tmp_path), set()
+    while any(w.is_alive() for w in writers):
+        entry = cache.load("ns", key)
+        if entry is not None:  # never a partial file: a whole array of one writer's value
+            values = entry["values"]
+            assert values.shape == (200_000,) and np.unique(values).size == 1
+            seen.add(float(values[0]))
+    for writer in writers:
+        writer.join()
+        assert writer.exitcode == 0
+    final = cache.load("ns", key)["values"]
+    assert np.unique(final).size == 1 and final[0] in {0.0, 1.0, 2.0, 3.0}
+    assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
+    assert seen  # the reader did read while the writers wrote
+
+
 # --------------------------------------------------------------------------- same results
 
 
@@ -150,39 +184,6 @@ def test_a_radiomics_task_carries_one_row_not_the_cohort(cohort, monkeypatch):
     # of the cohort (a pickled copy of the cohort would grow tenfold)
     assert max(sizes[40]) < 8_000
     assert abs(np.mean(sizes[40]) - np.mean(sizes[4])) < 100
-
-
-# --------------------------------------------------------------------------- feature cache
-
-
-def _hammer(location, key, value, rounds):
-    cache = FeatureCache(location)
-    for _ in range(rounds):
-        cache.save("ns", key, values=np.full(200_000, value, dtype=np.float64))
-
-
-def test_feature_cache_survives_concurrent_writers_of_one_key(tmp_path):
-    key = FeatureCache.key("ns", "same content")
-    context = multiprocessing.get_context("fork")
-    writers = [
-        context.Process(target=_hammer, args=(tmp_path, key, float(v), 15)) for v in range(4)
-    ]
-    for writer in writers:
-        writer.start()
-    cache, seen = FeatureCache(tmp_path), set()
-    while any(w.is_alive() for w in writers):
-        entry = cache.load("ns", key)
-        if entry is not None:  # never a partial file: a whole array of one writer's value
-            values = entry["values"]
-            assert values.shape == (200_000,) and np.unique(values).size == 1
-            seen.add(float(values[0]))
-    for writer in writers:
-        writer.join()
-        assert writer.exitcode == 0
-    final = cache.load("ns", key)["values"]
-    assert np.unique(final).size == 1 and final[0] in {0.0, 1.0, 2.0, 3.0}
-    assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
-    assert seen  # the reader did read while the writers wrote
 
 
 # --------------------------------------------------------------------------- specification
