@@ -331,9 +331,11 @@ def _fit_group(index, models, X, y, threads=None, log_level=None, radiomics_leve
 
 
 def _demo_report(models, X_train, X_test, y_train, y_test, primary=None):
+    from .datasets._synthetic import MODALITY_COLUMNS
     from .report import StudyReport
 
-    clinical = [c for c in _DEMO_CLINICAL if c in X_train.columns]
+    # the synthetic cohort's clinical variables: Table 1 and odds ratios in the report
+    clinical = [c for c in MODALITY_COLUMNS["clinical"] if c in X_train.columns]
     return StudyReport(
         models,
         {"Training": (X_train, y_train), "Test": (X_test, y_test)},
@@ -343,24 +345,6 @@ def _demo_report(models, X_train, X_test, y_train, y_test, primary=None):
         label_names={0: "N0", 1: "N+"},
         clinical=clinical or None,
     )
-
-
-#: The synthetic cohort's clinical variables, described (Table 1) and modelled (odds ratios)
-#: in the demo's report.
-_DEMO_CLINICAL = (
-    "age",
-    "tumor_size_mm",
-    "t_stage",
-    "histologic_type",
-    "grade",
-    "er",
-    "pr",
-    "her2",
-    "ki67",
-    "lvi",
-    "birads",
-    "axillary_us",
-)
 
 
 def _clinical_study(*, cache, random_state, n_jobs):

@@ -1289,6 +1289,18 @@ def test_segmentation_table_scores_each_segmenter(tmp_path):
     text = report.to_html(tmp_path / "r", dpi=30).read_text()
     assert "Segmentation quality" in text
     assert (tmp_path / "r" / "segmentation.csv").is_file()
+    # a test cohort where some patients have no reference mask (the automatic model needs
+    # none): those are left out of the scores, the others scored as before
+    gaps = X.iloc[24:].copy()
+    gaps["mask"] = gaps["mask"].astype(object)
+    gaps.iloc[[0, 3], gaps.columns.get_loc("mask")] = None
+    partial = StudyReport({"auto": pipe}, {"test": (gaps, y[24:])}).segmentation_table()
+    kept = [i for i in range(16) if i not in (0, 3)]
+    row = partial.loc[("auto / segmentationfusion", "test")]
+    assert row["n"] == 14
+    assert row["dice"] == pytest.approx(
+        dice_score([truth[i] for i in kept], [pred[i] for i in kept])
+    )
     # no segmenter: an empty table and no section
     plain = StudyReport({"m": LogisticRegression().fit(X[["age"]], y)}, {"all": (X[["age"]], y)})
     assert plain.segmentation_table().empty

@@ -132,6 +132,29 @@ def _reader_marker(report, reader):
     return _READER_MARKERS[list(report.readers).index(reader) % len(_READER_MARKERS)]
 
 
+def _draw_readers(ax, report, cohort, point, describe):
+    """Each reader who read ``cohort`` as a dark marker at ``point(metrics)`` of their calls'
+    :func:`~sklearn_alnm.metrics.binary_metrics`, labelled ``"reader (describe(metrics))"``."""
+    is_pos = report._is_positive[cohort]
+    for reader, calls_by_cohort in report.readers.items():
+        if cohort not in calls_by_cohort:
+            continue
+        read = binary_metrics(is_pos, calls_by_cohort[cohort], 0.5, pos_label=True)
+        x, y = point(read)
+        ax.plot(
+            x,
+            y,
+            linestyle="none",
+            marker=_reader_marker(report, reader),
+            color=_READER_COLOR,
+            mec="white",
+            mew=0.8,
+            ms=10,
+            zorder=5,
+            label=f"{reader} ({describe(read)})",
+        )
+
+
 def roc_figure(report, cohorts, bands=False, n_bootstraps=1000, random_state=0):
     """ROC curves of every model per cohort, readers' operating points, chance line; with
     ``bands`` each curve's pointwise bootstrap band (:func:`~sklearn_alnm.metrics.roc_curve_ci`)."""
@@ -188,23 +211,13 @@ def roc_figure(report, cohorts, bands=False, n_bootstraps=1000, random_state=0):
                 zorder=4,
                 label="_nolegend_",
             )
-        for reader, calls_by_cohort in report.readers.items():
-            if cohort not in calls_by_cohort:
-                continue
-            read = binary_metrics(is_pos, calls_by_cohort[cohort], 0.5, pos_label=True)
-            ax.plot(
-                1.0 - read["specificity"],
-                read["sensitivity"],
-                linestyle="none",
-                marker=_reader_marker(report, reader),
-                color=_READER_COLOR,
-                mec="white",
-                mew=0.8,
-                ms=10,
-                zorder=5,
-                label=f"{reader} (Se {_fmt(read['sensitivity'], 2)}, "
-                f"Sp {_fmt(read['specificity'], 2)})",
-            )
+        _draw_readers(
+            ax,
+            report,
+            cohort,
+            lambda read: (1.0 - read["specificity"], read["sensitivity"]),
+            lambda read: f"Se {_fmt(read['sensitivity'], 2)}, Sp {_fmt(read['specificity'], 2)}",
+        )
         ax.plot([0, 1], [0, 1], ls="--", lw=1, color=_CHANCE_COLOR, label="Chance")
         handles, labels = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], ls="none", marker="o", color="0.5", mec="white", ms=8))
@@ -358,22 +371,13 @@ def precision_recall_figure(report, cohorts):
                 drawstyle="steps-post",
                 label=f"{name} AP {_fmt(ap, 2)}{suffix}",
             )
-        for reader, calls_by_cohort in report.readers.items():
-            if cohort not in calls_by_cohort:
-                continue
-            read = binary_metrics(is_pos, calls_by_cohort[cohort], 0.5, pos_label=True)
-            ax.plot(
-                read["sensitivity"],
-                read["ppv"],
-                linestyle="none",
-                marker=_reader_marker(report, reader),
-                color=_READER_COLOR,
-                mec="white",
-                ms=10,
-                zorder=5,
-                label=f"{reader} (recall {_fmt(read['sensitivity'], 2)}, "
-                f"precision {_fmt(read['ppv'], 2)})",
-            )
+        _draw_readers(
+            ax,
+            report,
+            cohort,
+            lambda read: (read["sensitivity"], read["ppv"]),
+            lambda read: f"recall {_fmt(read['sensitivity'], 2)}, precision {_fmt(read['ppv'], 2)}",
+        )
         prevalence = float(is_pos.mean())
         ax.axhline(
             prevalence,

@@ -1080,7 +1080,8 @@ default="youden-on-first-cohort"
         """Segmentation quality of every segmenter inside the models, on every cohort.
 
         For each cohort whose DataFrame holds the segmenter's reference masks
-        (``mask_col``): the per-image Dice and IoU of the predicted masks
+        (``mask_col``; patients whose cell is empty are left out, ``n`` counts those
+        scored): the per-image Dice and IoU of the predicted masks
         (:func:`~sklearn_alnm.metrics.dice_score`, :func:`~sklearn_alnm.metrics.iou_score`;
         an image whose reference and prediction are both empty scores 1), their mean and
         standard deviation. A fusion of segmenters
@@ -1099,17 +1100,32 @@ default="youden-on-first-cohort"
         for name, model in self.models.items():
             for label, segmenter, before in _segmenters_of(model):
                 found.setdefault(id(segmenter), (f"{name} / {label}", segmenter, before))
+        # a fusion and its members share the steps before them and the reference masks:
+        # each cohort is transformed and its masks decoded once per (steps, mask column)
+        inputs, references = {}, {}
         rows, index = [], []
         for label, segmenter, before in found.values():
             mask_col = getattr(segmenter, "mask_col", None)
             for cohort, (X, _) in self.cohorts.items():
                 if before is not None:
-                    X = before.transform(X)
+                    if (id(before), cohort) not in inputs:
+                        inputs[id(before), cohort] = before.transform(X)
+                    X = inputs[id(before), cohort]
                 if not isinstance(X, pd.DataFrame) or mask_col not in X.columns:
                     continue
                 with _prefixed_errors(f"segmenter {label!r}, cohort {cohort!r}"):
-                    truth = read_column(X, mask_col, kind="mask", binary=False)
-                    pred = list(segmenter.predict(X))
+                    key = (id(before), cohort, mask_col)
+                    if key not in references:
+                        references[key] = read_column(
+                            X, mask_col, kind="mask", binary=False, allow_missing=True
+                        )
+                    # patients without a reference mask (e.g. a test cohort an automatic
+                    # model segments by itself) are left out of the scores, not an error
+                    scored = [i for i, mask in enumerate(references[key]) if mask is not None]
+                    if not scored:
+                        continue
+                    truth = [references[key][i] for i in scored]
+                    pred = list(segmenter.predict(X.iloc[scored]))
                     dice = dice_score(truth, pred, average=None)
                     iou = iou_score(truth, pred, average=None)
                 rows.append(
