@@ -437,6 +437,13 @@ class Study:
                 f"clinical: {self.label_column!r} is the label column, not a patient "
                 "characteristic."
             )
+        from .io import is_id_column_name
+
+        ids = [c for c in clinical if is_id_column_name(c)]
+        if ids:
+            raise StudyConfigError(
+                f"clinical: {ids} name patients (an id column), not a characteristic."
+            )
         missing = [c for c in clinical if c not in self.X.columns]
         if missing:
             raise StudyConfigError(

@@ -1242,6 +1242,11 @@ def test_clinical_columns_are_checked(clinical_cohorts):
     with_outcome = {name: (X.assign(nodal=y), y) for name, (X, y) in clinical_cohorts.items()}
     with pytest.raises(ValueError, match="equals the outcome"):
         StudyReport(models, with_outcome, pos_label="N+", clinical=["age", "nodal"])
+    with_ids = {
+        name: (X.assign(patient_id=range(len(X))), y) for name, (X, y) in clinical_cohorts.items()
+    }
+    with pytest.raises(ValueError, match="an id column"):
+        StudyReport(models, with_ids, pos_label="N+", clinical=["age", "patient_id"])
     with pytest.raises(ValueError, match="clinical=\\["):
         StudyReport(models, clinical_cohorts, pos_label="N+").baseline_table()
 

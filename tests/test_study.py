@@ -279,6 +279,7 @@ BAD_CONFIGS = [
     ({"clinical": ["age", "ki-67"]}, "clinical: column(s) ['ki-67'] are not in the manifest"),
     ({"clinical": ["age", "label"]}, "'label' is the label column"),
     ({"clinical": {"age": 1}}, "clinical: expected a list"),
+    ({"clinical": ["age", "patient_id"]}, "clinical: ['patient_id'] name patients"),
     ({"models": {}}, "'models' must map"),
 ]
 

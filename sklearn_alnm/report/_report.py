@@ -324,6 +324,14 @@ def _check_clinical(clinical, cohorts):
     columns = [clinical] if isinstance(clinical, str) else list(clinical)
     if not columns or not all(isinstance(c, str) for c in columns):
         raise TypeError(f"clinical must be a column name or a list of them; got {clinical!r}.")
+    from ..io import is_id_column_name
+
+    ids = [c for c in columns if is_id_column_name(c)]
+    if ids:
+        raise ValueError(
+            f"clinical column(s) {ids} name patients (an id column), not a characteristic; "
+            "leave them out of clinical."
+        )
     for cohort, (X, y) in cohorts.items():
         if not isinstance(X, pd.DataFrame):
             raise TypeError(
