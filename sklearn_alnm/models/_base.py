@@ -34,7 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import Checkpoint, EarlyStopping, LoadInitState, LRScheduler, ProgressBar
+from skorch.callbacks import EarlyStopping, LoadInitState, LRScheduler, ProgressBar
 from skorch.dataset import ValidSplit
 from skorch.utils import noop
 from torch.utils.data import DataLoader
@@ -43,8 +43,9 @@ from .._logging import get_logger
 from .._typing import FilePath
 from ..inputs._base import collate_batches
 from ..utils import forked_torch_rng, resolve_device, seed_from
+from ..utils._distributed import barrier, init_data_parallel, is_main_process
 from ..utils._validation import CohortInputMixin
-from ._net import AcceleratedNet
+from ._net import AcceleratedNet, MainProcessCheckpoint
 
 _log = get_logger(__name__)
 
@@ -139,6 +140,7 @@ TRAINING_CONSTRAINTS = {
     "n_jobs": [None, numbers.Integral],
     "device": "no_validation",  # checked (and resolved) by resolve_device
     "amp": [StrOptions({"auto", "bf16", "fp16"}), "boolean", None],
+    "distributed": ["boolean", dict],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -204,6 +206,16 @@ device : str, default={default}
 amp : "auto", False, "bf16" or "fp16", default={default}
     Mixed precision on CUDA: ``"auto"`` uses bfloat16 where supported, else float16 with
     gradient scaling. Always off on the CPU.""",
+    "distributed": """\
+distributed : bool or dict, default={default}
+    Train data-parallel over the processes of a ``torchrun`` or ``accelerate launch`` run
+    (:class:`~torch.nn.parallel.DistributedDataParallel`: gloo on the CPU, NCCL on CUDA with
+    one GPU per process); a dict passes its options to DDP (e.g.
+    ``{{"find_unused_parameters": True}}``). ``batch_size`` is then the global batch, split
+    evenly over the processes (a multiple of their number); every rank ends with the same
+    module and history, and only rank 0 writes checkpoints. Run as a plain script, the fit
+    is one process of one drawing its batches in the same order. See the user guide's page
+    "From one machine to a cluster".""",
     "random_state": """\
 random_state : int, RandomState instance or None, default={default}
     Seeds the initialisation, the validation split, shuffling, dropout and augmentation.
@@ -399,10 +411,16 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
                 hint = f"use {instead}= instead" if instead else "it is set by the estimator"
                 raise ValueError(f"{type(self).__name__}: {key!r} cannot be given; {hint}.")
         device = resolve_device(self.device)
+        distributed = None
+        option = getattr(self, "distributed", False)  # an estimator may not offer it
+        if option is not False:
+            distributed = {} if option is True else dict(option)
+            device = _data_parallel_device(device)
         return Bunch(
             device=device,
             amp=resolve_amp(self.amp, device),
             seed=seed_from(self.random_state),
+            distributed=distributed,
         )
 
     # ------------------------------------------------------------------------ fit template
@@ -545,7 +563,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         if es is not None:
             callbacks.append(("early_stopping", es))
         if run_dir is not None:
-            checkpoint = Checkpoint(
+            checkpoint = MainProcessCheckpoint(
                 monitor=None,
                 dirname=os.fspath(run_dir),
                 f_criterion=None,
@@ -580,6 +598,7 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
             "amp": settings.amp,
             "channels_last": on_cuda,
             "resume": run_dir is not None,
+            "distributed": settings.get("distributed"),
             "iterator_train__shuffle": True,
             "iterator_train__collate_fn": collate_fn,
             "iterator_valid__collate_fn": collate_fn,
@@ -657,12 +676,15 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         epochs = len(net.history)
         stopped = _stopped_early(net)
         if not done and run_dir is not None and (stopped or epochs >= self.max_epochs):
-            net.save_params(
-                f_params=run_dir / "final_params.pt", f_history=run_dir / "final_history.json"
-            )
-            (run_dir / "finished.json").write_text(
-                json.dumps({"epochs": epochs, "stopped_early": stopped})
-            )
+            if is_main_process():
+                net.save_params(
+                    f_params=run_dir / "final_params.pt",
+                    f_history=run_dir / "final_history.json",
+                )
+                (run_dir / "finished.json").write_text(
+                    json.dumps({"epochs": epochs, "stopped_early": stopped})
+                )
+            barrier()  # no rank starts another fit before the run is marked finished
         if not done and not stopped and epochs < self.max_epochs:
             where = f"; fit again to resume from {run_dir}" if run_dir is not None else ""
             warnings.warn(
@@ -847,6 +869,20 @@ class BaseNeuralEstimator(CohortInputMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = not isinstance(self.random_state, numbers.Integral)
         return tags
+
+
+def _data_parallel_device(device):
+    """Join the launched process group (if any); on CUDA each process takes its own GPU."""
+    info = init_data_parallel(device)
+    dev = torch.device(device)
+    if dev.type != "cuda" or info.world_size == 1:
+        return device
+    if dev.index is not None and dev.index != info.local_rank:
+        raise ValueError(
+            f"device={device!r}: in a data-parallel run each process trains on its own GPU "
+            f"(this one: cuda:{info.local_rank}); pass device='cuda' or 'auto'."
+        )
+    return f"cuda:{info.local_rank}"
 
 
 def _finished_run(run_dir, max_epochs):

@@ -221,6 +221,7 @@ default="imagenet"
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,

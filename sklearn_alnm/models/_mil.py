@@ -194,6 +194,7 @@ default="zscore"
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,

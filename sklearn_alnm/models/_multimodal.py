@@ -251,6 +251,7 @@ class MultimodalFusionClassifier(NamedMembersMixin, BaseNeuralClassifier):
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,

@@ -239,6 +239,7 @@ class MultiTaskSegClassifier(CohortColumnsMixin, TransformerMixin, BaseNeuralCla
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,

@@ -174,6 +174,7 @@ class VideoClassifier(BaseNeuralClassifier):
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,

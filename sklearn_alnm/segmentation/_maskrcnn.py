@@ -161,7 +161,7 @@ class DetectionNet(AcceleratedNet):
         images, targets = unpack_data(batch)
         images, targets = self._augment(self._to_device(images), self._to_device(targets))
         with self._autocast():
-            losses = self.module_(images, targets, **fit_params)
+            losses = self._training_module()(images, targets, **fit_params)
             loss = self.get_loss(losses, targets, X=images, training=True)
         self._backward(loss)
         self._record("train", losses)
@@ -384,6 +384,7 @@ class MaskRCNNSegmenter(SegmentationOutputMixin, BaseNeuralEstimator):
         n_jobs=None,
         device="auto",
         amp="auto",
+        distributed=False,
         random_state=None,
         verbose=0,
         **skorch_kwargs,
