@@ -67,7 +67,7 @@ def _worker(args):
         lr=1e-3,
         pos_label="malignant",
         distributed=True,
-        device="cpu",
+        device=args.device,
         random_state=args.seed,
     )
     start = time.perf_counter()
@@ -108,6 +108,8 @@ def _launch(args, *, n_proc, threads, seed=0):
             str(args.batch_size),
             "--seed",
             str(seed),
+            "--device",
+            args.device,
         ]
         if n_proc > 1:
             launcher = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n_proc}"]
@@ -125,6 +127,7 @@ def main():
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--n-proc", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda: one GPU per process")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     parser.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
@@ -139,7 +142,8 @@ def main():
         f"{platform.processor() or platform.machine()}, {cores} cores; ResNet18 from scratch, "
         f"{args.size}px lesion crops, global batch {args.batch_size}, {args.epochs} epochs"
     )
-    ddp = f"DDP, {args.n_proc} processes x 1 thread (gloo)"
+    backend = "nccl" if args.device.startswith("cuda") else "gloo"
+    ddp = f"DDP, {args.n_proc} processes x 1 thread ({backend})"
     runs = {
         f"1 process, {cores} threads": _launch(args, n_proc=1, threads=cores),
         f"1 process, {cores} threads, another seed": _launch(args, n_proc=1, threads=cores, seed=1),

@@ -38,18 +38,21 @@ def plain_cnn(weights=None, progress=True, num_classes=1000):
     )
 
 
-register_backbone(
-    BackboneSpec(
-        "ddp_plain", plain_cnn, 8, head="6", first_conv="0", gradcam_layer="3", min_input_size=8
-    ),
-    overwrite=True,
-)
-register_backbone(
-    BackboneSpec(
-        "ddp_bn", bn_cnn, 8, head="5", first_conv="0", gradcam_layer="2", min_input_size=8
-    ),
-    overwrite=True,
-)
+def register_networks():
+    """Register the two test networks (in the launched processes, and in the test process
+    that loads their pickle)."""
+    register_backbone(
+        BackboneSpec(
+            "ddp_plain", plain_cnn, 8, head="6", first_conv="0", gradcam_layer="3", min_input_size=8
+        ),
+        overwrite=True,
+    )
+    register_backbone(
+        BackboneSpec(
+            "ddp_bn", bn_cnn, 8, head="5", first_conv="0", gradcam_layer="2", min_input_size=8
+        ),
+        overwrite=True,
+    )
 
 
 class FreezeFirstConv(Callback):
@@ -62,15 +65,17 @@ class FreezeFirstConv(Callback):
 
 
 SAVES = []
-_save_model = Checkpoint.save_model
 
 
-def _counting_save_model(self, net):
-    SAVES.append(len(net.history))
-    return _save_model(self, net)
+def count_checkpoint_writes():
+    """Record the epoch of every checkpoint this process really writes."""
+    save_model = Checkpoint.save_model
 
+    def counting_save_model(self, net):
+        SAVES.append(len(net.history))
+        return save_model(self, net)
 
-Checkpoint.save_model = _counting_save_model  # counts the writes this process really makes
+    Checkpoint.save_model = counting_save_model
 
 
 def cohort(n=64, size=16, seed=0):
@@ -151,6 +156,8 @@ def families():
 
 
 def main():
+    register_networks()
+    count_checkpoint_writes()
     out = Path(sys.argv[1])
     quick = "quick" in sys.argv[2:]
     out.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,9 @@
 import pytest
 import torch
 
+#: Scripts the tests launch in other processes, not test modules (nor doctest sources).
+collect_ignore = ["_ddp_fit.py"]
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():

@@ -121,10 +121,10 @@ def test_only_the_main_process_writes_checkpoints_and_the_pickle(runs):
     (run,) = (folder / "checkpoints").iterdir()
     assert (run / "finished.json").exists()
     # the pickle loads and predicts in this single CPU process like any other
-    script = _script_module()
+    _script_module().register_networks()
     try:
         model = joblib.load(folder / "plain.joblib")
-        X = script.cohort()[0]
+        X = _script_module().cohort()[0]
         np.testing.assert_allclose(model.predict_proba(X), rank0["plain_proba"], atol=1e-7)
         assert set(model.predict(X)) <= {"N0", "N+"}
     finally:

@@ -12,9 +12,8 @@ CUDA. Without a launcher it is one process of one, and nothing is initialised.
 
 import atexit
 import os
+import sys
 from dataclasses import dataclass
-
-import torch
 
 #: Environment variables holding the number of processes, per launcher (torchrun, MPI).
 _WORLD_SIZE_VARS = ("WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE")
@@ -71,9 +70,10 @@ def data_parallel_info() -> DataParallelInfo:
     >>> data_parallel_info().world_size
     1
     """
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
+    if not _torch_distributed_ready():
         return DataParallelInfo()
+    import torch.distributed as dist
+
     local = _env_int(("LOCAL_RANK", "MPI_LOCALRANKID", "OMPI_COMM_WORLD_LOCAL_RANK"), None)
     rank = dist.get_rank()
     return DataParallelInfo(
@@ -127,7 +127,9 @@ def init_data_parallel(device: str = "cpu") -> DataParallelInfo:
         If a launcher asked for several processes and ``torch.distributed`` is not available
         in this build of PyTorch.
     """
-    dist = torch.distributed
+    import torch
+    import torch.distributed as dist
+
     world = launched_world_size()
     on_cuda = str(device).startswith("cuda")
     if dist.is_available() and dist.is_initialized():
@@ -160,13 +162,25 @@ def _has_accelerate():
     return True
 
 
+def _torch_distributed_ready():
+    """Whether a process group is initialised (without importing torch where no one has)."""
+    if "torch" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()
+
+
 def _destroy_process_group():
-    dist = torch.distributed
-    if dist.is_available() and dist.is_initialized():
+    if _torch_distributed_ready():
+        import torch.distributed as dist
+
         dist.destroy_process_group()
 
 
 def barrier() -> None:
     """Wait until every process of the run reaches this point (nothing for one process)."""
     if data_parallel_info().world_size > 1:
-        torch.distributed.barrier()
+        import torch.distributed as dist
+
+        dist.barrier()
