@@ -7,10 +7,14 @@ plus shape2D), times in one run, each without a cache:
 1. ``RadiomicsFeatures(n_jobs=1)`` (serial);
 2. ``RadiomicsFeatures(n_jobs=N)`` on joblib's default loky backend;
 3. the same call under ``sklearn_alnm.utils.parallel_backend`` on a ``dask.distributed``
-   ``LocalCluster`` of N single-threaded worker processes (started before the clock runs, as
-   a real cluster is running before a study starts);
+   ``LocalCluster`` of N single-threaded worker processes with Dask's default worker
+   environment (started before the clock runs, as a real cluster is running before a study
+   starts);
+4. the same on the local cluster ``parallel_backend`` starts itself (no ``scheduler``), whose
+   workers keep glibc's malloc defaults (Dask's default ``MALLOC_TRIM_THRESHOLD_`` turns off
+   glibc's dynamic mmap threshold; part 0 times its cost on a plain numpy task);
 
-checks that the three tables are identical and prints the times and ratios. Goal: the cluster
+checks that the four tables are identical and prints the times and ratios. Goal: the cluster
 within 15 % of loky (on one machine both share the same cores; the point is that the cluster's
 overhead is small).
 
@@ -73,24 +77,45 @@ def _plain_work():
     return time.perf_counter() - start
 
 
+_MALLOC_VAR = "MALLOC_TRIM_THRESHOLD_"
+_MALLOC_BEFORE = os.environ.get(_MALLOC_VAR)
+
+
+def _forget_dask_malloc_env():
+    """Dask's nanny exports its malloc variable into this process too; later child processes
+    (the next cluster's workers, part 2's processes) must not inherit it from there."""
+    if _MALLOC_BEFORE is None:
+        os.environ.pop(_MALLOC_VAR, None)
+
+
 def part_plain(args):
-    """The same plain task timed inside loky workers and inside Dask workers."""
+    """The same plain task timed inside loky workers and inside Dask workers, with Dask's
+    default worker environment and with the one of the library's local cluster."""
+    import dask
     from distributed import Client, LocalCluster
     from joblib import Parallel, delayed
 
+    from sklearn_alnm.utils._cluster import _LOCAL_DASK_CONFIG
+
     loky = Parallel(n_jobs=args.n_jobs)(delayed(_plain_work)() for _ in range(12))[4:]
-    with (
-        LocalCluster(
-            n_workers=args.n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
+    results = {"loky worker": loky}
+    for name, config in (
+        ("Dask worker, Dask's default environment", {}),
+        ("Dask worker, MALLOC_TRIM_THRESHOLD_ unset", _LOCAL_DASK_CONFIG),
     ):
-        dask = client.gather(client.map(lambda i: _plain_work(), range(12)))[4:]
-    print(
-        f"\nplain numpy + Python task (no library code), median of 8 after warm-up: loky "
-        f"{np.median(loky) * 1000:.0f} ms, Dask worker {np.median(dask) * 1000:.0f} ms "
-        f"({np.median(dask) / np.median(loky):.2f}x)"
-    )
+        with (
+            dask.config.set(config),
+            LocalCluster(
+                n_workers=args.n_jobs, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            results[name] = client.gather(client.map(lambda i: _plain_work(), range(12)))[4:]
+        _forget_dask_malloc_env()
+    print("\nplain numpy + Python task (no library code), median of 8 after warm-up:")
+    base = np.median(loky)
+    for name, times in results.items():
+        print(f"  {name:44s} {np.median(times) * 1000:5.0f} ms ({np.median(times) / base:.2f}x)")
 
 
 def part_busi(args):
@@ -126,24 +151,34 @@ def part_busi(args):
         with parallel_backend(spec):
             extractor(args.n_jobs).fit_transform(X.iloc[:4])  # workers import the library
             start = time.perf_counter()
-            tables["dask"] = extractor(args.n_jobs).fit_transform(X)
-            times["dask"] = time.perf_counter() - start
+            tables["dask_default"] = extractor(args.n_jobs).fit_transform(X)
+            times["dask_default"] = time.perf_counter() - start
+    _forget_dask_malloc_env()
 
-    diff = max(float(np.nanmax(np.abs(tables[k] - tables["serial"]))) for k in ("loky", "dask"))
-    identical = all(
-        np.array_equal(tables[k], tables["serial"], equal_nan=True) for k in ("loky", "dask")
-    )
+    # the library's own local cluster (no scheduler given): glibc's malloc defaults
+    with parallel_backend({"backend": "dask", "n_jobs": args.n_jobs}):
+        extractor(args.n_jobs).fit_transform(X.iloc[:4])
+        start = time.perf_counter()
+        tables["dask"] = extractor(args.n_jobs).fit_transform(X)
+        times["dask"] = time.perf_counter() - start
+
+    others = ("loky", "dask_default", "dask")
+    diff = max(float(np.nanmax(np.abs(tables[k] - tables["serial"]))) for k in others)
+    identical = all(np.array_equal(tables[k], tables["serial"], equal_nan=True) for k in others)
     print(f"\nradiomics of {len(X)} BUSI lesions, {tables['serial'].shape[1]} features each")
     print(f"  serial (n_jobs=1)                  {times['serial']:7.1f} s")
     print(
         f"  loky (n_jobs={args.n_jobs})                     {times['loky']:7.1f} s  "
         f"({times['serial'] / times['loky']:.2f}x serial)"
     )
-    print(
-        f"  Dask LocalCluster ({args.n_jobs} workers)       {times['dask']:7.1f} s  "
-        f"({times['serial'] / times['dask']:.2f}x serial; {times['dask'] / times['loky']:.3f}"
-        " of loky's time)"
-    )
+    for key, name in (
+        ("dask_default", f"Dask LocalCluster ({args.n_jobs} workers), Dask's default environment"),
+        ("dask", f"the library's local Dask cluster ({args.n_jobs} workers)"),
+    ):
+        print(
+            f"  {name:66s} {times[key]:7.1f} s  ({times['serial'] / times[key]:.2f}x serial; "
+            f"{times[key] / times['loky']:.3f} of loky's time)"
+        )
     print(f"  tables identical: {identical} (largest absolute difference {diff:.3g})")
 
 

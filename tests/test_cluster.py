@@ -6,6 +6,7 @@ themselves; every result computed on it must equal the one computed by joblib's 
 """
 
 import multiprocessing
+import os
 import pickle
 import time
 
@@ -217,6 +218,23 @@ def test_parallel_spec_defaults_and_the_joblib_context():
     with parallel_backend({"backend": "threading", "n_jobs": 3}):
         backend, n_jobs = joblib.parallel.get_active_backend()
         assert type(backend).__name__ == "ThreadingBackend" and n_jobs == 3
+
+
+def test_the_local_cluster_keeps_glibc_malloc_defaults_in_its_workers(monkeypatch):
+    """Dask's default MALLOC_TRIM_THRESHOLD_ turns off glibc's adaptive mmap threshold (numpy
+    temporaries mapped and unmapped afresh; 1.45x slower tasks in bench_cluster.py)."""
+    from distributed import get_client
+
+    # a Dask cluster started earlier in this process (the module's fixture) exported it here
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with parallel_backend({"backend": "dask", "n_jobs": 2}) as used:
+        client = get_client()
+        environ = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+        threads = client.run(lambda: os.environ.get("OMP_NUM_THREADS"))
+    assert used["workers"] >= 1
+    assert set(environ.values()) == {None}
+    assert set(threads.values()) == {"1"}  # Dask's other defaults stay
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
 
 
 def test_unreachable_scheduler_is_one_clear_error_quickly():

@@ -93,6 +93,23 @@ def check_parallel_spec(spec: Mapping[str, Any] | str | None) -> dict[str, Any]:
     }
 
 
+#: Dask's nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` to its workers by default. Setting
+#: any malloc threshold turns off glibc's dynamic mmap threshold, so every large numpy
+#: temporary is mapped and unmapped afresh: a numpy + Python task ran 1.45x slower with the
+#: variable than without it (``benchmarks/bench_cluster.py``). The local cluster started here
+#: leaves glibc's defaults, as loky's workers have them.
+_LOCAL_DASK_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+
+
+def _local_dask_client():
+    """A client of a new local cluster: one single-threaded worker process per core."""
+    import dask
+    from distributed import Client
+
+    with dask.config.set(_LOCAL_DASK_CONFIG):
+        return Client(processes=True, threads_per_worker=1, dashboard_address=None)
+
+
 def _signal_handlers():
     import signal
 
@@ -170,7 +187,7 @@ def parallel_backend(spec: Mapping[str, Any] | str | None = None) -> Iterator[di
                 if spec["scheduler"] is not None:
                     client = Client(spec["scheduler"], timeout=spec["timeout"])
                 else:
-                    client = Client(processes=True, threads_per_worker=1, dashboard_address=None)
+                    client = _local_dask_client()
             except (OSError, TimeoutError) as exc:
                 where = spec["scheduler"] or "a local cluster"
                 raise ClusterUnavailableError(
