@@ -263,3 +263,21 @@ def test_learnable_parameters_outside_the_module_are_refused():
     parallel.net, parallel.ddp, parallel.options = _Net(), None, {}
     with pytest.raises(ValueError, match=r"module only.*criterion\.weight"):
         parallel.wrap()
+
+
+def test_a_worker_process_of_a_launched_rank_refuses_to_join(monkeypatch):
+    """GridSearchCV(n_jobs=2) inside a torchrun script: its loky workers inherit RANK and
+    WORLD_SIZE; joining would hang, so they fail at once."""
+    import multiprocessing
+
+    from sklearn_alnm.utils import init_data_parallel
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    with pytest.raises(RuntimeError, match="worker process.*n_jobs=1"):
+        init_data_parallel("cpu")
+    X, y = _images(4)
+    clf = ImageClassifier(backbone="resnet18", distributed=True, pos_label="N+", device="cpu")
+    with pytest.raises(RuntimeError, match="only the processes the launcher started"):
+        clf.fit(X, y)

@@ -11,6 +11,7 @@ CUDA. Without a launcher it is one process of one, and nothing is initialised.
 """
 
 import atexit
+import multiprocessing
 import os
 import sys
 from dataclasses import dataclass
@@ -125,7 +126,9 @@ def init_data_parallel(device: str = "cpu") -> DataParallelInfo:
     ------
     RuntimeError
         If a launcher asked for several processes and ``torch.distributed`` is not available
-        in this build of PyTorch.
+        in this build of PyTorch, or if this process is a worker that a launched process
+        started (a joblib worker of ``GridSearchCV(n_jobs=2)``): it inherits the launcher's
+        variables but is not one of its ranks.
     """
     import torch
     import torch.distributed as dist
@@ -136,6 +139,16 @@ def init_data_parallel(device: str = "cpu") -> DataParallelInfo:
         return data_parallel_info()
     if world <= 1:
         return DataParallelInfo()
+    if multiprocessing.parent_process() is not None:
+        # a joblib / multiprocessing worker of a launched rank inherits its RANK and WORLD_SIZE:
+        # joining with them would wait forever for a rank that is already there
+        raise RuntimeError(
+            f"a data-parallel fit in a worker process (pid {os.getpid()}) of a launched run "
+            f"of {world} processes: only the processes the launcher started can train "
+            "together. Keep n_jobs=1 for work that fits estimators with distributed=True "
+            "(e.g. GridSearchCV); a rank started by Python multiprocessing should call "
+            "torch.distributed.init_process_group itself first."
+        )
     if not dist.is_available():
         raise RuntimeError(
             f"the launcher started {world} processes, but this PyTorch build has no "
