@@ -96,8 +96,9 @@ def classifier(backbone, **kwargs):
         crop=None,
         augment=None,
         dropout=0.0,
-        lr=0.01,
-        max_epochs=4,
+        optimizer="sgd",  # unlike Adam, SGD's step shows a summed instead of averaged gradient
+        lr=0.3,
+        max_epochs=6,
         batch_size=16,
         valid_split=0.25,
         pos_label="N+",
@@ -155,6 +156,12 @@ def families():
     return states
 
 
+def _accelerate_initialised():
+    """Whether accelerate's PartialState set this process up (only if accelerate was used)."""
+    state = sys.modules.get("accelerate.state")
+    return bool(state is not None and state.PartialState._shared_state)
+
+
 def main():
     register_networks()
     count_checkpoint_writes()
@@ -179,6 +186,7 @@ def main():
             for row in plain.history_
         ],
         "checkpoint_saves": list(SAVES),
+        "accelerate_state": _accelerate_initialised(),
     }
     if is_main_process():
         joblib.dump(plain, out / "plain.joblib")
@@ -188,7 +196,7 @@ def main():
         result["bn_first_conv_requires_grad"] = bn.module_.net[0].weight.requires_grad
         search = GridSearchCV(
             classifier("ddp_plain", max_epochs=2, valid_split=None),
-            {"lr": [0.003, 0.01]},
+            {"lr": [0.1, 0.3]},
             cv=2,
             scoring="roc_auc",
         ).fit(X, y)

@@ -102,24 +102,15 @@ class AcceleratedNet(NeuralNet):
         """
         if self.device is None:
             return x
-        return self._move(x, self._on_cuda())
+        on_cuda = self._on_cuda()
+        return _map_tensors(lambda t: self._move_tensor(t, on_cuda), x)
 
-    def _move(self, x, on_cuda):
-        if isinstance(x, torch.Tensor):
-            if not on_cuda:
-                return x.to(self.device)
-            x = x.to(self.device, non_blocking=True)
-            if self.channels_last and x.ndim == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            return x
-        if isinstance(x, Mapping):
-            return {key: self._move(value, on_cuda) for key, value in x.items()}
-        if isinstance(x, tuple) and hasattr(x, "_fields"):  # a named tuple keeps its type
-            return type(x)(*(self._move(value, on_cuda) for value in x))
-        if isinstance(x, tuple):
-            return tuple(self._move(value, on_cuda) for value in x)
-        if isinstance(x, Sequence) and not isinstance(x, str | bytes):
-            return [self._move(value, on_cuda) for value in x]
+    def _move_tensor(self, x, on_cuda):
+        if not on_cuda:
+            return x.to(self.device)
+        x = x.to(self.device, non_blocking=True)
+        if self.channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
         return x
 
     def initialize_module(self):
@@ -405,15 +396,15 @@ class _DataParallel:
     def mean_loss(self, loss, n_local):
         """``(mean loss over the global batch, global batch size)``, the same on every rank."""
         device = self._collective_device()
-        totals = torch.stack([loss.detach().float().to(device) * n_local])
-        totals = torch.cat([totals, torch.tensor([float(n_local)], device=device)])
+        n = torch.tensor(float(n_local), device=device)
+        totals = torch.stack([loss.detach().float().to(device) * n, n])
         torch.distributed.all_reduce(totals)
         return (totals[0] / totals[1]).item(), int(totals[1].item())
 
     def gather(self, obj):
         """Every rank's ``obj`` (tensors and nests of them) concatenated along the batch."""
         parts = [None] * self.world_size
-        torch.distributed.all_gather_object(parts, _to_cpu(obj))
+        torch.distributed.all_gather_object(parts, _map_tensors(lambda t: t.detach().cpu(), obj))
         return _concat(parts)
 
     def gathers_outputs(self):
@@ -433,16 +424,21 @@ class _DataParallel:
                 buffer.data.copy_(data)
 
 
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
-    if isinstance(obj, Mapping):
-        return {key: _to_cpu(value) for key, value in obj.items()}
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_to_cpu(value) for value in obj))
-    if isinstance(obj, tuple | list):
-        return type(obj)(_to_cpu(value) for value in obj)
-    return obj
+def _map_tensors(fn, x):
+    """``fn`` applied to every tensor of ``x``: a tensor, or dicts, named tuples, tuples and
+    other sequences (e.g. a batch of images of different sizes, as a list) of them,
+    recursively; anything else as is."""
+    if isinstance(x, torch.Tensor):
+        return fn(x)
+    if isinstance(x, Mapping):
+        return {key: _map_tensors(fn, value) for key, value in x.items()}
+    if isinstance(x, tuple) and hasattr(x, "_fields"):  # a named tuple keeps its type
+        return type(x)(*(_map_tensors(fn, value) for value in x))
+    if isinstance(x, tuple):
+        return tuple(_map_tensors(fn, value) for value in x)
+    if isinstance(x, Sequence) and not isinstance(x, str | bytes):
+        return [_map_tensors(fn, value) for value in x]
+    return x
 
 
 def _concat(parts):
